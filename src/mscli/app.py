@@ -1,0 +1,3 @@
+"""Placeholder; replaced by the root app."""
+def main() -> None:
+    raise SystemExit(0)
