@@ -1,3 +1,214 @@
-"""Placeholder; replaced by the root app."""
-def main() -> None:
-    raise SystemExit(0)
+"""The root Typer app, its global options, and main(): THE error funnel.
+
+Only typer (and the stdlib) is imported at module level, and every command module follows the same
+rule, so `mscli --help` and `mscli --version` never import httpx or pydantic.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from mscli import __version__
+from mscli.exit_codes import EXIT_CODE_DOCS
+from mscli.settings import ENV_VARS, GlobalOptions
+
+EPILOG = (
+    "Exit codes: "
+    + "; ".join(f"{int(code)} {text.split(':')[0].split(' (')[0]}" for code, text in EXIT_CODE_DOCS.items())
+    + ".  Environment: "
+    + ", ".join(v.name for v in ENV_VARS[:8])
+    + ".  Try it without a key: mscli --sandbox chat \"Hello\"."
+)
+
+app = typer.Typer(
+    name="mscli",
+    help="Call and diagnose the ModelStack API: chat, models, keys, balance, doctor, and a local sandbox.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mscli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: Annotated[
+        Optional[str], typer.Option("--profile", "-p", help="Config profile to use. \\[env: MSCLI_PROFILE]", show_default=False)
+    ] = None,
+    api_key: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-key",
+            help="API key for this run (visible to other users in the process list: prefer `mscli keys set` or MODELSTACK_API_KEY).",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option("--base-url", help="API base URL \\[default: https://api.modelstack.cc/v1] \\[env: MODELSTACK_BASE_URL]", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", help="Overall deadline per request in seconds, retries included \\[default: 600] \\[env: MSCLI_TIMEOUT]", show_default=False),
+    ] = None,
+    max_retries: Annotated[
+        Optional[int],
+        typer.Option("--max-retries", help="Retries on 408/409/429/5xx and connection failures; 0 disables \\[default: 3] \\[env: MSCLI_MAX_RETRIES]", show_default=False),
+    ] = None,
+    max_wait: Annotated[
+        Optional[float],
+        typer.Option("--max-wait", help="Longest single wait accepted before giving up, seconds \\[default: 60] \\[env: MSCLI_MAX_WAIT]", show_default=False),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout; errors as JSON on stderr.")] = False,
+    color: Annotated[
+        Optional[str],
+        typer.Option("--color", help="auto, always or never (then NO_COLOR, FORCE_COLOR, TERM=dumb). \\[env: MSCLI_COLOR]", show_default=False, metavar="WHEN"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Redacted HTTP trace on stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run against the built-in sandbox API, with a test key. \\[env: MSCLI_SANDBOX=1]")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Call and diagnose the ModelStack API."""
+    from mscli.context import AppContext
+    from mscli.errors import UsageError
+
+    if color is not None and color not in ("auto", "always", "never"):
+        raise UsageError(f"--color must be auto, always or never, not {color!r}")
+    options = GlobalOptions(
+        profile=profile,
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_wait=max_wait,
+        json=json_,
+        color=color,
+        verbose=verbose,
+        debug=debug or bool(os.environ.get("MSCLI_DEBUG")),
+        sandbox=sandbox,
+    )
+    actx = AppContext(options)
+    ctx.obj = actx
+    ctx.call_on_close(actx.close)
+    if api_key is not None:
+        actx.warn(
+            "--api-key is visible to other users of this machine (process list, shell history); "
+            "prefer `mscli keys set` or the MODELSTACK_API_KEY variable."
+        )
+
+
+def _register() -> None:
+    from mscli.commands import balance, chat, completion, config_cmd, doctor, history, keys, models, sandbox
+
+    app.command("chat", help=chat.HELP)(chat.command)
+    app.add_typer(models.app, name="models")
+    app.add_typer(keys.app, name="keys")
+    app.command("balance", help=balance.HELP)(balance.command)
+    app.command("doctor", help=doctor.HELP)(doctor.command)
+    app.add_typer(history.app, name="history")
+    app.add_typer(config_cmd.app, name="config")
+    app.add_typer(sandbox.app, name="sandbox")
+    app.add_typer(completion.app, name="completion")
+
+
+_register()
+
+
+def _render_error(err: BaseException) -> int:
+    """Show an expected error (panel or JSON) and return its exit code."""
+    from mscli import context
+    from mscli.advice import advise
+    from mscli.errors import MscliError
+    from mscli.output.console import colour_mode, stderr_console
+    from mscli.output.errors import print_error, print_error_json
+
+    assert isinstance(err, MscliError)
+    actx = context.current()
+    advice = advise(err, actx.advice_context() if actx else None)
+    redact = actx.redact if actx else None
+    if actx is not None and actx.json:
+        print_error_json(advice, redact)
+    else:
+        console = actx.err if actx else stderr_console(colour_mode(None))
+        print_error(console, advice, redact)
+    return int(advice.exit_code)
+
+
+def _render_internal(err: BaseException) -> int:
+    from mscli import context
+    from mscli.errors import MscliError
+
+    actx = context.current()
+    debug = bool(actx and actx.options.debug) or bool(os.environ.get("MSCLI_DEBUG"))
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(err), err, err.__traceback__)
+    wrapped = MscliError(f"{type(err).__name__}: {err}")
+    return _render_error(wrapped)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app; every error leaves through here with its exit code."""
+    from mscli.exit_codes import ExitCode
+
+    try:
+        app(args=argv, prog_name="mscli")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _quiet_stderr("\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(0)
+    except Exception as err:  # the funnel: every error ends here
+        from mscli.errors import MscliError
+
+        try:
+            code = _render_error(err) if isinstance(err, MscliError) else _render_internal(err)
+        except BrokenPipeError:
+            code = int(ExitCode.INTERNAL)
+        sys.exit(code)
+    finally:
+        from mscli import context
+
+        actx = context.current()
+        if actx is not None:
+            actx.close()
+
+
+def _quiet_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at devnull so the interpreter's final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1,0 +1,11 @@
+"""`mscli balance` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+HELP = "balance (not built yet)."
+
+
+def command(ctx: typer.Context) -> None:
+    raise typer.Exit(1)

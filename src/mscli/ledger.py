@@ -1,0 +1,121 @@
+"""The local ledger: credits spent through mscli, estimated from `usage` × list price.
+
+ModelStack documents no balance endpoint (modelstack-api.md §7), so `mscli balance` can only say what
+mscli itself spent. One JSON line per completed request (no prompt text, ever), in the user data dir;
+entries older than 8 days are dropped when the file is rewritten. Every figure is an estimate.
+Recording is best-effort: a ledger that cannot be written never fails a chat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+KEEP_SECONDS = 8 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Entry:
+    ts: float
+    base_url: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    credits: float  # estimate at list price
+
+
+def data_dir() -> Path:
+    override = os.environ.get("MSCLI_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mscli", appauthor=False))
+
+
+def ledger_path() -> Path:
+    return data_dir() / "ledger.jsonl"
+
+
+def record(
+    base_url: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    overrides: dict[str, tuple[float, float]] | None = None,
+    now: float | None = None,
+) -> Entry | None:
+    """Append one entry; returns it, or None when the ledger could not be written."""
+    from mscli.pricing import estimate_credits
+
+    entry = Entry(
+        ts=time.time() if now is None else now,
+        base_url=base_url,
+        model=model,
+        prompt_tokens=int(prompt_tokens),
+        completion_tokens=int(completion_tokens),
+        credits=estimate_credits(model, prompt_tokens, completion_tokens, overrides),
+    )
+    path = ledger_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(asdict(entry)) + "\n")
+    except OSError:
+        return None
+    return entry
+
+
+def entries(*, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
+    """Entries newer than `since` (epoch seconds); malformed lines are skipped."""
+    out: list[Entry] = []
+    try:
+        with open(ledger_path(), encoding="utf-8") as fh:
+            lines: Iterable[str] = fh.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            raw = json.loads(line)
+            e = Entry(
+                ts=float(raw["ts"]),
+                base_url=str(raw["base_url"]),
+                model=str(raw["model"]),
+                prompt_tokens=int(raw["prompt_tokens"]),
+                completion_tokens=int(raw["completion_tokens"]),
+                credits=float(raw["credits"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+        if e.ts >= since and (base_url is None or e.base_url == base_url):
+            out.append(e)
+    return out
+
+
+def spent(*, window_seconds: float, base_url: str | None = None, now: float | None = None) -> tuple[float, int]:
+    """(estimated credits, request count) in the last `window_seconds`."""
+    now = time.time() if now is None else now
+    picked = entries(since=now - window_seconds, base_url=base_url)
+    return round(sum(e.credits for e in picked), 6), len(picked)
+
+
+def compact(now: float | None = None) -> None:
+    """Drop entries older than KEEP_SECONDS (atomic rewrite)."""
+    now = time.time() if now is None else now
+    keep = entries(since=now - KEEP_SECONDS)
+    path = ledger_path()
+    tmp = path.with_suffix(".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for e in keep:
+                fh.write(json.dumps(asdict(e)) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass

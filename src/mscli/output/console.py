@@ -1,0 +1,67 @@
+"""The two consoles (stdout for data, stderr for messages) and the colour policy.
+
+Policy, strongest first: --color/MSCLI_COLOR always|never > NO_COLOR / FORCE_COLOR (non-empty) >
+TERM=dumb (no colour) > whether the stream is a terminal. Each console detects its own stream, so
+stdout may be piped while stderr is still a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+from rich.console import Console
+from rich.theme import Theme
+
+THEME = Theme(
+    {
+        "ok": "green",
+        "warn": "yellow",
+        "fail": "bold red",
+        "skip": "dim",
+        "muted": "dim",
+        "key": "cyan",
+        "title": "bold",
+        "err.title": "bold red",
+        "err.fix": "green",
+    }
+)
+
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def colour_mode(flag: str | None, env: Mapping[str, str] | None = None) -> str:
+    """Decide 'always', 'never' or 'auto' from the flag and the environment."""
+    env = os.environ if env is None else env
+    if flag in ("always", "never"):
+        return flag
+    from_env = (env.get("MSCLI_COLOR") or "").strip().lower()
+    if from_env in ("always", "never"):
+        return from_env
+    if env.get("NO_COLOR"):
+        return "never"
+    if env.get("FORCE_COLOR"):
+        return "always"
+    if env.get("TERM", "") in ("dumb", "unknown"):
+        return "never"
+    return "auto"
+
+
+def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Console:
+    kwargs: dict[str, Any] = {"file": stream, "theme": THEME, "highlight": False, "soft_wrap": False}
+    if json_mode or mode == "never":
+        kwargs["color_system"] = None
+        kwargs["no_color"] = True
+    elif mode == "always":
+        kwargs["force_terminal"] = True
+    return Console(**kwargs)
+
+
+def stdout_console(mode: str, *, json_mode: bool = False) -> Console:
+    return make_console(sys.stdout, mode, json_mode=json_mode)
+
+
+def stderr_console(mode: str) -> Console:
+    return make_console(sys.stderr, mode)

@@ -1,0 +1,79 @@
+"""Advice → what the user sees: a Rich panel on stderr for people, one JSON object for scripts.
+
+Everything shown passes through the redactor, and server text goes in as rich.text.Text, so a
+message containing `[bold]` or an escape sequence is shown literally and never interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from mscli.advice import Advice
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str, redact: Any | None) -> str:
+    text = _CONTROL.sub("", text)
+    return redact(text) if redact is not None else text
+
+
+def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
+    """The `{"error": {...}}` document written to stderr with --json."""
+    facts = dict(advice.details)
+    status = facts.get("status")
+    return {
+        "error": {
+            "message": _clean(facts.get("server said") or advice.message, redact),
+            "type": advice.key,
+            "code": int(advice.exit_code),
+            "status": int(status) if status and status.isdigit() else None,
+            "title": advice.title,
+            "advice": _clean(" ".join(line.strip() for line in advice.fix), redact),
+            "request_id": facts.get("request id"),
+            "details": {k: _clean(v, redact) for k, v in advice.details},
+        }
+    }
+
+
+def print_error_json(advice: Advice, redact: Any | None = None) -> None:
+    sys.stderr.write(json.dumps(error_object(advice, redact), ensure_ascii=False) + "\n")
+    sys.stderr.flush()
+
+
+def error_panel(advice: Advice, redact: Any | None = None) -> Panel:
+    parts: list[Any] = [Text(_clean(advice.message, redact))]
+    if advice.details:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="muted", no_wrap=True)
+        grid.add_column()
+        for label, value in advice.details:
+            grid.add_row(f"{label}:", Text(_clean(value, redact)))
+        parts.append(Text(""))
+        parts.append(grid)
+    if advice.fix:
+        parts.append(Text(""))
+        for i, line in enumerate(advice.fix):
+            prefix = "Fix: " if i == 0 else ""
+            parts.append(Text(prefix + _clean(line, redact), style="err.fix"))
+    return Panel(
+        Group(*parts),
+        title=Text(f"Error: {advice.title}", style="err.title"),
+        title_align="left",
+        border_style="red",
+        subtitle=Text(f"exit {int(advice.exit_code)}", style="muted"),
+        subtitle_align="right",
+        expand=False,
+    )
+
+
+def print_error(console: Console, advice: Advice, redact: Any | None = None) -> None:
+    console.print(error_panel(advice, redact))
