@@ -1,0 +1,142 @@
+"""The root app: startup hygiene, global options, the error funnel and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mscli import __version__
+from mscli.app import app
+
+runner = CliRunner()
+
+PROBE = """
+import sys
+sys.argv = ["mscli", *{args!r}]
+from mscli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("httpx", "httpcore", "pydantic", "sqlite3", "prompt_toolkit", "mscli.api.client") if m in sys.modules)
+sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
+"""
+
+
+def _heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, env=env, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
+    assert len(lines) == 1, proc.stderr
+    return [m for m in lines[0][len("HEAVY="):].split(",") if m]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], []])
+def test_help_and_version_import_neither_httpx_nor_pydantic(args: list[str], subprocess_env: dict[str, str]) -> None:
+    assert _heavy_imports(args, subprocess_env) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["chat", "--help"], ["models", "--help"], ["doctor", "--help"], ["balance", "--help"], ["history", "--help"]]
+)
+def test_command_help_imports_no_http_or_storage_modules(args: list[str], subprocess_env: dict[str, str]) -> None:
+    # Typer >= 0.2x coerces option values with pydantic once a subcommand runs, so pydantic may load
+    # here; what mscli controls is that no HTTP client, database or line editor is imported for help.
+    heavy = _heavy_imports(args, subprocess_env)
+    assert [m for m in heavy if m != "pydantic"] == []
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"mscli {__version__}"
+
+
+def test_python_dash_m_entry_point(subprocess_env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mscli", "--version"], capture_output=True, text=True, env=subprocess_env, timeout=60
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"mscli {__version__}")
+
+
+def test_help_lists_commands_and_the_exit_code_table() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("chat", "models", "keys", "balance", "doctor", "config", "sandbox"):
+        assert name in result.stdout
+    assert "Exit codes:" in result.stdout and "130 interrupted" in result.stdout
+
+
+def test_unknown_option_is_usage_error_exit_2() -> None:
+    result = runner.invoke(app, ["--no-such-option"])
+    assert result.exit_code == 2
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "mscli", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_missing_key_is_exit_3_with_advice_and_no_traceback() -> None:
+    proc = _run(["models"])
+    assert proc.returncode == 3, proc.stderr
+    assert "No API key" in proc.stderr and "mscli keys set" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_json_errors_go_to_stderr_as_one_object() -> None:
+    proc = _run(["--json", "models"])
+    assert proc.returncode == 3
+    doc = json.loads(proc.stderr)
+    err = doc["error"]
+    assert set(err) >= {"message", "type", "code", "status", "advice", "request_id"}
+    assert err["type"] == "auth.missing" and err["code"] == 3
+    assert proc.stdout == ""
+
+
+def test_malformed_key_refused_before_any_request() -> None:
+    # The base URL is unroutable on purpose: a request would fail with exit 8, not 3.
+    proc = _run(["--base-url", "https://192.0.2.1/v1", "models"], {"MODELSTACK_API_KEY": "sk-openai-style-key-123"})
+    assert proc.returncode == 3, proc.stderr
+    assert "sk-openai-style-key-123" not in proc.stderr + proc.stdout
+
+
+def test_insecure_http_refused_exit_10() -> None:
+    proc = _run(["--base-url", "http://example.com/v1", "models"], {"MODELSTACK_API_KEY": "sk_test_abcdefgh"})
+    assert proc.returncode == 10, proc.stderr
+    assert "plain HTTP" in proc.stderr
+
+
+def test_api_key_flag_warns_and_is_never_echoed() -> None:
+    proc = _run(["--api-key", "sk_secretvalue_9876", "--base-url", "http://example.com/v1", "models"])
+    assert "visible to other users" in proc.stderr
+    assert "sk_secretvalue_9876" not in proc.stderr + proc.stdout
+
+
+def test_bad_color_value_is_usage_error() -> None:
+    proc = _run(["--color", "purple", "models"])
+    assert proc.returncode == 2
+
+
+def test_corrupt_config_is_exit_10_with_path_and_line(isolation) -> None:  # type: ignore[no-untyped-def]
+    import os
+    from pathlib import Path
+
+    cfg_dir = Path(os.environ["MSCLI_CONFIG_DIR"])
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    cfg = cfg_dir / "config.toml"
+    cfg.write_text("[profiles.default]\napi_key = 'sk_abc\n", encoding="utf-8")
+    before = cfg.read_bytes()
+    proc = _run(["models"])
+    assert proc.returncode == 10, proc.stderr
+    assert "config.toml" in proc.stderr and "line" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+    assert cfg.read_bytes() == before

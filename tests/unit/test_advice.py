@@ -1,0 +1,99 @@
+"""The advice table: every error class has a row, every status maps to the documented exit code."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from mscli import errors
+from mscli.advice import ADVICE, AdviceContext, advise, exit_code_for, suggest
+from mscli.errors import ApiError, MscliError, NetworkError, RateLimitWaitTooLongError
+from mscli.exit_codes import ExitCode
+
+
+@pytest.mark.parametrize(
+    ("status", "etype", "message", "code"),
+    [
+        (400, "invalid_request_error", 'Unsupported model: "gpt-5". Supported models include: a, and more.', ExitCode.REJECTED),
+        (400, "invalid_request_error", "Model field is required in request body", ExitCode.REJECTED),
+        (400, "invalid_request_error", "temperature must be between 0 and 2", ExitCode.REJECTED),
+        (401, "authentication_error", "Invalid API key provided", ExitCode.AUTH),
+        (402, "insufficient_balance", "Insufficient credit balance.", ExitCode.BALANCE),
+        (403, None, "Forbidden", ExitCode.AUTH),
+        (404, "not_found", "Not found", ExitCode.REJECTED),
+        (409, None, "Conflict", ExitCode.REJECTED),
+        (413, None, "Too large", ExitCode.REJECTED),
+        (422, None, "Unprocessable", ExitCode.REJECTED),
+        (429, "rate_limit_error", "Rate limit exceeded.", ExitCode.RATE_LIMIT),
+        (500, "internal_error", "An internal error occurred.", ExitCode.SERVER),
+        (502, None, None, ExitCode.SERVER),
+        (503, None, None, ExitCode.SERVER),
+        (504, None, None, ExitCode.SERVER),
+    ],
+)
+def test_status_to_exit_code(status: int, etype: str | None, message: str | None, code: ExitCode) -> None:
+    err = ApiError("x", status=status, error_type=etype, server_message=message)
+    assert advise(err).exit_code == code
+    assert exit_code_for(err) == code
+
+
+def test_every_error_class_has_a_row() -> None:
+    for _name, cls in inspect.getmembers(errors, inspect.isclass):
+        if issubclass(cls, MscliError) and isinstance(cls.__dict__.get("advice_key"), str):
+            assert cls.__dict__["advice_key"] in ADVICE, cls
+    for kind in NetworkError.KINDS:
+        assert f"network.{kind}" in ADVICE
+
+
+def test_unknown_exception_is_internal_exit_1() -> None:
+    assert exit_code_for(ValueError("boom")) == ExitCode.INTERNAL
+
+
+def test_unsupported_model_suggests_from_known_models() -> None:
+    err = ApiError(
+        "x", status=400, error_type="invalid_request_error",
+        server_message='Unsupported model: "claude-sonet-4-5". Supported models include: a, and more.',
+    )
+    adv = advise(err, AdviceContext(known_models=["claude-sonnet-4-5", "gpt-5.1", "claude-haiku-4-5"]))
+    assert adv.fix[0].startswith("Did you mean: claude-sonnet-4-5")
+    assert ("model", "claude-sonet-4-5") in adv.details
+
+
+def test_invalid_key_says_where_the_key_came_from() -> None:
+    err = ApiError("x", status=401, error_type="authentication_error", server_message="Invalid API key provided")
+    adv = advise(err, AdviceContext(key_source="env:MODELSTACK_API_KEY"))
+    assert ("key from", "the environment variable MODELSTACK_API_KEY") in adv.details
+    assert any("export MODELSTACK_API_KEY" in line for line in adv.fix)
+    assert any("sk_" in line for line in adv.fix)
+
+
+def test_402_lists_the_ways_out() -> None:
+    adv = advise(ApiError("x", status=402, error_type="insufficient_balance"))
+    text = " ".join(adv.fix)
+    for way in ("refill", "lifetime credits", "upgrade"):
+        assert way in text
+
+
+def test_429_shows_the_plan_table_and_retries() -> None:
+    adv = advise(ApiError("x", status=429, attempts=4, retry_after=2.0), AdviceContext(plan="starter"))
+    text = " ".join(adv.fix)
+    assert "Starter 15 RPM" in text and "Pro 40 RPM" in text and "Max 60 RPM" in text
+    assert ("retries", "3 made before giving up") in adv.details
+    assert ("your plan", "Starter, 15 RPM") in adv.details
+
+
+def test_wait_too_long_says_when() -> None:
+    adv = advise(RateLimitWaitTooLongError("x", status=429, retry_after=3600.0))
+    assert adv.exit_code == ExitCode.RATE_LIMIT
+    assert ("retry after", "60 min") in adv.details
+
+
+def test_500_says_it_was_retried() -> None:
+    adv = advise(ApiError("x", status=500, attempts=4))
+    assert ("retried", "3 time(s) with backoff, all failed") in adv.details
+
+
+def test_suggest() -> None:
+    assert suggest("gpt5.1", ["gpt-5.1", "gpt-5.2", "gemini-2.5-pro"])[0] == "gpt-5.1"
+    assert suggest("zzz", ["gpt-5.1"]) == []
