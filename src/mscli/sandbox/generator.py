@@ -1,0 +1,207 @@
+"""Deterministic, markdown-rich fake replies.
+
+A reply is a sequence of tokens (one token = one streamed chunk = one unit of `completion_tokens`).
+It depends only on the conversation and the seed: the same (messages, seed) always gives the same
+text. The text cycles through sections (heading, paragraph with **bold** and `inline code`, bullet
+list, fenced code block, numbered list, block quote), so it can be as long as asked: with no
+`max_tokens` the reply is one complete cycle of about 150 tokens (finish_reason "stop"); with
+`max_tokens` N the sandbox's model is verbose and writes until it is cut at exactly N tokens
+(finish_reason "length"). Stop sequences end the reply early (finish_reason "stop").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+
+def _split(words: str) -> tuple[str, ...]:
+    return tuple(words.split())
+
+
+_WORDS = _split(
+    "request model gateway token stream credit plan latency retry header cache client server "
+    "response prompt context budget window limit reply chunk sandbox example config profile key "
+    "balance usage error status network socket timeout output input format schema field value "
+    "default option command script pipeline batch queue worker thread buffer signal event"
+)
+_VERBS = _split(
+    "check send parse measure retry stream count store render validate compare choose "
+    "configure inspect record return handle"
+)
+_ADJ = _split("simple fast careful stable small quiet clear typical useful precise robust local")
+_FUNCS = _split("parse_reply count_tokens send_request stream_chunks load_config check_balance")
+_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
+
+
+def conversation_digest(messages: Sequence[dict[str, Any]], seed: int) -> int:
+    """A stable 64-bit number for (messages, seed)."""
+    blob = json.dumps([seed, [[m.get("role"), m.get("content")] for m in messages]], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big")
+
+
+def topic_of(messages: Sequence[dict[str, Any]]) -> str:
+    """The first words of the last user message, stripped of markup, for the first heading."""
+    for m in reversed(messages):
+        if m.get("role") == "user" and isinstance(m.get("content"), str):
+            words = _WORD_RE.findall(m["content"])[:6]
+            if words:
+                return " ".join(words)
+            break
+    return "Your request"
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    return [rng.choice(_WORDS) for _ in range(n)]
+
+
+def _spaced(words: Iterable[str]) -> list[str]:
+    return [w + " " for w in words]
+
+
+def _close(tokens: list[str], end: str) -> list[str]:
+    """Replace the trailing space of the last token with `end`."""
+    tokens[-1] = tokens[-1].rstrip(" ") + end
+    return tokens
+
+
+def _heading(rng: random.Random, cycle: int, topic: str) -> list[str]:
+    if cycle == 0:
+        title = topic.split()
+    else:
+        title = [f"Part {cycle + 1}:", rng.choice(_ADJ).capitalize(), *_words(rng, 2)]
+    return _close(["## ", *_spaced(title)], "\n\n")
+
+
+def _paragraph(rng: random.Random) -> list[str]:
+    out = [
+        "Here ",
+        "is ",
+        "a ",
+        rng.choice(_ADJ) + " ",
+        "answer ",
+        "from ",
+        "the ",
+        "sandbox",
+        ". ",
+    ]
+    out += ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
+    out += ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
+    out += ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
+    out += ["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))]
+    out = _close(out, ". ")
+    out += ["Then ", rng.choice(_VERBS) + " ", "each ", *_spaced(_words(rng, rng.randint(4, 7)))]
+    return _close(out, ".\n\n")
+
+
+def _bullets(rng: random.Random) -> list[str]:
+    out: list[str] = []
+    for _ in range(4):
+        item = [rng.choice(_VERBS).capitalize(), "the", *_words(rng, rng.randint(2, 4))]
+        out += ["- ", *_close(_spaced(item), "\n")]
+    out[-1] += "\n"
+    return out
+
+
+def _code(rng: random.Random) -> list[str]:
+    name, arg = rng.choice(_FUNCS), rng.choice(_WORDS)
+    factor = rng.randint(2, 9)
+    return [
+        "```python\n",
+        "def ", name, "(", arg, "):\n",
+        '    """', rng.choice(_VERBS).capitalize(), " ", "the ", arg, '."""\n',
+        "    return ", arg, " * ", str(factor), "\n",
+        "```\n\n",
+        "The ", "function ", "above ", "shows ", "how ", "to ", rng.choice(_VERBS) + " ",
+        "a ", arg + " ", "in ", "a ", rng.choice(_ADJ) + " ", "way.\n\n",
+    ]  # fmt: skip
+
+
+def _numbered(rng: random.Random) -> list[str]:
+    out: list[str] = []
+    for i in range(1, 5):
+        item = [rng.choice(_VERBS).capitalize(), *_words(rng, rng.randint(2, 3))]
+        out += [f"{i}. ", *_close(_spaced(item), "\n")]
+    out[-1] += "\n"
+    return out
+
+
+def _quote(rng: random.Random) -> list[str]:
+    out = ["> ", "**Note:** ", "this ", "reply ", "is ", "generated ", "by ", "the ", "mscli "]
+    out += ["sandbox ", "and ", "is ", "the ", "same ", "for ", "the ", "same ", "prompt ", "and "]
+    out += ["seed, ", "so ", "you ", "can ", *_spaced(_words(rng, rng.randint(3, 5)))]
+    return _close(out, ".\n\n")
+
+
+def _cycle(rng: random.Random, cycle: int, topic: str) -> list[str]:
+    return [
+        *_heading(rng, cycle, topic),
+        *_paragraph(rng),
+        *_bullets(rng),
+        *_code(rng),
+        *_numbered(rng),
+        *_quote(rng),
+    ]
+
+
+def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
+    """An endless, deterministic token stream for (messages, seed)."""
+    rng = random.Random(conversation_digest(messages, seed))
+    topic = topic_of(messages)
+    for cycle in itertools.count():
+        yield from _cycle(rng, cycle, topic)
+
+
+def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
+    """The complete reply given when no max_tokens is asked: one full cycle (~150 tokens)."""
+    rng = random.Random(conversation_digest(messages, seed))
+    return _cycle(rng, 0, topic_of(messages))
+
+
+class Reply:
+    """Iterate to get the reply's tokens; then read `finish_reason` and `completion_tokens`."""
+
+    def __init__(
+        self,
+        messages: Sequence[dict[str, Any]],
+        seed: int,
+        max_tokens: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> None:
+        if max_tokens is None:
+            self._tokens: Iterator[str] = iter(default_reply(messages, seed))
+            self._finish = "stop"
+        else:
+            self._tokens = itertools.islice(iter_tokens(messages, seed), max_tokens)
+            self._finish = "length"
+        self._stops = [s for s in stop if s]
+        self.finish_reason: str | None = None
+        self.completion_tokens = 0
+
+    def __iter__(self) -> Iterator[str]:
+        stops = self._stops
+        keep = max((len(s) for s in stops), default=1) - 1
+        tail = ""
+        for tok in self._tokens:
+            if stops:
+                text = tail + tok
+                hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+                if hits:
+                    piece = text[len(tail) : max(min(hits), len(tail))]
+                    if piece:
+                        self.completion_tokens += 1
+                        yield piece
+                    self.finish_reason = "stop"
+                    return
+                tail = text[-keep:] if keep else ""
+            self.completion_tokens += 1
+            yield tok
+        self.finish_reason = self._finish
+
+    def text(self) -> str:
+        return "".join(self)
