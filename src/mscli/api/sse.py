@@ -1,0 +1,177 @@
+"""A sans-IO Server-Sent Events parser (WHATWG HTML §9.2.5–9.2.6): bytes in, events out.
+
+- Lines end at CR, LF or CRLF only (never at U+2028, U+0085…: do not use ``iter_lines``); a CR at
+  the end of one chunk and an LF at the start of the next are one line ending.
+- Each complete line is decoded as UTF-8 with replacement (U+FFFD), so a multi-byte character
+  split across chunks is never broken; one leading BOM is stripped.
+- ``:comment`` lines are ignored but counted (`SSEParser.comments`): they are keep-alives.
+- ``data`` lines append to the data buffer; an empty line dispatches; an event whose data buffer is
+  empty is not dispatched; ``id`` values containing NUL are ignored; ``retry`` takes ASCII digits
+  only; unknown fields are ignored.
+- At end of stream a half-built event is discarded, as the spec says, but `SSEParser.close`
+  records it (``truncated``) so the caller can tell a cut stream from a finished one.
+- A line or an event larger than ``max_size`` (8 MiB) raises `ResponseTooLargeError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mscli.errors import ResponseTooLargeError
+
+__all__ = ["DEFAULT_MAX_SIZE", "SSEEvent", "SSEParser"]
+
+DEFAULT_MAX_SIZE = 8 * 1024 * 1024
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched event. ``event`` defaults to ``"message"``; ``id`` is the last event ID."""
+
+    data: str
+    event: str = "message"
+    id: str = ""
+    retry: int | None = None
+
+
+class SSEParser:
+    """Incremental SSE parser. Feed it bytes as they arrive; it returns complete events."""
+
+    def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self.max_size = max_size
+        self._pending = bytearray()  # bytes of the current, unterminated line
+        self._skip_lf = False  # the previous chunk ended with CR
+        self._first_line = True  # BOM check not done yet
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event_type = ""
+        self._closed = False
+        #: The last event ID (persists across events, as the spec says).
+        self.last_event_id = ""
+        #: The last valid ``retry:`` value in milliseconds.
+        self.retry: int | None = None
+        #: Number of comment lines seen (keep-alives).
+        self.comments = 0
+        #: Number of complete lines processed (any kind): a measure of activity.
+        self.lines = 0
+        #: Total bytes fed.
+        self.bytes_received = 0
+        #: Set by `close` when a half-built event (or an unterminated line) was discarded.
+        self.truncated = False
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Parse ``chunk`` and return the events it completed (possibly none)."""
+        if self._closed:
+            raise RuntimeError("SSEParser.feed() after close()")
+        events: list[SSEEvent] = []
+        if not chunk:
+            return events
+        self.bytes_received += len(chunk)
+        start = 0
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                start = 1
+        pending = self._pending
+        for match in _EOL.finditer(chunk, start):
+            end = match.start()
+            if pending:
+                self._check_line_size(len(pending) + end - start)
+                pending += chunk[start:end]
+                line = bytes(pending)
+                pending.clear()
+            else:
+                self._check_line_size(end - start)
+                line = chunk[start:end]
+            start = match.end()
+            event = self._process_line(line)
+            if event is not None:
+                events.append(event)
+        if start < len(chunk):
+            self._check_line_size(len(pending) + len(chunk) - start)
+            pending += chunk[start:]
+        if chunk[-1:] == b"\r":
+            self._skip_lf = True
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream. Never dispatches (the spec discards a half-built event) but sets
+        ``truncated`` when something was discarded. Always returns an empty list."""
+        if self._closed:
+            return []
+        self._closed = True
+        pending_line = bytes(self._pending).strip(b" \t")
+        partial_line = bool(pending_line) and not pending_line.startswith(b":")
+        self.truncated = bool(self._data) or partial_line
+        self._pending.clear()
+        self._data.clear()
+        self._data_size = 0
+        self._event_type = ""
+        return []
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for an unterminated line."""
+        return len(self._pending)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _check_line_size(self, size: int) -> None:
+        if size > self.max_size:
+            raise ResponseTooLargeError(
+                f"A server-sent event line is larger than {self.max_size} bytes",
+                limit=self.max_size,
+            )
+
+    def _process_line(self, raw: bytes) -> SSEEvent | None:
+        self.lines += 1
+        line = raw.decode("utf-8", "replace")
+        if self._first_line:
+            self._first_line = False
+            if line.startswith("\ufeff"):
+                line = line[1:]
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            self.comments += 1
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self.max_size:
+                raise ResponseTooLargeError(
+                    f"A server-sent event is larger than {self.max_size} characters",
+                    limit=self.max_size,
+                )
+            self._data.append(value)
+        elif name == "event":
+            self._event_type = value
+        elif name == "id":
+            if "\x00" not in value:
+                self.last_event_id = value
+        elif name == "retry" and value and value.isascii() and value.isdigit():
+            self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._data:
+            self._event_type = ""
+            return None
+        data = "\n".join(self._data)
+        event = SSEEvent(
+            data=data,
+            event=self._event_type or "message",
+            id=self.last_event_id,
+            retry=self.retry,
+        )
+        self._data = []
+        self._data_size = 0
+        self._event_type = ""
+        return event
