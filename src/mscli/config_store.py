@@ -147,6 +147,11 @@ KNOWN_KEYS: dict[str, KeySpec] = {
             "plan", str, "your ModelStack plan (for estimates and advice)", choices=_plan_names()
         ),
         KeySpec("log_history", bool, "keep a local history of chats"),
+        KeySpec(
+            "allow_insecure_http",
+            bool,
+            "allow a plain http:// base URL to a non-loopback host (the key travels in clear text)",
+        ),
     )
 }
 
@@ -470,9 +475,9 @@ class ConfigStore:
         except tomllib.TOMLDecodeError as exc:
             line = _toml_line(exc, text)
             detail = str(exc)
-            where = f" at line {line}" if line is not None else ""
+            where = f" (error at line {line})" if line is not None else f": {detail}"
             raise self._corrupt(
-                f"the config file {p} is not valid TOML{where}: {detail}",
+                f"the config file {p} is not valid TOML{where}",
                 line=line,
                 detail=detail,
                 fix=f"fix line {line} in an editor, or move the file away: mv {p} {p}.old"

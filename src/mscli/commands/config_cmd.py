@@ -1,0 +1,537 @@
+"""`mscli config`: where the config file is, what every setting resolves to and why, and editing
+profiles. API keys are stored with `mscli keys`, never with `config set`.
+
+Module level imports only typer and the stdlib (see commands/__init__.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from mscli.context import AppContext
+
+app = typer.Typer(
+    help=(
+        "Show and change the config file: settings per profile (base_url, default_model, timeout, "
+        "max_retries, max_wait, plan, log_history) and which profile is active. "
+        "API keys: see `mscli keys`."
+    ),
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
+        show_default=False,
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+#: Settings that a flag or an environment variable can override, and the variable's name.
+ENV_OVERRIDES: dict[str, str] = {
+    "api_key": "MODELSTACK_API_KEY",
+    "base_url": "MODELSTACK_BASE_URL",
+    "timeout": "MSCLI_TIMEOUT",
+    "max_retries": "MSCLI_MAX_RETRIES",
+    "max_wait": "MSCLI_MAX_WAIT",
+}
+
+#: Names `config get` accepts: the profile keys plus the resolved profile itself.
+_GET_NAMES = (
+    "profile",
+    "api_key",
+    "base_url",
+    "default_model",
+    "timeout",
+    "max_retries",
+    "max_wait",
+    "plan",
+    "log_history",
+)
+
+
+# --- helpers shared with `mscli keys` ------------------------------------------------------------
+
+
+def app_context(ctx: typer.Context, *, json: bool, profile: str | None = None) -> AppContext:
+    """The run's AppContext; a subcommand's own --json and --profile join the global ones."""
+    from mscli.context import get_app_context
+
+    actx = get_app_context(ctx, json=json)
+    if profile is not None:
+        from mscli.config_store import check_profile_name
+
+        check_profile_name(profile)
+        if actx.options.profile != profile:
+            actx.options.profile = profile
+            actx.__dict__.pop("settings", None)  # resolved again with this profile
+    return actx
+
+
+def target_profile(actx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
+    """The profile a command acts on and why: --profile, then MSCLI_PROFILE, then the file's
+    active_profile, then "default". (Same order as settings.resolve, without resolving the rest.)"""
+    from mscli.config_store import DEFAULT_PROFILE
+
+    if actx.options.profile:
+        return actx.options.profile, "flag"
+    env = (actx.env.get("MSCLI_PROFILE") or "").strip()
+    if env:
+        return env, "env:MSCLI_PROFILE"
+    active = data.get("active_profile")
+    if isinstance(active, str) and active:
+        return active, "config"
+    return DEFAULT_PROFILE, "default"
+
+
+def overridden_by(actx: AppContext, key: str) -> str | None:
+    """What beats the profile's value of `key` in this run: "flag", "env:NAME", "sandbox" or None."""
+    if key in ("api_key", "base_url") and actx.options.sandbox:
+        return "sandbox"
+    if key in ENV_OVERRIDES and getattr(actx.options, key, None) is not None:
+        return "flag"
+    name = ENV_OVERRIDES.get(key)
+    if name and (actx.env.get(name) or "").strip():
+        return f"env:{name}"
+    return None
+
+
+def describe_source(source: str) -> str:
+    """A source tag in words, for people."""
+    if source == "flag":
+        return "command-line flag"
+    if source.startswith("env:"):
+        return f"environment ({source[4:]})"
+    if source.startswith("profile:"):
+        return f"config file, profile '{source[8:]}'"
+    if source == "config":
+        return "config file (active_profile)"
+    return source
+
+
+def write_line(text: str) -> None:
+    """One plain line on stdout (no Rich wrapping or markup: safe for `$(...)`)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def confirm_or_refuse(actx: AppContext, question: str, *, yes: bool, what: str) -> None:
+    """Ask on a terminal; refuse (usage error) when nobody can answer and --yes is missing."""
+    if yes:
+        return
+    from mscli.errors import UsageError
+
+    interactive = False
+    try:
+        interactive = sys.stdin.isatty() and not actx.json
+    except (AttributeError, ValueError):
+        interactive = False
+    if not interactive:
+        raise UsageError(f"{what} needs confirmation: add --yes to do it without asking")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+def warn_permissions(actx: AppContext) -> None:
+    warning = actx.store.permission_warning()
+    if warning:
+        actx.warn(warning)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@app.command("path")
+def path_cmd(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Print the path of the config file (it may not exist yet)."""
+    actx = app_context(ctx, json=json_)
+    store = actx.store
+    if actx.json:
+        actx.emit_json(
+            {
+                "path": str(store.path),
+                "directory": str(store.directory),
+                "exists": store.path.exists(),
+            }
+        )
+        return
+    write_line(str(store.path))
+
+
+@app.command("show")
+def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Every effective setting and where it came from (flag, env, profile, default); the key is masked."""
+    from mscli.config_store import KNOWN_KEYS, get_profile
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    settings = actx.settings
+    rows = settings.as_rows()
+    data = actx.store.load()
+    pname = settings.profile.value
+    stored = get_profile(data, pname)
+    unknown = sorted(k for k in stored if k not in KNOWN_KEYS)
+    profile_exists = pname in (data.get("profiles") or {})
+    if actx.json:
+        actx.emit_json(
+            {
+                "config_path": settings.config_path,
+                "config_exists": actx.store.exists(),
+                "profile": pname,
+                "profile_source": settings.profile.source,
+                "profile_exists": profile_exists,
+                "settings": {
+                    name: {"value": value, "source": source} for name, value, source in rows
+                },
+                "ignored_keys": unknown,
+            }
+        )
+        warn_permissions(actx)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="title")
+    table.add_column("SETTING", style="key", no_wrap=True)
+    table.add_column("VALUE", overflow="fold")
+    table.add_column("SOURCE", style="muted")
+    for name, value, source in rows:
+        table.add_row(name, Text(_shown(value)), Text(describe_source(source)))
+    actx.out.print(table)
+    exists = "" if actx.store.exists() else " (does not exist yet)"
+    actx.note(f"Config file: {settings.config_path}{exists}")
+    if not profile_exists and pname != "default":
+        actx.warn(
+            f"profile '{pname}' is not in the config file; only defaults and the environment apply."
+        )
+    if unknown:
+        actx.note(
+            f"Ignored keys in profile '{pname}' (unknown to this mscli): {', '.join(unknown)}"
+        )
+    warn_permissions(actx)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    key: Annotated[
+        str,
+        typer.Argument(help="Setting name, e.g. default_model.", show_default=False, metavar="KEY"),
+    ],
+    json_: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Print the effective value of one setting (what mscli will use). The key is shown masked."""
+    from mscli.errors import UsageError
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    if key not in _GET_NAMES:
+        raise UsageError(
+            f"unknown setting {key!r}; known settings: {', '.join(_GET_NAMES)}", key=key
+        )
+    settings = actx.settings
+    rows = {name: (value, source) for name, value, source in settings.as_rows()}
+    value, source = rows[key]
+    if actx.json:
+        actx.emit_json(
+            {"key": key, "value": value, "source": source, "profile": settings.profile.value}
+        )
+        return
+    if value is None:
+        actx.note(f"{key} is not set (profile '{settings.profile.value}').")
+        return
+    write_line(_shown(value))
+    if not source.startswith("profile:"):
+        actx.note(f"(from {describe_source(source)})")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, log_history.",
+            show_default=False,
+            metavar="KEY",
+        ),
+    ],
+    value: Annotated[str, typer.Argument(help="New value.", show_default=False, metavar="VALUE")],
+    json_: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Store a setting in the profile (created if needed). API keys: `mscli keys set`."""
+    from mscli.config_store import KNOWN_KEYS, parse_value, set_profile_value
+    from mscli.errors import UsageError
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    if key == "api_key":
+        raise UsageError(
+            "API keys are not set with `config set` (the command line is visible to other users "
+            "and kept in shell history): run `mscli keys set`, which reads the key from a hidden "
+            "prompt or from standard input.",
+            key=key,
+        )
+    if key not in KNOWN_KEYS:
+        settable = [k for k, spec in KNOWN_KEYS.items() if spec.settable]
+        raise UsageError(f"unknown config key {key!r}; known keys: {', '.join(settable)}", key=key)
+    typed = parse_value(key, value)
+    holder: dict[str, Any] = {}
+
+    def apply(data: dict[str, Any]) -> None:
+        name, _ = target_profile(actx, data)
+        new = typed
+        if key == "base_url":
+            from mscli.api.urls import normalise_base_url
+
+            allow = bool(
+                (data.get("profiles") or {}).get(name, {}).get("allow_insecure_http", False)
+            )
+            new = normalise_base_url(typed, allow_insecure_http=allow).url
+        set_profile_value(data, name, key, new)
+        holder.update(profile=name, value=new)
+
+    actx.store.update(apply)
+    pname, stored = holder["profile"], holder["value"]
+    beaten = overridden_by(actx, key)
+    if actx.json:
+        actx.emit_json(
+            {
+                "profile": pname,
+                "key": key,
+                "value": stored,
+                "path": str(actx.store.path),
+                "overridden_by": beaten,
+            }
+        )
+    else:
+        from rich.text import Text
+
+        actx.out.print(Text(f"Set {key} = {_shown(stored)} in profile '{pname}'."))
+    if beaten:
+        actx.warn(f"{describe_source(beaten)} overrides this value in this shell.")
+    if key == "base_url" and holder["value"] != typed:
+        actx.note(f"(normalised from {typed})")
+
+
+@app.command("unset")
+def unset(
+    ctx: typer.Context,
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="Setting name to remove from the profile.", show_default=False, metavar="KEY"
+        ),
+    ],
+    json_: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Remove a setting from the profile, so the default (or the environment) applies again."""
+    from mscli.config_store import KNOWN_KEYS, get_profile, unset_profile_value
+    from mscli.errors import UsageError
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    holder: dict[str, Any] = {}
+
+    def apply(data: dict[str, Any]) -> None:
+        name, _ = target_profile(actx, data)
+        if key not in KNOWN_KEYS and key not in get_profile(data, name):
+            raise UsageError(
+                f"unknown config key {key!r}; known keys: {', '.join(KNOWN_KEYS)}", key=key
+            )
+        holder.update(profile=name, removed=unset_profile_value(data, name, key))
+
+    if not actx.store.exists():
+        apply({})  # validates the key; nothing to remove and nothing to write
+    else:
+        actx.store.update(apply)
+    pname, removed = holder["profile"], holder["removed"]
+    if actx.json:
+        actx.emit_json(
+            {"profile": pname, "key": key, "removed": removed, "path": str(actx.store.path)}
+        )
+        return
+    from rich.text import Text
+
+    if removed:
+        actx.out.print(Text(f"Removed {key} from profile '{pname}'."))
+    else:
+        actx.note(f"{key} was not set in profile '{pname}'; nothing changed.")
+
+
+@app.command("profiles")
+def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List the profiles; * marks the one in use."""
+    from mscli.config_store import active_profile_name, get_profile, profile_names
+    from mscli.redact import mask_key
+
+    actx = app_context(ctx, json=json_)
+    data = actx.store.load()
+    in_use, why = target_profile(actx, data)
+    active = active_profile_name(data)
+    names = profile_names(data)
+    listed = names if in_use in names else [*names, in_use]
+    entries: list[dict[str, Any]] = []
+    for name in listed:
+        prof = get_profile(data, name)
+        key = prof.get("api_key")
+        entries.append(
+            {
+                "name": name,
+                "in_use": name == in_use,
+                "active": name == active,
+                "exists": name in names,
+                "key": mask_key(key) if isinstance(key, str) and key else None,
+                "base_url": prof.get("base_url"),
+                "default_model": prof.get("default_model"),
+            }
+        )
+    if actx.json:
+        actx.emit_json(
+            {"active": active, "in_use": in_use, "in_use_source": why, "profiles": entries}
+        )
+        return
+    if not names:
+        actx.note("No profiles in the config file yet. Store a key with `mscli keys set`.")
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="title")
+    table.add_column(" ", no_wrap=True)
+    table.add_column("PROFILE", style="key", no_wrap=True)
+    table.add_column("KEY", no_wrap=True)
+    table.add_column("BASE URL", overflow="fold")
+    table.add_column("DEFAULT MODEL", overflow="fold")
+    for e in entries:
+        label = str(e["name"]) + ("" if e["exists"] else " (not in file)")
+        table.add_row(
+            "*" if e["in_use"] else "",
+            Text(str(label)),
+            Text(str(e["key"] or "-")),
+            Text(str(e["base_url"] or "-")),
+            Text(str(e["default_model"] or "-")),
+        )
+    actx.out.print(table)
+    if in_use != active:
+        actx.note(
+            f"In use: '{in_use}' ({describe_source(why)}); the file's active profile is '{active}'."
+        )
+
+
+@app.command("use")
+def use(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="Profile to make active.", show_default=False, metavar="NAME")
+    ],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the profile if it does not exist.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Make a profile the active one (written to the config file as active_profile)."""
+    from mscli.config_store import DEFAULT_PROFILE, check_profile_name, profile_names
+    from mscli.errors import UsageError
+
+    actx = app_context(ctx, json=json_)
+    check_profile_name(name)
+
+    def apply(data: dict[str, Any]) -> None:
+        names = profile_names(data)
+        if name not in names and name != DEFAULT_PROFILE:
+            if not create:
+                known = ", ".join(names) or "none yet"
+                raise UsageError(
+                    f"there is no profile {name!r} (profiles: {known}); create it with "
+                    f"`mscli config use {name} --create` or `mscli --profile {name} keys set`",
+                    profile=name,
+                )
+            data.setdefault("profiles", {})[name] = {}
+        data["active_profile"] = name
+
+    actx.store.update(apply)
+    env = (actx.env.get("MSCLI_PROFILE") or "").strip()
+    if actx.json:
+        actx.emit_json(
+            {
+                "active": name,
+                "path": str(actx.store.path),
+                "overridden_by": "env:MSCLI_PROFILE" if env else None,
+            }
+        )
+    else:
+        from rich.text import Text
+
+        actx.out.print(Text(f"Active profile: {name}"))
+    if env and env != name:
+        actx.warn(f"MSCLI_PROFILE={env} is set and overrides the active profile in this shell.")
+
+
+@app.command("delete-profile")
+def delete_profile_cmd(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Profile to delete, with its settings and key.", show_default=False, metavar="NAME"
+        ),
+    ],
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a profile and everything in it (its API key included)."""
+    from mscli.config_store import delete_profile, get_profile, profile_names
+    from mscli.errors import UsageError
+
+    actx = app_context(ctx, json=json_)
+    data = actx.store.load()
+    if name not in profile_names(data):
+        known = ", ".join(profile_names(data)) or "none"
+        raise UsageError(f"there is no profile {name!r} (profiles: {known})", profile=name)
+    had_key = bool(get_profile(data, name).get("api_key"))
+    what = " and its API key" if had_key else ""
+    confirm_or_refuse(
+        actx, f"Delete profile '{name}'{what}?", yes=yes, what=f"deleting profile '{name}'"
+    )
+    holder: dict[str, Any] = {}
+
+    def apply(fresh: dict[str, Any]) -> None:
+        holder["was_active"] = fresh.get("active_profile") == name
+        holder["deleted"] = delete_profile(fresh, name)
+
+    actx.store.update(apply)
+    if actx.json:
+        actx.emit_json(
+            {
+                "deleted": name if holder["deleted"] else None,
+                "had_key": had_key,
+                "was_active": holder["was_active"],
+            }
+        )
+        return
+    from rich.text import Text
+
+    actx.out.print(Text(f"Deleted profile '{name}'."))
+    if holder["was_active"]:
+        actx.note("It was the active profile; the 'default' profile is active now.")
+    if had_key:
+        actx.note(
+            "Its key still works on the server until you delete it in the dashboard (API Keys)."
+        )

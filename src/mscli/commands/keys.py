@@ -1,0 +1,309 @@
+"""`mscli keys`: store, list, remove and check API keys.
+
+A key never comes from the command line: `keys set` reads it from a hidden prompt or from standard
+input. Stored keys live in the profile's `api_key` in config.toml (0600). Keys are only ever shown
+masked (`sk_…a1b2`).
+
+Module level imports only typer and the stdlib (see commands/__init__.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "Store, list, remove and check API keys. `keys set` reads the key from a hidden prompt or "
+        "standard input (never the command line); keys are always shown masked."
+    ),
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
+        show_default=False,
+    ),
+]
+
+#: Most we read from standard input: a key is ~35 characters; this only stops a runaway pipe.
+_STDIN_LIMIT = 64 * 1024
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _read_key(from_stdin: bool) -> tuple[str, str]:
+    """(raw key, source): a hidden prompt on a terminal, else standard input."""
+    from mscli.errors import KeyMissingError
+
+    if not from_stdin and _stdin_is_tty():
+        raw = typer.prompt(
+            "API key (input hidden)", hide_input=True, err=True, default="", show_default=False
+        )
+        source = "prompt"
+    else:
+        raw = sys.stdin.read(_STDIN_LIMIT) if sys.stdin is not None else ""
+        source = "stdin"
+    if not raw.strip():
+        where = "standard input" if source == "stdin" else "the prompt"
+        raise KeyMissingError(
+            f"no API key was given on {where}; paste the key, or pipe it: "
+            "`printenv MODELSTACK_API_KEY | mscli keys set`",
+            source=source,
+        )
+    return raw, source
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    profile: ProfileOpt = None,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the key from standard input even on a terminal.")
+    ] = False,
+) -> None:
+    """Store an API key in the profile: from a hidden prompt, or piped on standard input."""
+    from mscli.commands.config_cmd import (
+        app_context,
+        describe_source,
+        overridden_by,
+        target_profile,
+    )
+    from mscli.config_store import check_profile_name, get_profile, set_profile_value
+    from mscli.credentials import check_key_format, normalise_key
+    from mscli.redact import mask_key
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    raw, source = _read_key(stdin)
+    key = normalise_key(raw)
+    check_key_format(key, source)
+    holder: dict[str, Any] = {}
+
+    def apply(data: dict[str, Any]) -> None:
+        name, why = target_profile(actx, data)
+        check_profile_name(name)
+        old = get_profile(data, name).get("api_key")
+        set_profile_value(data, name, "api_key", key)
+        holder.update(
+            profile=name,
+            why=why,
+            replaced=mask_key(old) if isinstance(old, str) and old and old != key else None,
+            unchanged=old == key,
+            active=data.get("active_profile", "default") == name,
+        )
+
+    actx.store.update(apply)
+    pname = holder["profile"]
+    beaten = overridden_by(actx, "api_key")
+    if actx.json:
+        actx.emit_json(
+            {
+                "profile": pname,
+                "key": mask_key(key),
+                "path": str(actx.store.path),
+                "replaced": holder["replaced"],
+                "overridden_by": beaten,
+            }
+        )
+    else:
+        from rich.text import Text
+
+        actx.out.print(
+            Text(f"Stored key {mask_key(key)} in profile '{pname}' ({actx.store.path}).")
+        )
+        if holder["replaced"]:
+            actx.note(f"It replaces {holder['replaced']}.")
+        elif holder["unchanged"]:
+            actx.note("That key was already stored; nothing changed.")
+    if beaten:
+        actx.warn(
+            f"{describe_source(beaten)} overrides the stored key in this shell"
+            + (
+                f"; unset it to use this one: unset {beaten[4:]}"
+                if beaten.startswith("env:")
+                else "."
+            )
+        )
+    if not actx.json:
+        flag = f"--profile {pname} " if holder["why"] == "flag" else ""
+        if holder["why"] == "flag" and not holder["active"]:
+            actx.note(
+                f"Profile '{pname}' is not the active one: make it so with `mscli config use {pname}`."
+            )
+        actx.note(f"Check it against the API with `mscli {flag}keys check`.")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """The profiles with their keys (masked); * marks the profile in use."""
+    from mscli.commands.config_cmd import app_context, target_profile, warn_permissions
+    from mscli.config_store import active_profile_name, get_profile, profile_names
+    from mscli.redact import mask_key
+
+    actx = app_context(ctx, json=json_)
+    data = actx.store.load()
+    in_use, why = target_profile(actx, data)
+    active = active_profile_name(data)
+    entries: list[dict[str, Any]] = []
+    for name in profile_names(data):
+        key = get_profile(data, name).get("api_key")
+        entries.append(
+            {
+                "profile": name,
+                "in_use": name == in_use,
+                "active": name == active,
+                "key": mask_key(key) if isinstance(key, str) and key else None,
+            }
+        )
+    env_key = (actx.env.get("MODELSTACK_API_KEY") or "").strip()
+    overrides: list[dict[str, str]] = []
+    if actx.options.api_key:
+        overrides.append({"source": "flag", "key": mask_key(actx.options.api_key)})
+    if env_key:
+        overrides.append({"source": "env:MODELSTACK_API_KEY", "key": mask_key(env_key)})
+    if actx.json:
+        actx.emit_json(
+            {
+                "in_use": in_use,
+                "in_use_source": why,
+                "active": active,
+                "profiles": entries,
+                "overrides": overrides,
+            }
+        )
+        warn_permissions(actx)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    if not entries:
+        actx.note("No keys stored. Store one with `mscli keys set`.")
+    else:
+        table = Table(box=None, pad_edge=False, header_style="title")
+        table.add_column(" ", no_wrap=True)
+        table.add_column("PROFILE", style="key", no_wrap=True)
+        table.add_column("KEY", no_wrap=True)
+        for e in entries:
+            table.add_row(
+                "*" if e["in_use"] else "",
+                Text(str(e["profile"])),
+                Text(str(e["key"] or "(no key)")),
+            )
+        actx.out.print(table)
+    for o in overrides:
+        where = "--api-key" if o["source"] == "flag" else o["source"][4:]
+        actx.note(f"{where} is set ({o['key']}) and overrides the stored keys in this shell.")
+    warn_permissions(actx)
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    profile: ProfileOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove the stored key from the profile (the key stays valid on the server)."""
+    from mscli.commands.config_cmd import app_context, confirm_or_refuse, target_profile
+    from mscli.config_store import get_profile, unset_profile_value
+    from mscli.redact import mask_key
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    data = actx.store.load()
+    pname, _ = target_profile(actx, data)
+    current = get_profile(data, pname).get("api_key")
+    removed: str | None = None
+    if current:
+        shown = mask_key(str(current))
+        confirm_or_refuse(
+            actx, f"Remove key {shown} from profile '{pname}'?", yes=yes, what="removing a key"
+        )
+        holder: dict[str, Any] = {}
+
+        def apply(fresh: dict[str, Any]) -> None:
+            old = get_profile(fresh, pname).get("api_key")
+            holder["old"] = old
+            unset_profile_value(fresh, pname, "api_key")
+
+        actx.store.update(apply)
+        old = holder.get("old")
+        removed = mask_key(str(old)) if old else None
+    env_set = bool((actx.env.get("MODELSTACK_API_KEY") or "").strip())
+    if actx.json:
+        actx.emit_json({"profile": pname, "removed": removed, "path": str(actx.store.path)})
+    else:
+        from rich.text import Text
+
+        if removed:
+            actx.out.print(Text(f"Removed key {removed} from profile '{pname}'."))
+            actx.note(
+                "The key still works on the server until you delete it in the dashboard (API Keys)."
+            )
+        else:
+            actx.note(f"No key is stored in profile '{pname}'; nothing changed.")
+    if env_set:
+        actx.warn("MODELSTACK_API_KEY is still set in your environment, and mscli will use it.")
+
+
+@app.command("check")
+def check(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Check the key mscli would use: its format, then a live GET /v1/models. Exit 0 when valid."""
+    import time
+
+    from mscli.commands.config_cmd import app_context, describe_source
+    from mscli.redact import mask_key
+
+    actx = app_context(ctx, json=json_, profile=profile)
+    key = actx.api_key(required=True)  # KeyMissingError / KeyFormatError before any request
+    assert key is not None
+    settings = actx.settings
+    source = settings.api_key.source
+    started = time.perf_counter()
+    with actx.client() as client:
+        listing = client.list_models()
+        latency = getattr(client, "last_latency_ms", None)
+        request_id = getattr(client, "last_request_id", None)
+    if latency is None:
+        latency = (time.perf_counter() - started) * 1000
+    count = len(listing.data)
+    result = {
+        "valid": True,
+        "key": mask_key(key),
+        "source": source,
+        "profile": settings.profile.value,
+        "base_url": settings.base_url.value,
+        "latency_ms": round(float(latency), 1),
+        "model_count": count,
+        "request_id": request_id,
+    }
+    if actx.json:
+        actx.emit_json(result)
+        return
+    from rich.text import Text
+
+    actx.out.print(Text("Key is valid.", style="ok"))
+    lines = [
+        ("key", mask_key(key)),
+        ("from", describe_source(source)),
+        ("base URL", str(settings.base_url.value)),
+        ("latency", f"{float(latency):.0f} ms"),
+        ("models", str(count)),
+    ]
+    if request_id:
+        lines.append(("request id", str(request_id)))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        actx.out.print(Text(f"  {label + ':':<{width + 1}} {value}"))

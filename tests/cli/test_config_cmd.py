@@ -1,0 +1,381 @@
+"""`mscli config …` through the real CLI and its error funnel (mscli.app.main)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mscli.app import main
+from mscli.config_store import ConfigStore, get_profile
+
+KEY = "sk_" + "Q7w3" * 8
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run `mscli ARGS` in-process through main(), the error funnel, like the console script."""
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return Result(code, stdout, stderr)
+
+
+def flat(text: str) -> str:
+    """Rich wraps long lines; compare with the whitespace collapsed."""
+    return " ".join(text.split())
+
+
+def store() -> ConfigStore:
+    return ConfigStore()
+
+
+def cfg_path() -> Path:
+    return Path(os.environ["MSCLI_CONFIG_DIR"]) / "config.toml"
+
+
+# --- path and show -------------------------------------------------------------------------------
+
+
+def test_path_prints_the_file_even_before_it_exists() -> None:
+    r = run("config", "path")
+    assert r.code == 0
+    assert r.stdout == f"{cfg_path()}\n"
+    assert not cfg_path().exists()
+
+
+def test_path_json() -> None:
+    r = run("config", "path", "--json")
+    assert json.loads(r.stdout) == {
+        "path": str(cfg_path()),
+        "directory": str(cfg_path().parent),
+        "exists": False,
+    }
+
+
+def test_show_defaults_with_sources() -> None:
+    r = run("--json", "config", "show")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    s = doc["settings"]
+    assert s["base_url"] == {"value": "https://api.modelstack.cc/v1", "source": "default"}
+    assert s["api_key"]["value"] is None
+    assert s["timeout"]["source"] == "default"
+    assert doc["profile"] == "default"
+    assert doc["config_path"] == str(cfg_path())
+
+
+def test_show_sources_flag_env_profile_default() -> None:
+    assert run("config", "set", "timeout", "30").code == 0
+    assert run("config", "set", "default_model", "gpt-4o").code == 0
+    assert run("keys", "set", input=KEY + "\n").code == 0
+    r = run(
+        "--max-retries",
+        "5",
+        "config",
+        "show",
+        "--json",
+        env={"MSCLI_MAX_WAIT": "12"},
+    )
+    s = json.loads(r.stdout)["settings"]
+    assert s["max_retries"] == {"value": 5, "source": "flag"}
+    assert s["max_wait"] == {"value": 12.0, "source": "env:MSCLI_MAX_WAIT"}
+    assert s["timeout"] == {"value": 30.0, "source": "profile:default"}
+    assert s["default_model"] == {"value": "gpt-4o", "source": "profile:default"}
+    assert s["api_key"] == {"value": "sk_…Q7w3", "source": "profile:default"}
+    assert s["plan"]["source"] == "default"
+    assert KEY not in r.stdout + r.stderr
+
+
+def test_show_table_masks_the_key_and_names_sources() -> None:
+    run("keys", "set", input=KEY)
+    r = run("config", "show", env={"MODELSTACK_BASE_URL": "https://gw.example.com/v1"})
+    assert r.code == 0, r.stderr
+    assert KEY not in r.stdout + r.stderr
+    assert "sk_…Q7w3" in r.stdout
+    assert "environment (MODELSTACK_BASE_URL)" in r.stdout
+    assert "config file, profile 'default'" in r.stdout
+    assert str(cfg_path()) in r.stderr
+
+
+def test_show_warns_about_a_world_readable_key_file() -> None:
+    run("keys", "set", input=KEY)
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    os.chmod(cfg_path(), 0o644)
+    r = run("config", "show")
+    assert r.code == 0
+    assert f"chmod 600 {cfg_path()}" in flat(r.stderr)
+
+
+# --- get / set / unset ---------------------------------------------------------------------------
+
+
+def test_set_get_unset_round_trip() -> None:
+    r = run("config", "set", "default_model", "claude-sonnet-4-5")
+    assert r.code == 0, r.stderr
+    assert "default_model" in r.stdout and "'default'" in r.stdout
+    assert run("config", "get", "default_model").stdout == "claude-sonnet-4-5\n"
+    r = run("config", "unset", "default_model")
+    assert r.code == 0 and "Removed" in r.stdout
+    r = run("config", "get", "default_model", "--json")
+    assert json.loads(r.stdout)["value"] is None
+    r = run("config", "unset", "default_model")
+    assert r.code == 0 and "nothing changed" in r.stderr
+
+
+def test_set_types_values() -> None:
+    run("config", "set", "timeout", "45")
+    run("config", "set", "max_retries", "0")
+    run("config", "set", "log_history", "off")
+    run("config", "set", "plan", "Max")
+    prof = get_profile(store().load(), "default")
+    assert prof == {"timeout": 45, "max_retries": 0, "log_history": False, "plan": "max"}
+
+
+def test_set_base_url_is_normalised() -> None:
+    r = run("config", "set", "base_url", "https://gw.example.com")
+    assert r.code == 0, r.stderr
+    assert get_profile(store().load(), "default")["base_url"] == "https://gw.example.com/v1"
+
+
+def test_set_insecure_base_url_is_refused_exit_10() -> None:
+    r = run("config", "set", "base_url", "http://example.com/v1")
+    assert r.code == 10, r.stderr
+    assert not cfg_path().exists() or "example.com" not in cfg_path().read_text()
+
+
+def test_set_json() -> None:
+    r = run("config", "set", "timeout", "2.5", "--json", "--profile", "work")
+    doc = json.loads(r.stdout)
+    assert doc == {
+        "profile": "work",
+        "key": "timeout",
+        "value": 2.5,
+        "path": str(cfg_path()),
+        "overridden_by": None,
+    }
+
+
+def test_set_warns_when_env_overrides() -> None:
+    r = run("config", "set", "timeout", "30", env={"MSCLI_TIMEOUT": "5"})
+    assert r.code == 0
+    assert "MSCLI_TIMEOUT" in r.stderr and "overrides" in r.stderr
+
+
+def test_get_reports_the_effective_value_and_source() -> None:
+    run("config", "set", "timeout", "30")
+    r = run("config", "get", "timeout", env={"MSCLI_TIMEOUT": "7"})
+    assert r.stdout == "7\n"
+    assert "MSCLI_TIMEOUT" in r.stderr
+    doc = json.loads(run("config", "get", "timeout", "--json").stdout)
+    assert doc == {
+        "key": "timeout",
+        "value": 30.0,
+        "source": "profile:default",
+        "profile": "default",
+    }
+
+
+def test_get_api_key_is_masked() -> None:
+    run("keys", "set", input=KEY)
+    r = run("config", "get", "api_key")
+    assert r.stdout == "sk_…Q7w3\n"
+
+
+def test_set_api_key_is_refused_and_points_to_keys_set() -> None:
+    r = run("config", "set", "api_key", KEY)
+    assert r.code == 2
+    assert "mscli keys set" in r.stderr
+    assert KEY not in r.stderr + r.stdout
+    assert not cfg_path().exists()
+
+
+@pytest.mark.parametrize("verb", [("set", "colour", "red"), ("get", "colour"), ("unset", "colour")])
+def test_unknown_key_is_usage_error(verb: tuple[str, ...]) -> None:
+    r = run("config", *verb)
+    assert r.code == 2, r.stderr
+    assert "colour" in r.stderr and "known" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("timeout", "soon"), ("max_retries", "-1"), ("log_history", "maybe"), ("plan", "gold")],
+)
+def test_bad_value_is_config_error_exit_10(key: str, value: str) -> None:
+    r = run("config", "set", "--", key, value)
+    assert r.code == 10, r.stderr
+    assert key in r.stderr
+    assert not cfg_path().exists()
+
+
+def test_bad_value_json_error() -> None:
+    r = run("--json", "config", "set", "timeout", "soon")
+    assert r.code == 10
+    err = json.loads(r.stderr)["error"]
+    assert err["type"] == "config.invalid" and err["code"] == 10
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+def test_global_and_local_profile_options() -> None:
+    assert run("--profile", "work", "config", "set", "default_model", "a").code == 0
+    assert run("config", "set", "default_model", "b", "--profile", "home").code == 0
+    assert run("config", "set", "default_model", "c", env={"MSCLI_PROFILE": "env"}).code == 0
+    data = store().load()
+    assert get_profile(data, "work") == {"default_model": "a"}
+    assert get_profile(data, "home") == {"default_model": "b"}
+    assert get_profile(data, "env") == {"default_model": "c"}
+    assert run("--profile", "work", "config", "get", "default_model").stdout == "a\n"
+
+
+def test_profiles_use_and_delete() -> None:
+    run("--profile", "work", "keys", "set", input=KEY)
+    run("config", "set", "default_model", "gpt-4o")
+    r = run("config", "profiles", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["active"] == "default" and doc["in_use"] == "default"
+    by_name = {p["name"]: p for p in doc["profiles"]}
+    assert by_name["work"]["key"] == "sk_…Q7w3"
+    assert by_name["default"]["in_use"] is True
+
+    r = run("config", "use", "work")
+    assert r.code == 0 and "work" in r.stdout
+    assert store().load()["active_profile"] == "work"
+    r = run("config", "profiles")
+    assert any(line.startswith("*") and "work" in line for line in r.stdout.splitlines())
+    assert KEY not in r.stdout
+
+    r = run("config", "delete-profile", "work", "--yes")
+    assert r.code == 0, r.stderr
+    data = store().load()
+    assert "work" not in data["profiles"] and "active_profile" not in data
+    assert "dashboard" in r.stderr  # the key still works on the server
+
+
+def test_use_unknown_profile_needs_create() -> None:
+    r = run("config", "use", "nope")
+    assert r.code == 2 and "--create" in r.stderr
+    r = run("config", "use", "nope", "--create")
+    assert r.code == 0
+    data = store().load()
+    assert data["active_profile"] == "nope" and data["profiles"]["nope"] == {}
+
+
+def test_use_default_always_works() -> None:
+    assert run("config", "use", "default").code == 0
+
+
+def test_use_warns_when_env_overrides() -> None:
+    run("config", "use", "x", "--create")
+    r = run("config", "use", "x", env={"MSCLI_PROFILE": "y"})
+    assert "MSCLI_PROFILE" in r.stderr
+
+
+def test_invalid_profile_name_is_usage_error() -> None:
+    r = run("config", "set", "timeout", "3", "--profile", "bad name")
+    assert r.code == 2
+
+
+def test_delete_profile_without_yes_and_no_tty_refuses() -> None:
+    run("config", "set", "timeout", "3", "--profile", "tmp")
+    r = run("config", "delete-profile", "tmp")
+    assert r.code == 2 and "--yes" in r.stderr
+    assert "tmp" in store().load()["profiles"]
+
+
+def test_delete_unknown_profile() -> None:
+    r = run("config", "delete-profile", "ghost", "--yes")
+    assert r.code == 2 and "ghost" in r.stderr
+
+
+# --- the file on disk ----------------------------------------------------------------------------
+
+
+def test_corrupt_file_exit_10_and_never_overwritten() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_bytes(b"[profiles.default]\ntimeout = = 3\n")
+    before = cfg_path().read_bytes()
+    for args in (
+        ("config", "set", "timeout", "4"),
+        ("config", "show"),
+        ("config", "unset", "timeout"),
+    ):
+        r = run(*args)
+        assert r.code == 10, (args, r.stderr)
+        assert str(cfg_path()) in r.stderr.replace("\n", "").replace("│", "").replace(
+            " ", ""
+        ) or str(cfg_path()) in flat(r.stderr)
+        assert "line" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert cfg_path().read_bytes() == before
+    assert run("config", "path").code == 0  # still tells you where it is
+
+
+def test_corrupt_file_json_error_names_path_and_line() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text("x = [\n")
+    r = run("--json", "config", "show")
+    err = json.loads(r.stderr)["error"]
+    assert err["type"] == "config.corrupt" and err["code"] == 10
+    assert err["details"]["path"] == str(cfg_path())
+    assert err["details"]["line"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_written_file_is_0600_in_a_0700_dir() -> None:
+    run("config", "set", "timeout", "3")
+    assert stat.S_IMODE(os.stat(cfg_path()).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(cfg_path().parent).st_mode) == 0o700
+
+
+@pytest.mark.slow
+def test_two_config_set_processes_at_once_both_land(subprocess_env: dict[str, str]) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mscli",
+                "config",
+                "set",
+                "default_model",
+                f"m{i}",
+                "--profile",
+                f"p{i}",
+            ],
+            env=subprocess_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    data = store().load()
+    for i in range(4):
+        assert get_profile(data, f"p{i}") == {"default_model": f"m{i}"}
