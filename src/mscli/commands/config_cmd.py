@@ -123,18 +123,20 @@ def write_line(text: str) -> None:
     sys.stdout.flush()
 
 
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def confirm_or_refuse(actx: AppContext, question: str, *, yes: bool, what: str) -> None:
     """Ask on a terminal; refuse (usage error) when nobody can answer and --yes is missing."""
     if yes:
         return
     from mscli.errors import UsageError
 
-    interactive = False
-    try:
-        interactive = sys.stdin.isatty() and not actx.json
-    except (AttributeError, ValueError):
-        interactive = False
-    if not interactive:
+    if actx.json or not stdin_is_tty():
         raise UsageError(f"{what} needs confirmation: add --yes to do it without asking")
     if not typer.confirm(question, default=False, err=True):
         raise typer.Exit(1)
@@ -409,7 +411,11 @@ def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
         )
         return
     if not names:
-        actx.note("No profiles in the config file yet. Store a key with `mscli keys set`.")
+        actx.note(
+            f"No profiles in the config file yet (in use: '{in_use}', defaults only). "
+            "Store a key with `mscli keys set`."
+        )
+        return
     from rich.table import Table
     from rich.text import Text
 
