@@ -1,0 +1,330 @@
+"""`mscli keys …` through the real CLI and its error funnel; `keys check` against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from typer.testing import CliRunner
+
+from mscli.app import main
+from mscli.config_store import ConfigStore, get_profile
+
+if TYPE_CHECKING:
+    from mscli.sandbox.embedded import EmbeddedSandbox
+
+KEY = "sk_" + "Zx9k" * 8
+OTHER = "sk_" + "Mn4p" * 8
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run `mscli ARGS` in-process through main(), the error funnel, like the console script."""
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return Result(code, stdout, stderr)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cfg_path() -> Path:
+    return Path(os.environ["MSCLI_CONFIG_DIR"]) / "config.toml"
+
+
+def stored(profile: str = "default") -> str | None:
+    key = get_profile(ConfigStore().load(), profile).get("api_key")
+    return key if isinstance(key, str) else None
+
+
+# --- keys set ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [KEY, f"{KEY}\n", f"  {KEY}  \r\n", f'"{KEY}"', f"'{KEY}'\n", f"Bearer {KEY}\n"],
+)
+def test_set_from_stdin_normalises_and_stores(pasted: str) -> None:
+    r = run("keys", "set", input=pasted)
+    assert r.code == 0, r.stderr
+    assert stored() == KEY
+    assert "sk_…Zx9k" in r.stdout and "'default'" in r.stdout
+    assert KEY not in r.stdout + r.stderr
+
+
+def test_set_file_is_0600() -> None:
+    run("keys", "set", input=KEY)
+    if os.name == "posix":
+        assert stat.S_IMODE(os.stat(cfg_path()).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(cfg_path().parent).st_mode) == 0o700
+
+
+def test_set_into_a_profile_and_json() -> None:
+    r = run("--profile", "work", "keys", "set", "--json", input=KEY)
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc == {
+        "profile": "work",
+        "key": "sk_…Zx9k",
+        "path": str(cfg_path()),
+        "replaced": None,
+        "overridden_by": None,
+    }
+    assert stored("work") == KEY and stored("default") is None
+    r = run("keys", "set", "--profile", "work", "--json", input=OTHER)
+    assert json.loads(r.stdout)["replaced"] == "sk_…Zx9k"
+    assert stored("work") == OTHER
+
+
+def test_set_uses_the_active_profile() -> None:
+    run("config", "use", "team", "--create")
+    run("keys", "set", input=KEY)
+    assert stored("team") == KEY
+
+
+def test_set_hidden_prompt_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from mscli.commands import keys as keys_cmd
+
+    monkeypatch.setattr(keys_cmd, "_stdin_is_tty", lambda: True)
+    calls: list[dict[str, object]] = []
+    real_prompt = typer.prompt
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return real_prompt(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(typer, "prompt", spy)
+    r = run("keys", "set", input=f"{KEY}\n")
+    assert r.code == 0, r.stderr
+    assert calls and calls[0]["hide_input"] is True
+    assert stored() == KEY
+    assert KEY not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    ("pasted", "fragment"),
+    [
+        ("sk-" + "a" * 32, "'sk-' (a hyphen)"),
+        ("sk_abc", "too short"),
+        ("sk_abc def" + "x" * 20, "a space inside the key"),
+        ("pk_" + "a" * 32, "does not start with 'sk_'"),
+    ],
+)
+def test_set_refuses_a_malformed_key_exit_3(pasted: str, fragment: str) -> None:
+    r = run("keys", "set", input=pasted)
+    assert r.code == 3, r.stderr
+    assert fragment in flat(r.stderr)
+    assert pasted not in r.stderr
+    assert not cfg_path().exists()
+
+
+def test_set_with_nothing_on_stdin_exit_3() -> None:
+    r = run("keys", "set", input="\n")
+    assert r.code == 3
+    assert "no API key" in r.stderr
+    assert not cfg_path().exists()
+
+
+def test_set_never_accepts_the_key_as_an_argument() -> None:
+    r = run("keys", "set", KEY)
+    assert r.code == 2
+    assert not cfg_path().exists()
+
+
+def test_set_warns_when_env_key_overrides() -> None:
+    r = run("keys", "set", input=KEY, env={"MODELSTACK_API_KEY": OTHER})
+    assert r.code == 0
+    assert "MODELSTACK_API_KEY" in r.stderr and "overrides" in r.stderr
+    assert OTHER not in r.stderr
+
+
+def test_set_refuses_on_a_corrupt_file() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text("[profiles.default\n")
+    before = cfg_path().read_bytes()
+    r = run("keys", "set", input=KEY)
+    assert r.code == 10
+    assert cfg_path().read_bytes() == before
+
+
+# --- keys list / remove --------------------------------------------------------------------------
+
+
+def test_list_masks_and_marks_the_profile_in_use() -> None:
+    run("keys", "set", input=KEY)
+    run("keys", "set", "--profile", "work", input=OTHER)
+    run("config", "set", "timeout", "3", "--profile", "nokey")
+    r = run("keys", "list")
+    assert r.code == 0
+    assert KEY not in r.stdout and OTHER not in r.stdout
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("*") and "default" in line and "sk_…Zx9k" in line for line in lines)
+    assert any("work" in line and "sk_…Mn4p" in line for line in lines)
+    assert any("nokey" in line and "(no key)" in line for line in lines)
+
+    doc = json.loads(run("--profile", "work", "keys", "list", "--json").stdout)
+    assert doc["in_use"] == "work"
+    assert {p["profile"]: p["key"] for p in doc["profiles"]} == {
+        "default": "sk_…Zx9k",
+        "work": "sk_…Mn4p",
+        "nokey": None,
+    }
+
+
+def test_list_mentions_env_override_masked() -> None:
+    run("keys", "set", input=KEY)
+    r = run("keys", "list", "--json", env={"MODELSTACK_API_KEY": OTHER})
+    doc = json.loads(r.stdout)
+    assert doc["overrides"] == [{"source": "env:MODELSTACK_API_KEY", "key": "sk_…Mn4p"}]
+    assert OTHER not in r.stdout + r.stderr
+
+
+def test_list_empty() -> None:
+    r = run("keys", "list")
+    assert r.code == 0 and "mscli keys set" in r.stderr
+
+
+def test_remove() -> None:
+    run("keys", "set", input=KEY)
+    run("config", "set", "timeout", "3")
+    r = run("keys", "remove", "--yes")
+    assert r.code == 0, r.stderr
+    assert "sk_…Zx9k" in r.stdout
+    assert stored() is None
+    assert get_profile(ConfigStore().load(), "default") == {"timeout": 3}
+    r = run("keys", "remove", "--yes", "--json")
+    assert json.loads(r.stdout) == {"profile": "default", "removed": None, "path": str(cfg_path())}
+
+
+def test_remove_without_yes_and_no_tty_refuses() -> None:
+    run("keys", "set", input=KEY)
+    r = run("keys", "remove")
+    assert r.code == 2 and "--yes" in r.stderr
+    assert stored() == KEY
+
+
+def test_remove_confirms_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    run("keys", "set", input=KEY)
+    from mscli.commands import config_cmd
+
+    monkeypatch.setattr(config_cmd, "stdin_is_tty", lambda: True)
+    r = run("keys", "remove", input="n\n")
+    assert stored() == KEY and r.code != 0
+    r = run("keys", "remove", input="y\n")
+    assert r.code == 0, r.stderr
+    assert stored() is None
+
+
+# --- keys check ----------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_check_valid_key_from_profile(sandbox: EmbeddedSandbox) -> None:
+    run("keys", "set", input=sandbox.api_key)
+    r = run("--base-url", sandbox.base_url, "keys", "check", "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["valid"] is True
+    assert doc["source"] == "profile:default"
+    assert doc["profile"] == "default"
+    assert doc["model_count"] > 0
+    assert isinstance(doc["latency_ms"], (int, float)) and doc["latency_ms"] >= 0
+    assert doc["key"].startswith("sk_…") and sandbox.api_key not in r.stdout + r.stderr
+
+
+def test_check_valid_key_from_env_human(sandbox: EmbeddedSandbox) -> None:
+    r = run(
+        "keys",
+        "check",
+        env={"MODELSTACK_API_KEY": sandbox.api_key, "MODELSTACK_BASE_URL": sandbox.base_url},
+    )
+    assert r.code == 0, r.stderr
+    assert "valid" in r.stdout
+    assert "MODELSTACK_API_KEY" in r.stdout
+    assert "models:" in r.stdout and "latency:" in r.stdout
+    assert sandbox.api_key not in r.stdout + r.stderr
+
+
+def test_check_invalid_key_is_the_auth_panel_exit_3(sandbox: EmbeddedSandbox) -> None:
+    run("keys", "set", input="sk_test_invalid")
+    r = run("--base-url", sandbox.base_url, "keys", "check")
+    assert r.code == 3, r.stderr
+    assert "mscli keys set" in flat(r.stderr)
+    assert r.stdout == ""
+
+
+def test_check_invalid_key_json(sandbox: EmbeddedSandbox) -> None:
+    r = run(
+        "--base-url",
+        sandbox.base_url,
+        "keys",
+        "check",
+        "--json",
+        env={"MODELSTACK_API_KEY": "sk_test_invalid"},
+    )
+    assert r.code == 3
+    err = json.loads(r.stderr)["error"]
+    assert err["status"] == 401 and err["code"] == 3
+
+
+def test_check_unreachable_is_exit_8() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    r = run(
+        "--base-url", url, "--max-retries", "0", "keys", "check", env={"MODELSTACK_API_KEY": KEY}
+    )
+    assert r.code == 8, r.stderr
+
+
+def test_check_malformed_key_exit_3_before_any_request() -> None:
+    # an unroutable address: a request would end in exit 8, not 3
+    r = run(
+        "--base-url",
+        "https://192.0.2.1/v1",
+        "keys",
+        "check",
+        env={"MODELSTACK_API_KEY": "sk-looks-like-openai-0000000000"},
+    )
+    assert r.code == 3, r.stderr
+    assert "hyphen" in flat(r.stderr)
+
+
+def test_check_without_a_key_exit_3() -> None:
+    r = run("keys", "check")
+    assert r.code == 3
+    assert "mscli keys set" in flat(r.stderr)
+
+
+def test_check_with_profile_option(sandbox: EmbeddedSandbox) -> None:
+    run("keys", "set", "--profile", "work", input=sandbox.api_key)
+    r = run("--base-url", sandbox.base_url, "keys", "check", "--profile", "work", "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["source"] == "profile:work"
