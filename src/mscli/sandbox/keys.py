@@ -126,10 +126,16 @@ GENERIC: MagicKey = MAGIC_KEYS[0]
 #: Literal magic keys -> their row.
 BY_KEY: dict[str, MagicKey] = {m.key: m for m in MAGIC_KEYS[1:]}
 
-#: Any key not starting with the prefix gets 401; this row documents that.
-NON_TEST_KEY_BEHAVIOUR = (
-    "Any key not starting with `sk_test_` (or no key at all): 401 authentication_error."
+#: Any key not starting with the prefix (or no key at all) gets 401; this row documents that.
+NOT_A_TEST_KEY = MagicKey(
+    "<any other key>",
+    "Any key not starting with `sk_test_`, or no key at all: 401 authentication_error.",
+    ExitCode.AUTH,
+    "not_test",
 )
+
+#: What users are shown (`mscli sandbox keys`, README, man page): the magic keys, then the rest.
+TABLE: tuple[MagicKey, ...] = (*MAGIC_KEYS, NOT_A_TEST_KEY)
 
 
 def lookup(key: str | None) -> MagicKey | None:

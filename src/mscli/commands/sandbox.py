@@ -1,0 +1,168 @@
+"""`mscli sandbox`: run the local ModelStack-compatible server, and list its magic test keys.
+
+Module level imports only typer and the stdlib; the server is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "A local ModelStack-compatible API for trying mscli, scripts and SDKs without spending "
+        "credits: `serve` runs it, `keys` lists the test keys that trigger each documented error."
+    ),
+    no_args_is_help=True,
+)
+
+
+class PlanChoice(str, enum.Enum):
+    starter = "starter"
+    pro = "pro"
+    max = "max"
+    topup = "topup"
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. Anything but loopback exposes the sandbox: a warning is printed."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port; 0 picks any free port.")
+    ] = 8787,
+    plan: Annotated[
+        PlanChoice, typer.Option(help="Plan of fresh `sk_test_…` accounts (sets RPM and discount).")
+    ] = PlanChoice.pro,
+    subscription_credits: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0,
+            help="Subscription credits of a fresh account (default: the plan's refill amount).",
+        ),
+    ] = None,
+    lifetime_credits: Annotated[
+        float, typer.Option(min=0, help="Lifetime credits of a fresh account.")
+    ] = 100.0,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, help="Delay before the first byte of every response.")
+    ] = 0.0,
+    tokens_per_second: Annotated[
+        Optional[float],
+        typer.Option(min=0, help="Pace streamed replies (one chunk per token) (default: unpaced)."),
+    ] = None,
+    fail_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Probability of an injected 500 (seeded).")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the replies and of --fail-rate.")] = 0,
+    slow_ms: Annotated[
+        float, typer.Option(min=0, help="First-byte delay of the `sk_test_slow` key.")
+    ] = 2000.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No per-request log lines on stderr.")
+    ] = False,
+) -> None:
+    """Run the sandbox until Ctrl-C. Prints its base URL and a ready test key."""
+    import signal
+    import sys
+
+    from mscli.errors import UsageError
+    from mscli.sandbox.embedded import new_test_key
+    from mscli.sandbox.server import SandboxConfig, SandboxServer, is_loopback
+
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: listening on {host}: the sandbox is reachable from other machines. "
+            "It has no real authentication; use it on trusted networks only.",
+            err=True,
+        )
+    config = SandboxConfig(
+        host=host,
+        port=port,
+        plan=plan.value,
+        subscription_credits=subscription_credits,
+        lifetime_credits=lifetime_credits,
+        latency_ms=latency_ms,
+        tokens_per_second=tokens_per_second or None,
+        fail_rate=fail_rate,
+        seed=seed,
+        slow_ms=slow_ms,
+        quiet=quiet,
+    )
+    try:
+        server = SandboxServer(config)
+    except OSError as err:
+        raise UsageError(
+            f"Cannot listen on {host}:{port}: {err.strerror or err}. Use --port 0 for any free port.",
+            host=host,
+            port=port,
+        ) from None
+
+    key = new_test_key()
+    base = server.base_url
+    body = '{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hello"}]}'
+    typer.echo(f"ModelStack sandbox (plan {plan.value}) listening on {base}")
+    typer.echo(
+        f"Test key: {key}   (any sk_test_… key works; `mscli sandbox keys` lists the magic ones)"
+    )
+    typer.echo("")
+    typer.echo(f"  export MODELSTACK_BASE_URL={base} MODELSTACK_API_KEY={key}")
+    typer.echo("  mscli models")
+    typer.echo(
+        f"  curl -sN {base}/chat/completions -H 'Authorization: Bearer {key}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+    typer.echo("")
+    typer.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (in-process tests): Ctrl-C only
+        pass
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    typer.echo("Sandbox stopped.", err=True)
+
+
+@app.command()
+def keys(
+    json_: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+) -> None:
+    """List the magic test keys: each one triggers a fixed behaviour (401, 402, 429, 500, ...)."""
+    import json
+    import shutil
+    import textwrap
+
+    from mscli.sandbox.keys import TABLE
+
+    if json_:
+        typer.echo(json.dumps({"keys": [row.as_dict() for row in TABLE]}, indent=2))
+        return
+    key_w = max(len(r.key) for r in TABLE)
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    text_w = max(30, width - key_w - 9)
+    typer.echo(f"{'KEY':<{key_w}}  EXIT  BEHAVIOUR")
+    for row in TABLE:
+        lines = textwrap.wrap(row.behaviour, text_w) or [""]
+        typer.echo(f"{row.key:<{key_w}}  {int(row.exit_code):>4}  {lines[0]}")
+        for more in lines[1:]:
+            typer.echo(f"{'':<{key_w}}        {more}")
+    typer.echo("")
+    typer.echo("EXIT is the exit code mscli ends with (default retries). Keys are sandbox-only.")

@@ -1,0 +1,194 @@
+"""SSE shape, pacing, concurrency, and clients that misbehave."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+from sandbox_http import chat, connect, parse_sse
+
+
+def test_sse_shape_with_usage(sandbox):
+    r = chat(sandbox, "stream me", stream=True, stream_options={"include_usage": True})
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["transfer-encoding"] == "chunked"
+    assert r.headers["x-request-id"].startswith("req_")
+    events = parse_sse(r.body)
+    first, *deltas, finish, usage, done = events
+    assert done == "[DONE]"
+    ids = {e["id"] for e in [first, *deltas, finish, usage]}
+    assert len(ids) == 1 and ids.pop().startswith("chatcmpl-")
+    for e in [first, *deltas, finish, usage]:
+        assert e["object"] == "chat.completion.chunk"
+        assert e["model"] == "claude-sonnet-4-5"
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(set(d["choices"][0]["delta"]) == {"content"} for d in deltas)
+    assert all(d["choices"][0]["finish_reason"] is None for d in deltas)
+    assert finish["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+    assert usage["choices"] == []
+    u = usage["usage"]
+    assert u["completion_tokens"] == len(deltas)  # one chunk = one token
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+    text = "".join(d["choices"][0]["delta"]["content"] for d in deltas)
+    # same reply as the non-streamed one
+    assert text == chat(sandbox, "stream me").json()["choices"][0]["message"]["content"]
+
+
+def test_no_usage_chunk_unless_asked(sandbox):
+    events = parse_sse(chat(sandbox, "x", stream=True).body)
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in e for e in events[:-1])
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_max_tokens_cuts_the_stream_with_length(sandbox):
+    events = parse_sse(
+        chat(sandbox, "x", stream=True, max_tokens=12, stream_options={"include_usage": True}).body
+    )
+    deltas = [e for e in events[1:-3]]
+    assert len(deltas) == 12
+    assert events[-3]["choices"][0]["finish_reason"] == "length"
+    assert events[-2]["usage"]["completion_tokens"] == 12
+
+
+def test_tokens_per_second_paces_chunks(sandbox_factory):
+    sb = sandbox_factory(tokens_per_second=100)
+    conn = connect(sb.base_url)
+    body = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+            "max_tokens": 21,
+        }
+    )
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {sb.api_key}"})
+    resp = conn.getresponse()
+    first = resp.read1(1)
+    t_first = time.perf_counter() - t0
+    resp.read()
+    total = time.perf_counter() - t0
+    conn.close()
+    assert first and t_first < 0.1  # the first chunk is not delayed
+    assert 0.19 <= total < 1.5  # 20 intervals of 10 ms
+
+
+def test_50_concurrent_streaming_clients_all_complete(sandbox_factory):
+    sb = sandbox_factory(tokens_per_second=200)
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(50)
+
+    def client(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            r = chat(sb, f"client {i}", key=sb.new_key(), stream=True, max_tokens=60)
+            results[i] = parse_sse(r.body)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    elapsed = time.perf_counter() - t0
+    assert not errors, errors[:3]
+    assert len(results) == 50
+    for events in results.values():
+        assert events[-1] == "[DONE]"
+        assert events[-2]["choices"][0]["finish_reason"] == "length"
+        assert len(events) == 60 + 3
+    assert elapsed < 10  # they ran concurrently: one alone takes 0.3 s
+
+
+def _start_stream(base_url: str, key: str, max_tokens: int = 2000) -> socket.socket:
+    u = urlsplit(base_url)
+    s = socket.create_connection((u.hostname, u.port), timeout=5)
+    body = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+            "max_tokens": max_tokens,
+        }
+    ).encode()
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + key.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+    return s
+
+
+def _wait_for(predicate, timeout: float = 3.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_client_disconnect_mid_stream_leaves_the_server_healthy(sandbox_factory, capfd):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log, tokens_per_second=500)
+    # a polite close and an abortive one (RST)
+    s = _start_stream(sb.base_url, sb.api_key)
+    s.close()
+    s = _start_stream(sb.base_url, sb.api_key)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+    assert _wait_for(lambda: log.getvalue().count("client disconnected") >= 2), log.getvalue()
+    r = chat(sb, "after", stream=True)
+    assert parse_sse(r.body)[-1] == "[DONE]"
+    out, err = capfd.readouterr()
+    assert "Traceback" not in log.getvalue()
+    assert "Traceback" not in out + err
+    # one concise line per request
+    assert all(
+        line.count('"POST /v1/chat/completions"') == 1 for line in log.getvalue().splitlines()
+    )
+
+
+def test_client_that_stops_reading_costs_only_its_thread(sandbox_factory, capfd):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log, idle_timeout=0.5)
+    s = _start_stream(sb.base_url, sb.api_key, max_tokens=100_000)  # ~5 MB, never read
+    try:
+        t = time.perf_counter()
+        assert chat(sb, "meanwhile").status == 200
+        assert time.perf_counter() - t < 1
+        assert _wait_for(lambda: "client disconnected" in log.getvalue(), timeout=5), log.getvalue()
+    finally:
+        s.close()
+    assert "Traceback" not in log.getvalue() + "".join(capfd.readouterr())
+
+
+def test_stop_ends_open_streams_promptly(sandbox_factory):
+    sb = sandbox_factory(tokens_per_second=50)
+    s = _start_stream(sb.base_url, sb.api_key)
+    t = time.perf_counter()
+    sb.stop()
+    assert time.perf_counter() - t < 1
+    s.settimeout(2)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert b"[DONE]" not in data
