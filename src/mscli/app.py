@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from mscli import __version__
+from mscli.completers import complete_profile
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS, GlobalOptions
 
@@ -47,7 +48,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     profile: Annotated[
-        Optional[str], typer.Option("--profile", "-p", help="Config profile to use. \\[env: MSCLI_PROFILE]", show_default=False)
+        Optional[str], typer.Option("--profile", "-p", help="Config profile to use. \\[env: MSCLI_PROFILE]", show_default=False, autocompletion=complete_profile)
     ] = None,
     api_key: Annotated[
         Optional[str],

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mscli.completers import complete_model
+
 if TYPE_CHECKING:
     from mscli.context import AppContext
 
@@ -104,7 +106,7 @@ def models(
 @app.command("check")
 def check(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Model id to check, e.g. claude-sonnet-4-5.")],
+    model: Annotated[str, typer.Argument(help="Model id to check, e.g. claude-sonnet-4-5.", autocompletion=complete_model)],
     json_: JsonOpt = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore the 10-minute cache.")] = False,
 ) -> None:

@@ -1,0 +1,236 @@
+"""Value completion for the shell: model ids, profile names, conversation ids, shells.
+
+These run at tab time, inside `mscli` started by the completion script with `_MSCLI_COMPLETE` set,
+so every one of them is fast, makes no network call, imports only the standard library (plus the
+stdlib-only mscli modules that own the files read) and never fails: any problem means "no
+suggestions", never a traceback in the user's prompt.
+
+Use them as Typer autocompletion callbacks::
+
+    typer.Option("--model", "-m", autocompletion=complete_model)
+
+Each takes the word being completed and returns the matching values, optionally as
+``(value, help)`` pairs (zsh, fish and PowerShell show the help next to the value). For a plain
+click ``shell_complete=`` hook, wrap one with :func:`as_shell_complete`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Union
+
+#: What a completer returns: values, or (value, help) pairs.
+Completion = Union[str, tuple[str, str]]
+
+#: Shells `mscli completion` knows, in the order shown.
+SHELLS: tuple[tuple[str, str], ...] = (
+    ("bash", "Bash 4.4+ (bash-completion)"),
+    ("zsh", "Z shell"),
+    ("fish", "fish shell"),
+    ("powershell", "PowerShell 5.1+ / pwsh"),
+)
+
+#: History database file name, next to the ledger in the user data dir (when history.py gives none).
+HISTORY_FILENAME = "history.sqlite3"
+
+#: Most conversations offered at once (newest first).
+MAX_CONVERSATIONS = 200
+
+
+def _matches(values: list[Completion], incomplete: str) -> list[Completion]:
+    out: list[Completion] = []
+    for item in values:
+        value = item[0] if isinstance(item, tuple) else item
+        if value.startswith(incomplete):
+            out.append(item)
+    return out
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def model_ids() -> list[str]:
+    """Model ids from the models cache (every base URL, newest first); the documented catalogue
+    when nothing is cached yet. No network call."""
+    try:
+        from mscli import models_cache
+
+        ids = models_cache.all_cached_ids()
+    except Exception:
+        ids = []
+    if ids:
+        return ids
+    try:
+        from mscli.pricing import CATALOGUE
+
+        return [m.id for m in CATALOGUE]
+    except Exception:
+        return []
+
+
+def complete_model(incomplete: str) -> list[Completion]:
+    """Model ids starting with `incomplete`."""
+    return _matches(list(model_ids()), incomplete)
+
+
+# --- profiles --------------------------------------------------------------------------------
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 only
+        import tomli as tomllib
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return data if isinstance(data, dict) else {}
+
+
+def config_path() -> Path | None:
+    """config.toml, from the same function the config store uses."""
+    try:
+        from mscli.config_store import CONFIG_FILENAME, config_dir
+
+        return config_dir() / CONFIG_FILENAME
+    except Exception:
+        return None
+
+
+def profile_names() -> list[tuple[str, str]]:
+    """(name, help) for every profile in config.toml, in file order; [] when there is none."""
+    path = config_path()
+    if path is None:
+        return []
+    try:
+        data = _load_toml(path)
+    except Exception:
+        return []
+    profiles = data.get("profiles")
+    if not isinstance(profiles, dict):
+        return []
+    active = data.get("active_profile")
+    out: list[tuple[str, str]] = []
+    for name, table in profiles.items():
+        if not isinstance(name, str) or not isinstance(table, dict):
+            continue
+        notes = []
+        if name == active:
+            notes.append("active")
+        base_url = table.get("base_url")
+        if isinstance(base_url, str) and base_url:
+            notes.append(base_url)
+        out.append((name, ", ".join(notes) or "profile"))
+    return out
+
+
+def complete_profile(incomplete: str) -> list[Completion]:
+    """Profile names from config.toml starting with `incomplete`."""
+    return _matches(list(profile_names()), incomplete)
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+def history_path() -> Path | None:
+    """The conversation database (`mscli.history.default_path()`); `history.sqlite3` in the user
+    data dir if that module cannot be imported."""
+    try:
+        from mscli.history import default_path
+
+        return Path(default_path())
+    except Exception:
+        pass
+    try:
+        from mscli.ledger import data_dir
+
+        return data_dir() / HISTORY_FILENAME
+    except Exception:
+        return None
+
+
+def conversation_ids(path: Path | None = None) -> list[tuple[str, str]]:
+    """(id, title) of the stored conversations, newest first. Read-only; [] on any problem."""
+    path = history_path() if path is None else path
+    if path is None:
+        return []
+    try:
+        if not path.is_file():
+            return []
+    except OSError:
+        return []
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)
+    except Exception:
+        return []
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        tables = [
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        table = next((t for t in ("conversations", "conversation") if t in tables), None)
+        if table is None:
+            return []
+        columns = [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
+        if "id" not in columns:
+            return []
+        title = next((c for c in ("title", "name", "summary") if c in columns), None)
+        order = next(
+            (c for c in ("updated_at", "last_used", "modified_at", "created_at") if c in columns),
+            "rowid",
+        )
+        select = f'"{title}"' if title else "''"
+        rows = conn.execute(
+            f'SELECT id, {select} FROM "{table}" ORDER BY "{order}" DESC LIMIT ?',
+            (MAX_CONVERSATIONS,),
+        ).fetchall()
+    except Exception:
+        return []
+    finally:
+        conn.close()
+    out: list[tuple[str, str]] = []
+    for ident, label in rows:
+        if ident is None:
+            continue
+        text = " ".join(str(label or "").split())
+        out.append((str(ident), text[:60] or "conversation"))
+    return out
+
+
+def complete_conversation(incomplete: str) -> list[Completion]:
+    """Conversation ids from the history database starting with `incomplete`."""
+    return _matches(list(conversation_ids()), incomplete)
+
+
+# --- shells ----------------------------------------------------------------------------------
+
+
+def complete_shell(incomplete: str) -> list[Completion]:
+    """bash, zsh, fish, powershell."""
+    return _matches(list(SHELLS), incomplete)
+
+
+# --- adapter ---------------------------------------------------------------------------------
+
+
+def as_shell_complete(
+    fn: Callable[[str], list[Completion]],
+) -> Callable[[Any, Any, str], list[Any]]:
+    """Adapt a completer to click's ``shell_complete(ctx, param, incomplete)`` signature."""
+
+    def shell_complete(ctx: Any, param: Any, incomplete: str) -> list[Any]:
+        from typer._click.shell_completion import CompletionItem
+
+        items = []
+        for item in fn(incomplete):
+            if isinstance(item, tuple):
+                items.append(CompletionItem(item[0], help=item[1]))
+            else:
+                items.append(CompletionItem(item))
+        return items
+
+    shell_complete.__name__ = f"shell_complete_{getattr(fn, '__name__', 'values')}"
+    return shell_complete
