@@ -1,0 +1,351 @@
+"""Streaming renderers for chat replies.
+
+Three views, one interface (`feed(text)` per chunk, `close()` once):
+
+* `MarkdownView`, for a terminal: the reply is cut into finished top-level markdown blocks (separated by
+  a blank line, never inside a fenced code block, and never between the items of one list). Each
+  finished block is rendered with Rich Markdown and printed **once**; only the unfinished tail is shown
+  in a small transient `rich.live.Live` region, cropped to the screen and built from a bounded slice of
+  the text. So the cost is linear in the reply's length, and a reply longer than the screen scrolls like
+  normal output: it never collapses or flickers.
+* `PipeView`, for a pipe or file: exactly the text received, UTF-8, flushed per chunk, no escape codes.
+* `RawView`, `--raw` on a terminal: the plain text, with control characters (escape sequences a model
+  could emit) removed, and a final newline so the prompt starts on its own line.
+
+The block splitter (`BlockSplitter`) only decides on complete lines, so where the chunks were split
+never changes the blocks (tests feed every split point).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
+
+_FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+#: How much of the unfinished tail the live region renders (it is only a preview).
+PREVIEW_MAX_LINES = 60
+PREVIEW_MAX_CHARS = 8000
+
+
+class BlockSplitter:
+    """Incremental markdown block splitter: text in, finished top-level blocks out.
+
+    A block ends at a blank line outside a fenced code block, confirmed by the next non-blank line
+    starting at column 0 (an indented line continues a list item or an indented code block) and not
+    being another item of the same list. Every decision is taken on complete lines, so the blocks
+    depend only on the text, not on how it was chunked.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []  # the current incomplete line, in pieces
+        self._partial_len = 0
+        self._lines: list[str] = []  # complete lines of the unfinished block
+        self._blanks: list[str] = []  # blank lines after it, pending a decision
+        self._fence: tuple[str, int] | None = None  # (char, length) of the open fence
+        self._fence_line = ""
+        self._is_list = False
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    def feed(self, text: str) -> list[str]:
+        """Add text; return the blocks it finished (usually none or one)."""
+        done: list[str] = []
+        start = 0
+        while True:
+            nl = text.find("\n", start)
+            if nl < 0:
+                break
+            piece = text[start : nl + 1]
+            if self._partial:
+                self._partial.append(piece)
+                line = "".join(self._partial)
+                self._partial = []
+                self._partial_len = 0
+            else:
+                line = piece
+            block = self._line(line)
+            if block is not None:
+                done.append(block)
+            start = nl + 1
+        if start < len(text):
+            rest = text[start:]
+            self._partial.append(rest)
+            self._partial_len += len(rest)
+            if len(self._partial) > 256:  # keep the piece list short (amortised linear)
+                self._partial = ["".join(self._partial)]
+        return done
+
+    def finish(self) -> list[str]:
+        """End of the reply: the remaining blocks (the last line may lack its newline)."""
+        done: list[str] = []
+        if self._partial:
+            line = "".join(self._partial)
+            self._partial = []
+            self._partial_len = 0
+            block = self._line(line)
+            if block is not None:
+                done.append(block)
+        if self._lines:
+            done.append("".join(self._lines))
+        self._lines = []
+        self._blanks = []
+        self._fence = None
+        self._is_list = False
+        return done
+
+    def _line(self, line: str) -> str | None:
+        if self._fence is not None:
+            self._lines.append(line)
+            char, length = self._fence
+            s = line.rstrip("\r\n")
+            body = s.lstrip(" ")
+            if (
+                len(s) - len(body) <= 3
+                and body.startswith(char * length)
+                and body.strip(char).strip() == ""
+            ):
+                self._fence = None
+            return None
+        if not line.strip():
+            if self._lines:
+                self._blanks.append(line)
+            return None
+        finished: str | None = None
+        if self._blanks:
+            if self._starts_block(line):
+                finished = "".join(self._lines)
+                self._lines = []
+                self._is_list = False
+            else:
+                self._lines.extend(self._blanks)
+            self._blanks = []
+        if not self._lines:
+            self._is_list = bool(_LIST_ITEM.match(line))
+        self._lines.append(line)
+        m = _FENCE_OPEN.match(line.rstrip("\r\n"))
+        if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
+            self._fence = (m.group(2)[0], len(m.group(2)))
+            self._fence_line = line if line.endswith("\n") else line + "\n"
+        return finished
+
+    def _starts_block(self, line: str) -> bool:
+        if line[0] in " \t":
+            return False
+        return not (self._is_list and _LIST_ITEM.match(line))
+
+    # -- the unfinished tail ------------------------------------------------------------------
+
+    @property
+    def in_fence(self) -> bool:
+        return self._fence is not None
+
+    def tail(self, max_lines: int | None = None, max_chars: int | None = None) -> str:
+        """The unfinished text (bounded for previews: the last lines, fence opener kept)."""
+        lines = self._lines if max_lines is None else self._lines[-max_lines:]
+        head = ""
+        if max_lines is not None and len(self._lines) > max_lines and self._fence is not None:
+            head = self._fence_line
+        partial = "".join(self._partial)
+        if max_chars is not None and len(partial) > max_chars:
+            partial = partial[-max_chars:]
+        text = "".join(lines) + "".join(self._blanks) + partial
+        if max_chars is not None and len(text) > max_chars:
+            text = text[-max_chars:]
+            nl = text.find("\n")
+            if 0 <= nl < len(text) - 1:
+                text = text[nl + 1 :]
+        return head + text
+
+
+def split_blocks(text: str) -> list[str]:
+    """All blocks of a complete text (what streaming it in any chunks gives)."""
+    s = BlockSplitter()
+    return s.feed(text) + s.finish()
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+class ReplyView(Protocol):
+    def feed(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PipeView:
+    """Exactly the text received, UTF-8, flushed per chunk (a pipe or a file)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._text = stream
+        self._bin: IO[bytes] | None = getattr(stream, "buffer", None)
+        if self._bin is not None:
+            stream.flush()
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        if self._bin is not None:
+            self._bin.write(text.encode("utf-8", "replace"))
+            self._bin.flush()
+        else:
+            self._text.write(text)
+            self._text.flush()
+
+    def close(self) -> None:
+        if self._bin is not None:
+            self._bin.flush()
+        else:
+            self._text.flush()
+
+
+class RawView:
+    """Plain text on a terminal (`--raw`): control characters removed, final newline ensured."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._pipe = PipeView(stream)
+        self._last = "\n"
+
+    def feed(self, text: str) -> None:
+        text = _CONTROL.sub("", text)
+        if text:
+            self._last = text[-1]
+            self._pipe.feed(text)
+
+    def close(self) -> None:
+        if self._last != "\n":
+            self._pipe.feed("\n")
+            self._last = "\n"
+        self._pipe.close()
+
+
+class _Separated:
+    """A rendered block preceded by one blank line, unless it already starts with one."""
+
+    def __init__(self, inner: Any, separate: bool) -> None:
+        self.inner = inner
+        self.separate = separate
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        pending = self.separate
+        for seg in console.render(self.inner, options):
+            if pending and seg.text:
+                if not seg.text.startswith("\n"):
+                    yield Segment.line()
+                pending = False
+            yield seg
+
+
+class _Tail:
+    """The live region: the unfinished tail as markdown, cropped to its last lines."""
+
+    def __init__(self, view: MarkdownView) -> None:
+        self.view = view
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        text = self.view.preview_text()
+        if not text.strip():
+            return
+        height = max(3, (options.height or console.height) - 2)
+        lines = console.render_lines(
+            self.view.markdown(text), options.update(height=None), pad=False
+        )
+        for line in lines[-height:]:
+            yield from line
+            yield Segment.line()
+
+
+class MarkdownView:
+    """Markdown rendered as it streams: finished blocks printed once, the tail redrawn in a Live."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        live: bool | None = None,
+        code_theme: str = "monokai",
+        refresh_per_second: float = 12.0,
+    ) -> None:
+        self.console = console
+        self.code_theme = code_theme
+        self._use_live = console.is_interactive if live is None else live
+        self._refresh = refresh_per_second
+        self._split = BlockSplitter()
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._printed = 0
+        self._closed = False
+
+    def markdown(self, text: str) -> Any:
+        from rich.markdown import Markdown
+
+        return Markdown(text, code_theme=self.code_theme)
+
+    def preview_text(self) -> str:
+        with self._lock:
+            return self._split.tail(PREVIEW_MAX_LINES, PREVIEW_MAX_CHARS)
+
+    def _print_block(self, block: str) -> None:
+        self.console.print(_Separated(self.markdown(block), self._printed > 0))
+        self._printed += 1
+
+    def feed(self, text: str) -> None:
+        if not text or self._closed:
+            return
+        text = _CONTROL.sub("", text)  # no escape sequence from a model reaches the terminal
+        with self._lock:
+            blocks = self._split.feed(text)
+        for block in blocks:
+            self._print_block(block)
+        if self._use_live and self._live is None:
+            from rich.live import Live
+
+            self._live = Live(
+                _Tail(self),
+                console=self.console,
+                auto_refresh=True,
+                refresh_per_second=self._refresh,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+
+    def close(self) -> None:
+        """Print what is left (also after an error or Ctrl-C: partial text is never dropped)."""
+        if self._closed:
+            return
+        self._closed = True
+        live, self._live = self._live, None
+        try:
+            if live is not None:
+                live.stop()
+        finally:
+            with self._lock:
+                blocks = self._split.finish()
+            for block in blocks:
+                self._print_block(block)
+
+
+def render_markdown(console: Console, text: str, *, code_theme: str = "monokai") -> None:
+    """A whole (non-streamed) reply, rendered the same way as a streamed one."""
+    view = MarkdownView(console, live=False, code_theme=code_theme)
+    view.feed(text)
+    view.close()
+
+
+def iter_chunks(text: str, size: int) -> Iterator[str]:
+    for i in range(0, len(text), size):
+        yield text[i : i + size]

@@ -1,0 +1,184 @@
+"""The streaming markdown renderer: block splitting, split-point invariance, the three views."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from rich.markdown import Markdown
+
+from mscli.output.chat_view import (
+    BlockSplitter,
+    MarkdownView,
+    PipeView,
+    RawView,
+    render_markdown,
+    split_blocks,
+)
+
+DOC = (
+    "## A heading\n\n"
+    "A paragraph with **bold** and `code`,\nwrapped over two lines.\n\n"
+    "- one\n- two\n\n- three, loose\n  continued\n\n"
+    "```python\ndef f():\n\n    return 1\n\n\n```\n\n"
+    "> a quote\n\n"
+    "1. first\n2. second\n\n"
+    "~~~\ntilde fence\n\n~~~\n\n"
+    "Last words é 🚀"
+)
+
+
+def _console(terminal: bool = False) -> Console:
+    return Console(
+        file=io.StringIO(),
+        width=72,
+        color_system=None,
+        force_terminal=terminal,
+        legacy_windows=False,
+    )
+
+
+def _stream(chunks: list[str]) -> str:
+    console = _console()
+    view = MarkdownView(console, live=False)
+    for c in chunks:
+        view.feed(c)
+    view.close()
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def test_blocks_of_a_document() -> None:
+    blocks = split_blocks(DOC)
+    assert blocks[0] == "## A heading\n"
+    assert blocks[1].startswith("A paragraph") and blocks[1].endswith("two lines.\n")
+    assert blocks[2] == "- one\n- two\n\n- three, loose\n  continued\n"  # one list stays one block
+    assert (
+        blocks[3] == "```python\ndef f():\n\n    return 1\n\n\n```\n"
+    )  # blank lines inside the fence
+    assert blocks[4] == "> a quote\n"
+    assert blocks[5] == "1. first\n2. second\n"
+    assert blocks[6] == "~~~\ntilde fence\n\n~~~\n"
+    assert blocks[7] == "Last words é 🚀"
+    assert len(blocks) == 8
+
+
+def test_fenced_code_with_blank_lines_is_one_block() -> None:
+    text = "```\na\n\n\nb\n\n```\nafter\n\nnext\n"
+    assert split_blocks(text) == ["```\na\n\n\nb\n\n```\nafter\n", "next\n"]
+
+
+def test_unclosed_fence_keeps_everything_in_one_block() -> None:
+    text = "intro\n\n```sh\necho 1\n\necho 2\n"
+    assert split_blocks(text) == ["intro\n", "```sh\necho 1\n\necho 2\n"]
+
+
+def test_longer_fence_needs_a_closing_fence_as_long() -> None:
+    text = "````\n```\ninner\n\n```\n````\n\nafter\n"
+    assert split_blocks(text) == ["````\n```\ninner\n\n```\n````\n", "after\n"]
+
+
+def test_indented_code_after_a_blank_line_stays_with_its_block() -> None:
+    text = "para\n\n    code\n\n    more code\n\nnext\n"
+    assert split_blocks(text) == ["para\n\n    code\n\n    more code\n", "next\n"]
+
+
+def test_crlf_line_endings() -> None:
+    assert split_blocks("a\r\n\r\nb\r\n") == ["a\r\n", "b\r\n"]
+
+
+@pytest.mark.parametrize("text", [DOC, "x", "", "\n\n\n", "```\nunclosed\n\ncode", "a\n\n\n\nb"])
+def test_blocks_do_not_depend_on_chunking(text: str) -> None:
+    whole = split_blocks(text)
+    for i in range(len(text) + 1):
+        s = BlockSplitter()
+        got = s.feed(text[:i]) + s.feed(text[i:]) + s.finish()
+        assert got == whole, i
+    s = BlockSplitter()
+    got = [b for ch in text for b in s.feed(ch)] + s.finish()
+    assert got == whole
+
+
+def test_rendered_output_is_the_same_at_every_split_point() -> None:
+    expected = _stream([DOC])
+    for i in range(len(DOC) + 1):
+        assert _stream([DOC[:i], DOC[i:]]) == expected, i
+    assert _stream(list(DOC)) == expected
+
+
+def test_streamed_render_matches_rich_rendering_the_whole_reply() -> None:
+    console = _console()
+    console.print(Markdown(DOC))
+    assert _stream([DOC]) == console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_markdown_view_on_a_terminal_keeps_every_block_and_clears_the_live_region() -> None:
+    console = _console(terminal=True)
+    view = MarkdownView(console, live=True, refresh_per_second=50)
+    for ch in DOC:
+        view.feed(ch)
+    view.close()
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    for needle in ("A heading", "return 1", "a quote", "tilde fence", "Last words"):
+        assert needle in out
+
+
+def test_close_after_partial_text_prints_the_tail() -> None:
+    out = _stream(["Half a sent"])
+    assert "Half a sent" in out
+
+
+def test_preview_is_bounded_for_a_huge_tail() -> None:
+    console = _console()
+    view = MarkdownView(console, live=False)
+    view.feed("```\n" + "line\n" * 10_000)
+    preview = view.preview_text()
+    assert preview.startswith("```\n")  # the fence opener is kept so the preview renders as code
+    assert len(preview) < 10_000
+    view.close()
+
+
+def test_markup_in_the_reply_is_not_interpreted() -> None:
+    out = _stream(["[bold red]not markup[/] \x1b[31mno escape\n"])
+    assert "[bold red]not markup[/]" in out
+    assert "\x1b" not in out
+
+
+def test_render_markdown_whole() -> None:
+    console = _console()
+    render_markdown(console, DOC)
+    assert console.file.getvalue() == _stream([DOC])  # type: ignore[attr-defined]
+
+
+class _Bin(io.BytesIO):
+    pass
+
+
+def test_pipe_view_writes_exact_utf8_bytes_and_flushes_per_chunk() -> None:
+    raw = io.BytesIO()
+    text = io.TextIOWrapper(raw, encoding="ascii")  # a non-UTF-8 text layer must not matter
+    flushes: list[int] = []
+    orig = raw.flush
+
+    def flush() -> None:
+        flushes.append(len(raw.getvalue()))
+        orig()
+
+    raw.flush = flush  # type: ignore[method-assign]
+    view = PipeView(text)
+    for chunk in ["## Hé", "llo 🚀\n", "\x1b[31m", "end"]:
+        view.feed(chunk)
+    view.close()
+    assert raw.getvalue() == "## Héllo 🚀\n\x1b[31mend".encode()
+    assert len(flushes) >= 4
+
+
+def test_raw_view_strips_escapes_and_ends_with_a_newline() -> None:
+    raw = io.BytesIO()
+    view = RawView(io.TextIOWrapper(raw, encoding="utf-8"))
+    view.feed("a\x1b[2Jb\x07")
+    view.feed("c")
+    view.close()
+    assert raw.getvalue() == b"a[2Jbc\n"
