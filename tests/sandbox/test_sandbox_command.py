@@ -1,0 +1,131 @@
+"""`mscli sandbox serve` and `mscli sandbox keys`, in-process and in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from mscli.commands.sandbox import app
+from mscli.sandbox.keys import TABLE
+
+runner = CliRunner()
+
+
+def test_keys_lists_every_row():
+    r = runner.invoke(app, ["keys"], catch_exceptions=False)
+    assert r.exit_code == 0
+    for row in TABLE:
+        assert row.key in r.output
+    assert re.search(r"sk_test_invalid\s+3\s+401", r.output)
+
+
+def test_keys_json():
+    r = runner.invoke(app, ["keys", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0
+    rows = json.loads(r.output)["keys"]
+    assert [x["key"] for x in rows] == [row.key for row in TABLE]
+    by_key = {x["key"]: x for x in rows}
+    assert by_key["sk_test_rate_limited"]["exit_code"] == 5
+    assert by_key["sk_test_no_credits"]["exit_code"] == 4
+    assert by_key["sk_test_cutoff"]["exit_code"] == 9
+    assert by_key["sk_test_server_error"]["exit_code"] == 7
+    assert by_key["sk_test_max"]["plan"] == "max"
+
+
+def test_module_top_imports_no_server():
+    code = (
+        "import sys; import mscli.commands.sandbox; "
+        "bad = [m for m in ('mscli.sandbox.server', 'http.server', 'httpx', 'pydantic') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen, base_url: str, key: str, banner: str) -> None:
+        self.proc, self.base_url, self.api_key, self.banner = proc, base_url, key, banner
+
+
+def serve(env, *args: str) -> Served:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mscli", "sandbox", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    banner = "".join(lines)
+    url = re.search(r"listening on (http://\S+/v1)", banner)
+    key = re.search(r"Test key: (sk_test_\w+)", banner)
+    if not (url and key):
+        proc.kill()
+        pytest.fail(f"no banner: {banner!r} {proc.stderr.read()!r}")
+    return Served(proc, url.group(1), key.group(1), banner)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_url_and_key_serves_and_stops_cleanly(subprocess_env, sig):
+    from sandbox_http import call, chat
+
+    s = serve(subprocess_env, "--plan", "max", "--seed", "4")
+    try:
+        assert "curl" in s.banner and "MODELSTACK_API_KEY=" in s.banner
+        assert call(s, "GET", "balance").json()["plan"] == "max"
+        assert chat(s, "hi").status == 200
+        assert call(s, "GET", "nope").status == 404
+    finally:
+        s.proc.send_signal(sig)
+        _out, err = s.proc.communicate(timeout=10)
+    assert s.proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert '"POST /v1/chat/completions" 200' in err  # one log line per request
+    assert "Sandbox stopped." in err
+
+
+@pytest.mark.slow
+def test_serve_on_a_non_loopback_host_warns(subprocess_env):
+    s = serve(subprocess_env, "--host", "0.0.0.0", "--quiet")
+    s.proc.send_signal(signal.SIGINT)
+    _, err = s.proc.communicate(timeout=10)
+    assert "warning: listening on 0.0.0.0" in err
+    assert s.base_url.startswith("http://127.0.0.1:")
+    assert s.proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_serve_on_a_busy_port_is_a_usage_error(subprocess_env):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "mscli", "sandbox", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env,
+            timeout=20,
+        )
+    assert r.returncode == 2
+    assert "--port 0" in r.stderr
+    assert "Traceback" not in r.stderr
