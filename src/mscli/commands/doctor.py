@@ -1,11 +1,111 @@
-"""`mscli doctor` (being built)."""
+"""`mscli doctor`: find the one root cause between this terminal and the gateway, and its fix."""
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
-HELP = "doctor (not built yet)."
+HELP = (
+    "Check everything between this terminal and the API, in order (config, key, base URL, proxy, "
+    "DNS, TCP, TLS, HTTP, auth, rate limit, models, balance) and name the root cause with its fix. "
+    "Exits 0 when nothing failed, else the exit code of the root cause (e.g. 3 auth, 8 network, "
+    "10 config). --json for CI."
+)
 
 
-def command(ctx: typer.Context) -> None:
-    raise typer.Exit(1)
+def command(
+    ctx: typer.Context,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout (schema_version 1) for CI.")
+    ] = False,
+    only: Annotated[
+        Optional[str],
+        typer.Option(
+            "--only",
+            metavar="NAMES",
+            help="Run only these checks (comma-separated; what they need runs too).",
+        ),
+    ] = None,
+    skip: Annotated[
+        Optional[str],
+        typer.Option("--skip", metavar="NAMES", help="Skip these checks (comma-separated)."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Warnings fail too (exit with their class).")
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also stream a tiny completion on the cheapest model and report time to first token (costs a few credits).",
+        ),
+    ] = False,
+    bundle: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bundle", metavar="FILE", help="Write a redacted support bundle (JSON) to FILE."
+        ),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the checks in order and exit.")
+    ] = False,
+) -> None:
+    """Diagnose the connection to the API and name the root cause."""
+    from mscli.context import get_app_context
+    from mscli.doctor import render, runner
+    from mscli.doctor.checks import CHECKS
+
+    actx = get_app_context(ctx, json=json_)
+    if list_:
+        if actx.json:
+            actx.emit_json(
+                {
+                    "checks": [
+                        {"name": c.name, "title": c.title, "needs": list(c.needs)} for c in CHECKS
+                    ]
+                }
+            )
+        else:
+            for c in CHECKS:
+                actx.out.print(f"{c.name:<{render.NAME_WIDTH}} {c.title}", highlight=False)
+        return
+    only_names = runner.parse_names(only, "--only")
+    skip_names = runner.parse_names(skip, "--skip")
+    if live and not actx.json:
+        actx.note("--live: sending a tiny streamed completion (costs a few credits).")
+
+    on_result = None
+    if not actx.json:
+        out = actx.out
+
+        def on_result(result: object) -> None:
+            render.print_result(out, result)  # type: ignore[arg-type]
+
+        s = None
+        try:
+            s = actx.settings
+        except Exception:
+            pass
+        render.print_header(
+            out,
+            actx.redact(s.base_url.value) if s is not None else None,
+            s.profile.value if s is not None else None,
+        )
+
+    report = runner.run(
+        actx, only=only_names, skip=skip_names, live=live, strict=strict, on_result=on_result
+    )
+
+    if actx.json:
+        actx.emit_json(report.as_dict())
+    else:
+        render.print_summary(actx.out, report)
+    if bundle:
+        from mscli.doctor import bundle as bundle_mod
+
+        path = bundle_mod.write(report, bundle)
+        actx.note(
+            f"Support bundle written to {path} (redacted: keys masked). Attach it to your ticket."
+        )
+    raise typer.Exit(report.exit_code)
