@@ -1,11 +1,373 @@
-"""`mscli chat` (being built)."""
+"""`mscli chat`: one-shot, piped and interactive chat, with streaming markdown and saved conversations.
+
+Only typer and the standard library are imported here at module level; the client, Rich Markdown,
+prompt_toolkit and sqlite3 are imported inside the command.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
 import typer
 
-HELP = "chat (not built yet)."
+from mscli.completers import complete_conversation, complete_model
+
+if TYPE_CHECKING:
+    from mscli.context import AppContext
+    from mscli.history import Conversation, HistoryStore
+    from mscli.output.chat_view import ReplyView
+    from mscli.session import Outcome
+
+HELP = (
+    'Chat with a model: one-shot (`mscli chat "prompt"`), piped (`cat f | mscli chat "summarize"`, '
+    "`mscli chat -` reads the prompt from stdin) or an interactive session (no prompt, on a terminal). "
+    "Replies stream as rendered markdown on a terminal and as exact text when piped; conversations are "
+    "saved (see `mscli history`) unless --no-log."
+)
+
+MAX_STOP = 4
 
 
-def command(ctx: typer.Context) -> None:
-    raise typer.Exit(1)
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _read_stdin() -> str:
+    """All of stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale."""
+    stream: Any = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        data = stream.read()
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    else:
+        text = sys.stdin.read() if sys.stdin is not None else ""
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def command(
+    ctx: typer.Context,
+    prompt: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="The prompt (words are joined with spaces). `-` reads the whole prompt from stdin. "
+            "With piped stdin and a prompt, the piped text is sent first, then the prompt. "
+            "No prompt on a terminal starts an interactive session.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model id (default: default_model from the config).",
+            autocompletion=complete_model,
+            show_default=False,
+        ),
+    ] = None,
+    system: Annotated[
+        Optional[str], typer.Option("--system", "-s", help="System prompt.", show_default=False)
+    ] = None,
+    temperature: Annotated[
+        Optional[float],
+        typer.Option(
+            "--temperature",
+            min=0.0,
+            max=2.0,
+            help="Sampling temperature, 0 to 2.",
+            show_default=False,
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        Optional[int],
+        typer.Option("--max-tokens", min=1, help="Longest reply, in tokens.", show_default=False),
+    ] = None,
+    top_p: Annotated[
+        Optional[float],
+        typer.Option(
+            "--top-p", min=0.0, max=1.0, help="Nucleus sampling, 0 to 1.", show_default=False
+        ),
+    ] = None,
+    stop: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--stop", help=f"Stop sequence (repeatable, at most {MAX_STOP}).", show_default=False
+        ),
+    ] = None,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Wait for the whole reply instead of streaming it.")
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Plain text on a terminal (no markdown rendering).")
+    ] = False,
+    usage: Annotated[
+        bool,
+        typer.Option("--usage", help="Tokens and estimated credits on stderr after the reply."),
+    ] = False,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="The final completion as JSON on stdout (id, model, content, finish_reason, usage, estimated_credits).",
+        ),
+    ] = False,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
+    ] = False,
+    conversation: Annotated[
+        Optional[int],
+        typer.Option(
+            "--conversation",
+            help="Continue the conversation with this id (`mscli history list`).",
+            autocompletion=complete_conversation,
+            show_default=False,
+            metavar="ID",
+        ),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not save this conversation to the history.")
+    ] = False,
+) -> None:
+    from mscli.context import get_app_context
+    from mscli.errors import UsageError
+
+    actx = get_app_context(ctx, json=json_)
+    stops = list(stop or [])
+    if len(stops) > MAX_STOP:
+        raise UsageError(f"--stop can be given at most {MAX_STOP} times (got {len(stops)}).")
+    if continue_ and conversation is not None:
+        raise UsageError("Use either --continue or --conversation ID, not both.")
+
+    words = list(prompt or [])
+    interactive = False
+    if words == ["-"]:
+        text = _read_stdin()
+        if not text.strip():
+            raise UsageError("`mscli chat -` read an empty prompt from stdin.")
+    elif words:
+        text = " ".join(words)
+        if not _stdin_is_tty():
+            piped = _read_stdin()
+            if piped.strip():
+                text = piped.rstrip("\n") + "\n\n" + text
+    elif _stdin_is_tty():
+        if actx.json:
+            raise UsageError('--json needs a prompt: `mscli chat --json "prompt"`.')
+        if not _stdout_is_tty():
+            raise UsageError("No prompt given. An interactive session needs a terminal on stdout.")
+        interactive = True
+        text = ""
+    else:
+        text = _read_stdin()
+        if not text.strip():
+            raise UsageError(
+                'No prompt: give one (`mscli chat "prompt"`) or pipe text into `mscli chat`.'
+            )
+
+    log = not no_log and bool(actx.settings.log_history.value)
+    store, conv = _open_history(actx, log=log, continue_=continue_, conversation_id=conversation)
+    try:
+        _run(
+            actx,
+            text=text,
+            interactive=interactive,
+            store=store,
+            conv=conv,
+            log=log,
+            model=model,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_p=top_p,
+            stops=stops,
+            stream=not no_stream,
+            raw=raw,
+            show_usage=usage,
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _open_history(
+    actx: AppContext, *, log: bool, continue_: bool, conversation_id: int | None
+) -> tuple[HistoryStore | None, Conversation | None]:
+    """Open the store before anything is sent: a locked or damaged database stops the run here
+    (exit 10, nothing spent), never after the reply."""
+    from mscli.errors import UsageError
+    from mscli.history import HistoryStore, default_path
+
+    wants = continue_ or conversation_id is not None
+    if not log and not wants:
+        return None, None
+    if not log and not default_path().exists():
+        raise UsageError("There is no saved conversation to continue (`mscli history list`).")
+    store = HistoryStore.open()
+    try:
+        conv = None
+        if wants:
+            cid = store.latest_id() if continue_ else conversation_id
+            if cid is None:
+                raise UsageError(
+                    "There is no saved conversation to continue (`mscli history list`)."
+                )
+            conv = store.get(cid)
+            if conv is None:
+                raise UsageError(
+                    f"There is no conversation {cid} (`mscli history list` shows the ids)."
+                )
+    except BaseException:
+        store.close()
+        raise
+    return store, conv
+
+
+def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
+    from mscli.errors import NoModelError
+    from mscli.session import SANDBOX_DEFAULT_MODEL
+
+    if model:
+        return model.strip()
+    if conv is not None and conv.model:
+        return conv.model
+    configured = actx.settings.default_model.value
+    if configured:
+        return configured
+    if actx.settings.base_url.source == "sandbox":
+        return SANDBOX_DEFAULT_MODEL
+    raise NoModelError("No model given: pass -m MODEL or set default_model.")
+
+
+def _view(actx: AppContext, *, raw: bool) -> ReplyView:
+    from mscli.output.chat_view import MarkdownView, PipeView, RawView
+
+    if _rendered(actx, raw=raw):
+        return MarkdownView(actx.out)
+    if raw and _stdout_is_tty():
+        return RawView(sys.stdout)
+    return PipeView(sys.stdout)
+
+
+def _rendered(actx: AppContext, *, raw: bool) -> bool:
+    """Markdown rendering: a real terminal on stdout (or --color always), and not --raw."""
+    if raw:
+        return False
+    if actx.colour == "always":
+        return True
+    return _stdout_is_tty() and not actx.out.is_dumb_terminal
+
+
+class _Collect:
+    """--json: nothing is shown while the reply arrives."""
+
+    def feed(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _run(
+    actx: AppContext,
+    *,
+    text: str,
+    interactive: bool,
+    store: HistoryStore | None,
+    conv: Conversation | None,
+    log: bool,
+    model: str | None,
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    top_p: float | None,
+    stops: list[str],
+    stream: bool,
+    raw: bool,
+    show_usage: bool,
+) -> None:
+    from mscli.session import Chat, Params, check_model
+
+    chosen = _pick_model(actx, model, conv)
+    check_model(actx, chosen)
+    params = Params(
+        model=chosen,
+        system=system if system is not None else (conv.system if conv is not None else None),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        top_p=top_p,
+        stop=stops or None,
+    )
+    chat = Chat(actx, params, store=store, conversation=conv, log=log)
+    if system is not None and conv is not None and system != conv.system:
+        chat.set_system(system)
+
+    if interactive:
+        from mscli.session import Session, input_history_path
+
+        session = Session(
+            chat,
+            out=actx.out,
+            err=actx.err,
+            stream=stream,
+            raw=raw,
+            show_usage=show_usage,
+            history_file=input_history_path() if log else None,
+        )
+        code = session.run()
+        if code:
+            raise typer.Exit(code)
+        return
+
+    try:
+        _one_shot(actx, chat, text, stream=stream, raw=raw, show_usage=show_usage)
+    finally:
+        chat.close()
+
+
+def _one_shot(
+    actx: AppContext, chat: Any, text: str, *, stream: bool, raw: bool, show_usage: bool
+) -> None:
+    from mscli.session import usage_line
+
+    view: ReplyView = _Collect() if actx.json else _view(actx, raw=raw)
+    try:
+        out: Outcome = chat.send(text, view, stream=stream)
+    except BrokenPipeError:
+        # stdout was closed early (`| head -1`): stop quietly, nothing more is written to it.
+        _silence_stdout()
+        raise typer.Exit(0) from None
+    chat.record(out)
+    if out.store_error is not None:
+        actx.warn(f"The reply was not saved to the history: {out.store_error}")
+    if actx.json and (out.reply or out.error is None):
+        actx.emit_json(out.to_json(chat.conversation_id if chat.log else None))
+    if show_usage and out.status == "complete":
+        actx.err.print(usage_line(out), style="muted", highlight=False, soft_wrap=True)
+    if out.status == "interrupted":
+        try:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(130)
+    if out.error is not None:
+        raise out.error
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
