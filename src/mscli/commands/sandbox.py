@@ -61,6 +61,12 @@ def serve(
         float, typer.Option(min=0.0, max=1.0, help="Probability of an injected 500 (seeded).")
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the replies and of --fail-rate.")] = 0,
+    rpm: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help="Requests per minute per key (default: the plan's RPM). For load tests."
+        ),
+    ] = None,
     slow_ms: Annotated[
         float, typer.Option(min=0, help="First-byte delay of the `sk_test_slow` key.")
     ] = 2000.0,
@@ -93,6 +99,7 @@ def serve(
         fail_rate=fail_rate,
         seed=seed,
         slow_ms=slow_ms,
+        rpm=rpm,
         quiet=quiet,
     )
     try:

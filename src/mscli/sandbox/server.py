@@ -66,6 +66,19 @@ ERROR_TYPES: dict[int, str] = {
     500: "internal_error",
 }
 
+#: Response headers the sandbox sends that ModelStack does NOT document (modelstack-api.md §6):
+#: sandbox extensions, for the README/man generator. Clients must not rely on them in production.
+EXTENSION_HEADERS: tuple[tuple[str, str], ...] = (
+    ("x-request-id", "an id for each response (`req_` + 24 hex digits)"),
+    ("Retry-After", "on 429: whole seconds until a request slot frees"),
+    ("x-ratelimit-limit-requests", "the plan's requests per window (RPM)"),
+    ("x-ratelimit-remaining-requests", "requests left in the current sliding window"),
+    (
+        "x-ratelimit-reset-requests",
+        "time until the oldest request leaves the window (`12.5s`, `250ms`)",
+    ),
+)
+
 _ROLES = ("system", "user", "assistant")
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
