@@ -189,7 +189,7 @@ class DoctorState:
     #: per-step timeout in seconds (min of --timeout and STEP_TIMEOUT)
     timeout: float = STEP_TIMEOUT
     results: dict[str, CheckResult] = field(default_factory=dict)
-    traces: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+    traces: deque[str] = field(default_factory=lambda: deque(maxlen=120))
 
     settings: Settings | None = None
     settings_error: MscliError | None = None
@@ -617,7 +617,7 @@ def check_base_url(state: DoctorState) -> CheckResult:
 
 
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
-_CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 
 
 def _proxy_for(state: DoctorState, scheme: str, host: str) -> str | None:
@@ -673,7 +673,7 @@ def check_proxy(state: DoctorState) -> CheckResult:
         parts.append(f"CA certificates in {cert_dir} (SSL_CERT_DIR)")
     else:
         parts.append("CA bundle: certifi's")
-        for other in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        for other in ("REQUESTS_CA_BUNDLE",):  # Python `requests` users' setting; httpx ignores it
             if seen[other]:
                 warnings.append(
                     (
@@ -1344,7 +1344,7 @@ def check_live(state: DoctorState) -> CheckResult:
             int(getattr(usage, "prompt_tokens", 0) or 0),
             int(getattr(usage, "completion_tokens", 0) or 0),
         )
-        ledger.record(state.url.url, model, pt, ct, overrides=s.price_overrides)
+        ledger.record(s.base_url.value, model, pt, ct, overrides=s.price_overrides)
         cost = (
             f", about {estimate_credits(model, pt, ct, s.price_overrides):.4f} credits (estimate)"
         )
