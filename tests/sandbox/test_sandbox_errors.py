@@ -248,3 +248,15 @@ def test_chunked_request_bodies_are_read(sandbox):
     resp = _raw_exchange(sandbox.base_url, req)
     assert resp.startswith(b"HTTP/1.1 200 ")
     assert json.loads(resp.partition(b"\r\n\r\n")[2])["usage"]["completion_tokens"] == 2
+
+
+def test_a_bad_second_request_on_a_keep_alive_connection_gets_its_own_request_id(sandbox):
+    req = (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + sandbox.api_key.encode()
+        + b"\r\n\r\nGARBAGE\r\n\r\n"
+    )
+    resp = _raw_exchange(sandbox.base_url, req)
+    ids = [line.split(b": ")[1] for line in resp.split(b"\r\n") if line.startswith(b"x-request-id")]
+    assert resp.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 400 " in resp
+    assert len(ids) == 2 and ids[0] != ids[1]

@@ -134,6 +134,9 @@ NOT_A_TEST_KEY = MagicKey(
     "not_test",
 )
 
+#: The note for other keys as plain text (what the README/man generator reads).
+NON_TEST_KEY_BEHAVIOUR: str = NOT_A_TEST_KEY.behaviour
+
 #: What users are shown (`mscli sandbox keys`, README, man page): the magic keys, then the rest.
 TABLE: tuple[MagicKey, ...] = (*MAGIC_KEYS, NOT_A_TEST_KEY)
 

@@ -404,8 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Errors raised by the stdlib itself (bad request line, bad headers, 100-continue):
         the documented envelope instead of an HTML page."""
         self.close_connection = True
-        if not hasattr(self, "_rid"):
-            self._begin()
+        self._begin()  # a request of its own: never reuse the previous request's id
         text = message or self.responses.get(code, ("Error",))[0]
         try:
             self._error(code, text)
@@ -417,7 +416,6 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_expect_100(self) -> bool:
         length = self.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.sandbox.config.max_body_bytes:
-            self._begin()
             self.send_error(413, self._too_large_message(int(length)))
             return False
         return super().handle_expect_100()
