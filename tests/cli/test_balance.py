@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -62,7 +62,7 @@ def flat(text: str) -> str:
 class _NoBalanceApi(BaseHTTPRequestHandler):
     """Like the real API: /v1/models and /v1/chat/completions, and no /v1/balance (404)."""
 
-    chats: list[str] = []
+    chats: ClassVar[list[str]] = []
 
     def _json(self, status: int, obj: Any) -> None:
         body = json.dumps(obj).encode()

@@ -102,3 +102,291 @@ def command(
                 f"--min {_fmt(min_)} cannot be checked: this server does not report balances. "
                 "Exiting 0; add --probe to fail (exit 4) when requests get 402."
             )
+
+
+# --- building the result -------------------------------------------------------------------------
+
+
+def _result(actx: AppContext, bal: Any, min_: float | None) -> dict[str, Any]:
+    from mscli.pricing import PLANS, REFILL_INTERVAL_HOURS
+
+    s = actx.settings
+    reported = bal is not None
+    plan_name = (getattr(bal, "plan", None) if reported else None) or s.plan.value
+    plan_source = (
+        "server"
+        if reported and getattr(bal, "plan", None)
+        else (s.plan.source if s.plan.value else None)
+    )
+    plan = PLANS.get(str(plan_name)) if plan_name else None
+    sub = _num(getattr(bal, "subscription_credits", None)) if reported else None
+    life = _num(getattr(bal, "lifetime_credits", None)) if reported else None
+    spendable = (
+        (sub or 0.0) + (life or 0.0) if reported and (sub is not None or life is not None) else None
+    )
+    rpm = getattr(bal, "rate_limit_rpm", None) if reported else None
+    if rpm is None and plan is not None:
+        rpm = plan.rpm
+    cap = _num(getattr(bal, "weekly_cap", None)) if reported else None
+    if min_ is None:
+        min_check = None
+    elif spendable is None:
+        min_check = "unknown"
+    else:
+        min_check = "below" if spendable < min_ else "passed"
+    result: dict[str, Any] = {
+        "reported": reported,
+        "source": "api" if reported else "local",
+        "plan": plan_name,
+        "plan_source": plan_source,
+        "rate_limit_rpm": rpm,
+        "subscription_credits": sub,
+        "lifetime_credits": life,
+        "spendable": spendable,
+        "next_refill_at": getattr(bal, "next_refill_at", None) if reported else None,
+        "weekly_cap": cap if cap is not None or reported else None,
+        "min": min_,
+        "min_check": min_check,
+        "ledger": _ledger(s.base_url.value),
+        "refill_rules": None,
+        "probe": None,
+        "note": None,
+    }
+    if plan is not None:
+        result["refill_rules"] = {
+            "plan": plan.name,
+            "refill_credits": plan.refill_credits,
+            "refill_interval_hours": REFILL_INTERVAL_HOURS,
+            "weekly_cap": plan.weekly_cap,
+            "lifetime_discount": plan.lifetime_discount,
+            "source": "docs (billing/credits); the pricing page gives different figures",
+        }
+    if not reported:
+        result["note"] = (
+            "This server does not report balances over the API (GET /balance answered 404; "
+            "ModelStack documents no balance endpoint). Exact figures: Dashboard → Billing."
+        )
+    return result
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same_base(a: str, b: str) -> bool:
+    from mscli.api.urls import normalise_base_url
+
+    try:
+        return (
+            normalise_base_url(a, allow_insecure_http=True).url
+            == normalise_base_url(b, allow_insecure_http=True).url
+        )
+    except Exception:
+        return a.rstrip("/") == b.rstrip("/")
+
+
+def _ledger(base_url: str) -> dict[str, Any]:
+    """Credits spent through mscli against this base URL, per window (estimates at list price)."""
+    import time
+
+    from mscli import ledger
+
+    now = time.time()
+    out: dict[str, Any] = {"estimate": True, "base_url": base_url}
+    week = [
+        e for e in ledger.entries(since=now - _WINDOWS[-1][1]) if _same_base(e.base_url, base_url)
+    ]
+    for key, seconds, _label in _WINDOWS:
+        picked = [e for e in week if e.ts >= now - seconds]
+        out[key] = {"credits": round(sum(e.credits for e in picked), 4), "requests": len(picked)}
+    return out
+
+
+def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
+    """Send the smallest completion; record what came back. Returns the 402 ApiError, if any."""
+    from mscli import ledger
+    from mscli.api.models import ChatRequest
+    from mscli.errors import ApiError
+    from mscli.pricing import CHEAPEST_MODEL, estimate_credits
+
+    s = actx.settings
+    if not actx.json:
+        actx.note(
+            f"--probe: sending a 1-token completion to {CHEAPEST_MODEL} (costs a tiny amount of credits)…"
+        )
+    req = ChatRequest(
+        model=CHEAPEST_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=1
+    )
+    try:
+        reply = client.chat(req)
+    except ApiError as exc:
+        if exc.advice_key != "balance.empty":
+            raise
+        result["probe"] = {
+            "sent": True,
+            "model": CHEAPEST_MODEL,
+            "http_status": exc.status,
+            "credits_available": False,
+        }
+        if result["min_check"] == "unknown":
+            result["min_check"] = "below"
+        return exc
+    usage = getattr(reply, "usage", None)
+    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    ct = int(getattr(usage, "completion_tokens", 0) or 0)
+    cost = None
+    if usage is not None:
+        ledger.record(
+            s.base_url.value,
+            getattr(reply, "model", None) or CHEAPEST_MODEL,
+            pt,
+            ct,
+            overrides=s.price_overrides,
+        )
+        cost = estimate_credits(CHEAPEST_MODEL, pt, ct, s.price_overrides)
+    result["probe"] = {
+        "sent": True,
+        "model": CHEAPEST_MODEL,
+        "http_status": 200,
+        "credits_available": True,
+        "estimated_cost": cost,
+    }
+    return None
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    v = float(value)
+    if abs(v) >= 100 or v == int(v):
+        return f"{v:,.0f}"
+    return f"{v:,.4f}".rstrip("0").rstrip(".")
+
+
+def _when(value: Any) -> str:
+    from datetime import datetime, timezone
+
+    if not value:
+        return "—"
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    secs = (when - datetime.now(timezone.utc)).total_seconds()
+    stamp = when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if secs <= 0:
+        return f"due now ({stamp})"
+    h, m = divmod(int(secs // 60), 60)
+    return f"in {h} h {m} min ({stamp})" if h else f"in {m} min ({stamp})"
+
+
+def _plan_label(result: dict[str, Any]) -> str:
+    from mscli.pricing import PLANS
+
+    name = result["plan"]
+    if not name:
+        return "unknown"
+    plan = PLANS.get(str(name))
+    label = plan.label if plan else str(name)
+    src = result["plan_source"]
+    where = "" if src in (None, "server") else f" (from {src})"
+    return f"{label}{where}"
+
+
+def _render(actx: AppContext, result: dict[str, Any], base_url: str) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = actx.out
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="muted", no_wrap=True)
+    grid.add_column()
+    rpm = result["rate_limit_rpm"]
+    grid.add_row("Plan", _plan_label(result))
+    grid.add_row("RPM limit", f"{rpm} requests/min" if rpm else "—")
+    if result["reported"]:
+        out.print(Text("Balance", style="title") + Text(f"  reported by {base_url}", style="muted"))
+        grid.add_row("Subscription credits", _fmt(result["subscription_credits"]))
+        grid.add_row("Lifetime credits", _fmt(result["lifetime_credits"]))
+        grid.add_row(
+            Text("Spendable", style="title"), Text(_fmt(result["spendable"]), style="title")
+        )
+        grid.add_row("Next refill", _when(result["next_refill_at"]))
+        grid.add_row("Weekly cap", _fmt(result["weekly_cap"]))
+        if result["min"] is not None:
+            verdict = "below" if result["min_check"] == "below" else "at or above"
+            grid.add_row("--min", f"{_fmt(result['min'])} (spendable is {verdict} it)")
+        out.print(grid)
+        return
+
+    out.print(Text("Balance not reported", style="title") + Text(f"  by {base_url}", style="muted"))
+    out.print(
+        Text(
+            "This server does not report balances over the API (GET /balance answered 404); "
+            "ModelStack documents no balance endpoint. Here is what mscli knows."
+        ),
+        overflow="fold",
+    )
+    out.print()
+    led = result["ledger"]
+    for key, _seconds, label in _WINDOWS:
+        w = led[key]
+        grid.add_row(
+            f"Spent, {label}",
+            f"{_fmt(w['credits'])} credits in {w['requests']} request{'s' if w['requests'] != 1 else ''} (estimate)",
+        )
+    rules = result["refill_rules"]
+    if rules:
+        grid.add_row(
+            "Refills",
+            f"+{_fmt(rules['refill_credits'])} subscription credits about every {rules['refill_interval_hours']} h, "
+            f"up to {_fmt(rules['weekly_cap'])} a week"
+            if rules["refill_credits"]
+            else "none (top-up only: lifetime credits)",
+        )
+        if rules["lifetime_discount"]:
+            grid.add_row(
+                "Lifetime credits",
+                f"spent after subscription credits, {rules['lifetime_discount']:.0%} off",
+            )
+    else:
+        grid.add_row(
+            "Refills",
+            "plan unknown: `mscli config set plan starter|pro|max|topup` to see its rules",
+        )
+    probe = result["probe"]
+    if probe and probe.get("sent"):
+        if probe.get("credits_available"):
+            grid.add_row(
+                "Probe", "a 1-token request succeeded: there are credits left (amount unknown)"
+            )
+        else:
+            grid.add_row(
+                "Probe", Text(f"HTTP {probe.get('http_status')}: no credits left", style="fail")
+            )
+    out.print(grid)
+    out.print()
+    notes = [
+        "Estimates: usage × list price of requests made through mscli on this machine only (not other "
+        "tools, not other machines, no plan discounts).",
+    ]
+    if rules:
+        notes.append(
+            "Refill figures are the docs'; the pricing page gives different ones (monthly credits, smaller "
+            "discounts)."
+        )
+    notes.append("Exact balance: Dashboard → Billing on modelstack.cc.")
+    if not probe:
+        notes.append(
+            "To learn whether requests get 402 now: mscli balance --probe (costs a tiny amount)."
+        )
+    for n in notes:
+        out.print(Text(n, style="muted"), overflow="fold")
