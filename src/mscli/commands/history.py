@@ -1,12 +1,159 @@
-"""Placeholder (being built)."""
+"""`mscli history list|show ID|delete ID`: the saved chat conversations (SQLite in the data dir)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Optional
+
 import typer
 
-app = typer.Typer(help="(not built yet)")
+from mscli.completers import complete_conversation
+
+app = typer.Typer(
+    help="Saved chat conversations: list them, show one, delete one. Continue one with "
+    "`mscli chat --conversation ID` (or `-c` for the latest).",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+IdArg = Annotated[
+    int,
+    typer.Argument(
+        help="Conversation id (`mscli history list`).",
+        autocompletion=complete_conversation,
+        metavar="ID",
+    ),
+]
 
 
-@app.command()
-def todo() -> None:
-    raise typer.Exit(1)
+def _when(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _open(create: bool = False) -> Any:
+    from mscli.history import HistoryStore, default_path
+
+    if not create and not default_path().exists():
+        return None
+    return HistoryStore.open()
+
+
+def _not_found(cid: int) -> Exception:
+    from mscli.errors import UsageError
+
+    return UsageError(f"There is no conversation {cid} (`mscli history list` shows the ids).")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", "-n", min=1, help="Only the N most recent.")
+    ] = None,
+) -> None:
+    """List conversations, most recent first."""
+    from mscli.context import get_app_context
+
+    actx = get_app_context(ctx, json=json_)
+    store = _open()
+    convs = []
+    if store is not None:
+        with store:
+            convs = store.list(limit)
+    if actx.json:
+        actx.emit_json({"object": "list", "data": [c.to_json(with_exchanges=False) for c in convs]})
+        return
+    if not convs:
+        actx.note('No saved conversations yet. `mscli chat "Hello"` starts one.')
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="title")
+    table.add_column("ID", justify="right")
+    table.add_column("UPDATED")
+    table.add_column("MODEL")
+    table.add_column("TURNS", justify="right")
+    table.add_column("TITLE", overflow="ellipsis", no_wrap=True)
+    for c in convs:
+        table.add_row(
+            str(c.id), _when(c.updated_at), c.model or "", str(c.exchange_count), Text(c.title)
+        )
+    actx.out.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, conversation_id: IdArg, json_: JsonOpt = False) -> None:
+    """Show one conversation: every exchange, with model, usage and how it ended."""
+    from mscli.context import get_app_context
+
+    actx = get_app_context(ctx, json=json_)
+    store = _open()
+    conv = None
+    if store is not None:
+        with store:
+            conv = store.get(conversation_id)
+    if conv is None:
+        raise _not_found(conversation_id)
+    if actx.json:
+        actx.emit_json(conv.to_json())
+        return
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from mscli.output.chat_view import render_markdown
+
+    out = actx.out
+    out.print(Text(f"Conversation {conv.id}: {conv.title}", style="title"))
+    bits = [f"started {_when(conv.created_at)}", f"model {conv.model or '?'}"]
+    if conv.base_url:
+        bits.append(conv.base_url)
+    out.print(Text(" · ".join(bits), style="muted"))
+    if conv.system:
+        out.print(Text("system: ", style="muted") + Text(conv.system))
+    for ex in conv.exchanges:
+        out.print(Rule(style="muted"))
+        out.print(Text("You", style="bold cyan"))
+        out.print(Text(ex.prompt))
+        out.print()
+        meta = [ex.model]
+        if ex.completion_tokens is not None:
+            meta.append(f"{ex.prompt_tokens or 0}+{ex.completion_tokens} tokens")
+        if ex.estimated_credits is not None:
+            meta.append(f"≈{ex.estimated_credits:.4f} credits (est.)")
+        if ex.status != "complete":
+            meta.append(ex.status.upper())
+        out.print(
+            Text("Assistant", style="bold green") + Text("  " + " · ".join(meta), style="muted")
+        )
+        if ex.reply:
+            render_markdown(out, ex.reply)
+        if ex.error:
+            out.print(Text(ex.error, style="warn"))
+    if not conv.exchanges:
+        actx.note("(no exchanges)")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    conversation_id: IdArg,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete one conversation (no prompt: the id is explicit)."""
+    from mscli.context import get_app_context
+
+    actx = get_app_context(ctx, json=json_)
+    store = _open()
+    deleted = False
+    if store is not None:
+        with store:
+            deleted = store.delete(conversation_id)
+    if not deleted:
+        raise _not_found(conversation_id)
+    if actx.json:
+        actx.emit_json({"id": conversation_id, "deleted": True})
+    else:
+        actx.note(f"Deleted conversation {conversation_id}.")
