@@ -252,6 +252,8 @@ class ChatStream:
         return "sniff"
 
     def _iterate(self) -> Generator[ChatEvent, None, None]:
+        if self._closed:  # closed before iteration started: nothing to read
+            return
         try:
             while True:
                 try:
