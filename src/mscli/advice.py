@@ -363,6 +363,10 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         else:
             details.append(("retried", "no (retries disabled or out of time)"))
 
+    specific = facts.get("fix")
+    if isinstance(specific, str) and specific:
+        fix.insert(0, specific)
+
     if key.startswith("network.") or key.startswith("protocol.") or key.startswith("config."):
         for label, name in (("host", "host"), ("path", "path"), ("line", "line"), ("redirects to", "location"), ("base URL", "base_url")):
             value = facts.get(name)

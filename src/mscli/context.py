@@ -36,6 +36,7 @@ class AppContext:
         self.env = dict(os.environ) if env is None else env
         self._sandbox: EmbeddedSandbox | None = None
         self._closers: list[Callable[[], None]] = []
+        self._perm_warned = False
         if not options.sandbox and self.env.get("MSCLI_SANDBOX", "").strip().lower() in ("1", "true", "yes", "on"):
             options.sandbox = True
         _current = self
@@ -113,6 +114,11 @@ class AppContext:
 
         key = normalise_key(key)
         check_key_format(key, s.api_key.source)
+        if s.api_key.source.startswith("profile:") and not self._perm_warned:
+            self._perm_warned = True
+            warning = self.store.permission_warning()
+            if warning:
+                self.warn(warning)
         return key
 
     def client(self, *, require_key: bool = True, **overrides: Any) -> GatewayClient:
@@ -160,7 +166,7 @@ class AppContext:
     def warn(self, text: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text("Warning: ", style="warn") + Text(text))
+        self.err.print(Text("Warning: ", style="warn") + Text(text), soft_wrap=True)
 
     def note(self, text: str) -> None:
         from rich.text import Text
