@@ -55,6 +55,8 @@ def mask_key(key: str) -> str:
     short secret gives too much away. A key without a short ``xx_`` prefix shows only ``…a1b2``.
     """
     key = key.strip()
+    if key == MASK or ("…" in key and len(key) <= 12):  # already masked: keep (idempotent)
+        return key
     if len(key) < _MIN_PARTIAL_LEN:
         return MASK
     head = ""

@@ -105,3 +105,16 @@ def test_url_plain_unchanged() -> None:
 def test_with_secret() -> None:
     r = Redactor().with_secret("custom-secret-value-9876")
     assert "custom-secret-value-9876" not in r.text("x custom-secret-value-9876 y")
+
+
+def test_redaction_is_idempotent() -> None:
+    r = Redactor([KEY])
+    for s in [
+        f"Authorization: Bearer {KEY}",
+        f"key {KEY} and sk-abcdefghijklmnopqrstuv",
+        "> authorization: Bearer sk_…a1b2",
+    ]:
+        once = r.text(s)
+        assert r.text(once) == once
+    headers = r.headers({"Authorization": f"Bearer {KEY}"})
+    assert r.headers(headers) == headers
