@@ -228,6 +228,53 @@ def test_committed_bash_script_in_a_real_bash(state: Path, tmp_path: Path) -> No
     assert lines[2] == "complete -o default -F _mscli_completion mscli"
 
 
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+check() {  # $1: what the user types before Tab, $2: pattern the screen must show, $3: label, $4: how _mscli is loaded
+  zpty z 'zsh -f -i'
+  zpty -w z "PS1='%% '; PATH=$BINDIR:\$PATH; $4"
+  zpty -w -n z "$1"$'\t'
+  local screen= chunk= i
+  for i in {1..150}; do
+    while zpty -r -t z chunk; do screen+=$chunk; done
+    if [[ $screen == $~2 ]]; then print -r -- RESULT:$3; break; fi
+    sleep 0.1
+  done
+  zpty -d z
+}
+autoload_it="fpath=($COMPDIR \$fpath); autoload -Uz compinit; compinit -u -D"
+source_it="autoload -Uz compinit; compinit -u -D; source $COMPDIR/_mscli"
+check 'mscli models ch' '*mscli models check*' subcommand $autoload_it
+check 'mscli -p st' '*mscli -p staging*' profile $autoload_it
+check 'mscli models check gpt-test-o' '*check gpt-test-one*' model $autoload_it
+check 'mscli models ch' '*mscli models check*' sourced $source_it
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_committed_zsh_script_in_a_real_zsh(state: Path, tmp_path: Path) -> None:
+    """The committed _mscli, autoloaded from $fpath by compinit as the wheel installs it (first Tab
+    must already complete), driven through a pseudo-terminal."""
+    shim = tmp_path / "bin" / "mscli"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mscli "$@"\n')
+    shim.chmod(0o755)
+    env = {
+        **os.environ,
+        "COMPDIR": str(ROOT / "completions"),
+        "BINDIR": str(shim.parent),
+        "TERM": "dumb",
+    }
+    proc = subprocess.run(
+        ["zsh", "-f", "-c", ZSH_DRIVER], capture_output=True, text=True, env=env, timeout=60
+    )
+    results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT:")]
+    assert results == ["RESULT:subcommand", "RESULT:profile", "RESULT:model", "RESULT:sourced"], (
+        proc.stdout + proc.stderr
+    )
+
+
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_committed_zsh_script_parses_in_a_real_zsh() -> None:
     proc = subprocess.run(
@@ -237,3 +284,25 @@ def test_committed_zsh_script_parses_in_a_real_zsh() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_committed_fish_script_in_a_real_fish(state: Path, tmp_path: Path) -> None:
+    shim = tmp_path / "bin" / "mscli"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mscli "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+    script = ROOT / "completions" / "mscli.fish"
+    probe = (
+        f"source {script}; complete -C 'mscli models check gpt-'; complete -C 'mscli --profile w'"
+    )
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split("\t")[0] for line in proc.stdout.splitlines()] == [
+        "gpt-test-one",
+        "gpt-test-two",
+        "work",
+    ]
