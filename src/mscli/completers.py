@@ -130,6 +130,33 @@ def complete_profile(incomplete: str) -> list[Completion]:
     return _matches(list(profile_names()), incomplete)
 
 
+# --- config keys -----------------------------------------------------------------------------
+
+
+def config_keys(*, settable_only: bool = False) -> list[tuple[str, str]]:
+    """(name, description) of the profile settings `mscli config` knows."""
+    try:
+        from mscli.config_store import KNOWN_KEYS
+
+        return [
+            (name, spec.help)
+            for name, spec in KNOWN_KEYS.items()
+            if spec.settable or not settable_only
+        ]
+    except Exception:
+        return []
+
+
+def complete_config_key(incomplete: str) -> list[Completion]:
+    """Setting names (`config get/unset KEY`) starting with `incomplete`."""
+    return _matches(list(config_keys()), incomplete)
+
+
+def complete_settable_key(incomplete: str) -> list[Completion]:
+    """Setting names `config set KEY` accepts (not api_key: that is `mscli keys set`)."""
+    return _matches(list(config_keys(settable_only=True)), incomplete)
+
+
 # --- conversations ---------------------------------------------------------------------------
 
 

@@ -306,3 +306,11 @@ def test_committed_fish_script_in_a_real_fish(state: Path, tmp_path: Path) -> No
         "gpt-test-two",
         "work",
     ]
+
+
+def test_config_key_completers() -> None:
+    names = [n for n, _ in completers.complete_config_key("")]  # type: ignore[misc]
+    assert "default_model" in names and "api_key" in names
+    settable = [n for n, _ in completers.complete_settable_key("")]  # type: ignore[misc]
+    assert "api_key" not in settable and "base_url" in settable
+    assert [n for n, _ in completers.complete_config_key("max_")] == ["max_retries", "max_wait"]  # type: ignore[misc]
