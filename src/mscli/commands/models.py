@@ -51,13 +51,25 @@ def _columns(entries: list[dict[str, Any]]) -> list[str]:
     return cols
 
 
+def _cell(entry: dict[str, Any], column: str) -> str:
+    value = entry.get(column, "")
+    if column == "created" and isinstance(value, (int, float)) and value > 0:
+        import datetime as _dt
+
+        return _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc).strftime("%Y-%m-%d")
+    return str(value)
+
+
 @app.callback(invoke_without_command=True)
 def models(
     ctx: typer.Context,
     json_: JsonOpt = False,
-    ids: Annotated[bool, typer.Option("--ids", help="One model id per line (for scripts).")] = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="One model id per line (for scripts).")
+    ] = False,
     filter_: Annotated[
-        Optional[str], typer.Option("--filter", "-f", help="Only ids or owners containing TEXT.", metavar="TEXT")
+        Optional[str],
+        typer.Option("--filter", "-f", help="Only ids or owners containing TEXT.", metavar="TEXT"),
     ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore the 10-minute cache.")] = False,
 ) -> None:
@@ -71,7 +83,10 @@ def models(
     if filter_:
         needle = filter_.lower()
         entries = [
-            e for e in entries if needle in str(e.get("id", "")).lower() or needle in str(e.get("owned_by", "")).lower()
+            e
+            for e in entries
+            if needle in str(e.get("id", "")).lower()
+            or needle in str(e.get("owned_by", "")).lower()
         ]
     entries = sorted(entries, key=lambda e: (str(e.get("owned_by", "")), str(e["id"])))
     if actx.json:
@@ -96,17 +111,28 @@ def models(
     table.add_column("CREDITS / 1M IN·OUT (est.)", justify="right")
     for e in entries:
         info = MODELS.get(str(e["id"]))
-        price = f"{info.input_per_m:g} · {info.output_per_m:g}" if info and info.input_per_m is not None else "—"
-        table.add_row(*(str(e.get(c, "")) for c in cols), price)
+        price = (
+            f"{info.input_per_m:g} · {info.output_per_m:g}"
+            if info and info.input_per_m is not None
+            else "—"
+        )
+        table.add_row(*(_cell(e, c) for c in cols), price)
     actx.out.print(table)
     source = "cache, under 10 min old; --refresh to refetch" if cached else "live"
-    actx.note(f"{len(entries)} models ({source}). Prices are list prices from the pricing page, estimates only.")
+    actx.note(
+        f"{len(entries)} models ({source}). Prices are list prices from the pricing page, estimates only."
+    )
 
 
 @app.command("check")
 def check(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Model id to check, e.g. claude-sonnet-4-5.", autocompletion=complete_model)],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model id to check, e.g. claude-sonnet-4-5.", autocompletion=complete_model
+        ),
+    ],
     json_: JsonOpt = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore the 10-minute cache.")] = False,
 ) -> None:

@@ -1,0 +1,125 @@
+"""`mscli models` and `models check` through the real CLI against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mscli import models_cache
+from mscli.pricing import CATALOGUE
+from support.cli import Result, run
+
+
+def invoke(sb: Any, *args: str, key: str | None = None) -> Result:
+    return run("--base-url", sb.base_url, *args, env={"MODELSTACK_API_KEY": key or sb.api_key})
+
+
+def test_table_lists_every_served_model_with_provider(sandbox: Any) -> None:
+    result = invoke(sandbox, "models")
+    assert result.exit_code == 0, result.output
+    for m in CATALOGUE:
+        assert m.id in result.stdout
+    assert "anthropic" in result.stdout and "google" in result.stdout
+    assert "estimates" in result.stderr
+
+
+def test_json_is_the_same_data(sandbox: Any) -> None:
+    result = invoke(sandbox, "models", "--json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["cached"] is False
+    assert sorted(m["id"] for m in doc["data"]) == sorted(m.id for m in CATALOGUE)
+    assert all(m["owned_by"] for m in doc["data"])
+    # global --json before the command gives the same document
+    again = run(
+        "--json",
+        "--base-url",
+        sandbox.base_url,
+        "models",
+        env={"MODELSTACK_API_KEY": sandbox.api_key},
+    )
+    assert json.loads(again.stdout)["data"] == doc["data"]
+
+
+def test_ids_and_filter(sandbox: Any) -> None:
+    result = invoke(sandbox, "models", "--ids", "--filter", "gemini")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["gemini-2.5-flash", "gemini-2.5-pro"]
+
+
+def test_second_call_uses_the_cache_and_refresh_skips_it(sandbox: Any) -> None:
+    invoke(sandbox, "models", "--ids")
+    assert sorted(models_cache.cached_ids(sandbox.base_url)) == sorted(m.id for m in CATALOGUE)
+    # With an invalid key, only a cache hit can succeed: proves no request was sent.
+    cached = invoke(sandbox, "models", "--json", key="sk_test_invalid")
+    assert cached.exit_code == 0 and json.loads(cached.stdout)["cached"] is True
+    refreshed = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    assert refreshed.exit_code == 3
+
+
+def test_cache_expires_after_ten_minutes(sandbox: Any) -> None:
+    models_cache.save(sandbox.base_url, [{"id": "old-model"}], now=1.0)
+    assert models_cache.load(sandbox.base_url) is None
+    assert models_cache.cached_ids(sandbox.base_url) == ["old-model"]
+    result = invoke(sandbox, "models", "--ids")
+    assert "old-model" not in result.stdout
+
+
+def test_check_served_model_exits_0(sandbox: Any) -> None:
+    result = invoke(sandbox, "models", "check", "gpt-5.1")
+    assert result.exit_code == 0 and "served" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "suggestion"), [("gpt-5", "gpt-5.1"), ("claude-sonet-4-5", "claude-sonnet-4-5")]
+)
+def test_check_unknown_model_exits_6_with_did_you_mean(
+    sandbox: Any, model: str, suggestion: str
+) -> None:
+    result = invoke(sandbox, "models", "check", model)
+    assert result.exit_code == 6
+    assert "Did you mean" in result.stderr and suggestion in result.stderr
+
+
+def test_check_refetches_when_the_cache_is_stale_about_a_model(sandbox: Any) -> None:
+    models_cache.save(sandbox.base_url, [{"id": "something-else"}])
+    result = invoke(sandbox, "models", "check", "gpt-5.1")
+    assert result.exit_code == 0
+
+
+def test_check_json_error_on_stderr(sandbox: Any) -> None:
+    result = invoke(sandbox, "--json", "models", "check", "nope-model")
+    assert result.exit_code == 6
+    err = result.error()
+    assert err["type"] == "model.unsupported" and err["code"] == 6
+
+
+def test_invalid_key_is_auth_panel_exit_3(sandbox: Any) -> None:
+    result = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    assert result.exit_code == 3
+    assert "401" in result.stderr and "sk_" in result.stderr
+    assert "sk_test_invalid" not in result.stderr
+
+
+def test_connection_refused_is_exit_8(unused_tcp_port: int) -> None:
+    result = run(
+        "--max-retries",
+        "0",
+        "--base-url",
+        f"http://127.0.0.1:{unused_tcp_port}/v1",
+        "models",
+        env={"MODELSTACK_API_KEY": "sk_test_abcdefgh"},
+    )
+    assert result.exit_code == 8
+    assert "refused" in result.stderr.lower()
+
+
+@pytest.fixture()
+def unused_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,51 @@
+"""Run the real `mscli` in-process through `mscli.app.main` (the error funnel), like the console
+script: stdout and stderr captured separately, stdout not a terminal, the exit code as main gives it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from typer.testing import CliRunner
+
+from mscli.app import main
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout_bytes: bytes
+    stderr: str
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode("utf-8")
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def error(self) -> dict[str, Any]:
+        """The `{"error": {...}}` object that --json writes to stderr."""
+        err = json.loads(self.stderr)["error"]
+        assert isinstance(err, dict)
+        return err
+
+
+def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout, stderr = out.getvalue(), err.getvalue().decode("utf-8", "replace")
+    return Result(code, stdout, stderr)
