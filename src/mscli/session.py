@@ -306,6 +306,10 @@ class Chat:
                 overrides=s.price_overrides,
             )
         self.totals.add(out)
+        if self.title is None:
+            from mscli.history import make_title
+
+            self.title = make_title(out.prompt)
         if self.log and self.store is not None:
             from mscli.history import Exchange
 
@@ -723,15 +727,18 @@ class Session:
             return None
         if name == "/clear":
             chat.clear()
+            self._last_prompt, self._last_added = None, False
             self._note("new conversation")
             return None
         if name == "/undo":
             gone = chat.undo()
+            self._last_prompt, self._last_added = None, False
             self._note("forgot the last exchange" if gone else "nothing to undo")
             return None
         if name == "/retry":
-            prompt = self._last_prompt
-            if prompt is None or self._last_added:
+            # The last message failed (no reply): send it again. Otherwise replace the last reply.
+            prompt = self._last_prompt if not self._last_added else None
+            if prompt is None:
                 gone = chat.undo()
                 if gone is not None:
                     prompt = gone[0]["content"]

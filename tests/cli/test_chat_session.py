@@ -1,0 +1,450 @@
+"""The interactive chat session, driven through prompt_toolkit's pipe input against the sandbox, and
+once through a real pseudo-terminal (the whole CLI, with a real Ctrl-C)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from rich.console import Console
+
+from mscli.context import AppContext
+from mscli.history import HistoryStore
+from mscli.output.chat_view import MarkdownView
+from mscli.output.console import THEME
+from mscli.session import Chat, Params, Session, check_model
+from mscli.settings import GlobalOptions
+from support.chat_run import MODEL, completion, flat
+
+if TYPE_CHECKING:
+    from prompt_toolkit.input import PipeInput
+
+    from mscli.sandbox.embedded import EmbeddedSandbox
+
+ENTER = "\r"
+CTRL_C = "\x03"
+CTRL_D = "\x04"
+
+
+@pytest.fixture()
+def pipe() -> Iterator[PipeInput]:
+    from prompt_toolkit.input import create_pipe_input
+
+    with create_pipe_input() as inp:
+        yield inp
+
+
+class Harness:
+    def __init__(
+        self, sb: EmbeddedSandbox, pipe: PipeInput, tmp: Path, key: str | None = None
+    ) -> None:
+        os.environ["MODELSTACK_API_KEY"] = key or sb.api_key
+        self.sb = sb
+        self.actx = AppContext(GlobalOptions(base_url=sb.base_url))
+        self.out = Console(file=io.StringIO(), width=100, color_system=None, theme=THEME)
+        self.err = Console(file=io.StringIO(), width=100, color_system=None, theme=THEME)
+        self.store = HistoryStore.open()
+        self.pipe = pipe
+        self.tmp = tmp
+        self.interrupt_after: int | None = None
+
+    def view(self) -> Any:
+        h = self
+
+        class Interrupting(MarkdownView):
+            fed = 0
+
+            def feed(self, text: str) -> None:
+                super().feed(text)
+                Interrupting.fed += 1
+                if h.interrupt_after is not None and Interrupting.fed >= h.interrupt_after:
+                    h.interrupt_after = None
+                    raise KeyboardInterrupt  # what SIGINT does in the middle of a reply
+
+        return Interrupting(self.out, live=False)
+
+    def session(self, *, max_tokens: int | None = 6, log: bool = True, **kw: Any) -> Session:
+        from prompt_toolkit.output import DummyOutput
+
+        check_model(self.actx, MODEL)
+        chat = Chat(
+            self.actx, Params(model=MODEL, max_tokens=max_tokens), store=self.store, log=log
+        )
+        return Session(
+            chat,
+            out=self.out,
+            err=self.err,
+            history_file=self.tmp / "input_history" if log else None,
+            pt_input=self.pipe,
+            pt_output=DummyOutput(),
+            view_factory=self.view,
+            **kw,
+        )
+
+    def run(self, keys: str, **kw: Any) -> int:
+        self.pipe.send_text(keys)
+        try:
+            return self.session(**kw).run()
+        finally:
+            self.store.close()
+
+    @property
+    def stdout(self) -> str:
+        return str(self.out.file.getvalue())  # type: ignore[attr-defined]
+
+    @property
+    def stderr(self) -> str:
+        return flat(str(self.err.file.getvalue()))  # type: ignore[attr-defined]
+
+    def conversations(self) -> list[Any]:
+        with HistoryStore.open() as store:
+            return [store.get(c.id) for c in store.list()]
+
+
+@pytest.fixture()
+def harness(
+    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Harness:
+    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
+    return Harness(sandbox, pipe, tmp_path)
+
+
+def _reply(sb: EmbeddedSandbox, messages: list[dict[str, str]], max_tokens: int = 6) -> str:
+    return str(completion(sb, messages, max_tokens=max_tokens)["choices"][0]["message"]["content"])
+
+
+def _rendered(text: str) -> str:
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    view = MarkdownView(console, live=False)
+    view.feed(text)
+    view.close()
+    return str(console.file.getvalue())  # type: ignore[attr-defined]
+
+
+def test_two_exchanges_then_ctrl_d(harness: Harness) -> None:
+    code = harness.run("Hello" + ENTER + "And more" + ENTER + CTRL_D)
+    assert code == 0
+    one = _reply(harness.sb, [{"role": "user", "content": "Hello"}])
+    two = _reply(
+        harness.sb,
+        [
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": one},
+            {"role": "user", "content": "And more"},
+        ],
+    )
+    assert harness.stdout == _rendered(one) + _rendered(two)
+    (conv,) = harness.conversations()
+    assert [(e.prompt, e.reply, e.status) for e in conv.exchanges] == [
+        ("Hello", one, "complete"),
+        ("And more", two, "complete"),
+    ]
+    assert "mscli chat" in harness.stderr and MODEL in harness.stderr
+    assert (harness.tmp / "input_history").read_text().count("+Hello") == 1
+
+
+def test_ctrl_c_at_an_empty_prompt_exits(harness: Harness) -> None:
+    assert harness.run(CTRL_C) == 0
+    assert harness.conversations() == []
+
+
+def test_ctrl_c_with_text_clears_the_line_and_goes_on(harness: Harness) -> None:
+    assert harness.run("never sent" + CTRL_C + "Hi" + ENTER + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == ["Hi"]
+
+
+def test_ctrl_c_mid_reply_keeps_the_partial_text_and_the_session_goes_on(harness: Harness) -> None:
+    harness.interrupt_after = 3
+    code = harness.run("Long please" + ENTER + "Next" + ENTER + "/exit" + ENTER, max_tokens=50)
+    assert code == 0
+    (conv,) = harness.conversations()
+    first, second = conv.exchanges
+    full = _reply(harness.sb, [{"role": "user", "content": "Long please"}], 50)
+    assert first.status == "interrupted"
+    assert first.reply and full.startswith(first.reply) and first.reply != full
+    assert "interrupted" in harness.stderr
+    # the partial reply is part of the context of the next exchange, as the user saw it
+    expected = _reply(
+        harness.sb,
+        [
+            {"role": "user", "content": "Long please"},
+            {"role": "assistant", "content": first.reply},
+            {"role": "user", "content": "Next"},
+        ],
+        50,
+    )
+    assert second.status == "complete" and second.reply == expected
+
+
+def test_multiline_input(harness: Harness) -> None:
+    assert (
+        harness.run("line one\\" + ENTER + "line two" + "\x1b" + ENTER + "three" + ENTER + CTRL_D)
+        == 0
+    )
+    (conv,) = harness.conversations()
+    assert conv.exchanges[0].prompt == "line one\nline two\nthree"
+
+
+def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
+    save = tmp_path / "t.md"
+    keys = (
+        "/help"
+        + ENTER
+        + "/model"
+        + ENTER
+        + "/model claude-sonet-4-5"
+        + ENTER  # typo: refused with did-you-mean, session goes on
+        + "/model gpt-5-mini"
+        + ENTER
+        + "/system Answer in French"
+        + ENTER
+        + "/temperature 0.3"
+        + ENTER
+        + "/temperature 7"
+        + ENTER
+        + "First"
+        + ENTER
+        + "Second"
+        + ENTER
+        + "/undo"
+        + ENTER
+        + "/retry"
+        + ENTER
+        + f"/save {save}"
+        + ENTER
+        + "/usage"
+        + ENTER
+        + "/bogus"
+        + ENTER
+        + "//literal slash"
+        + ENTER
+        + "/clear"
+        + ENTER
+        + "Fresh"
+        + ENTER
+        + "/quit"
+        + ENTER
+    )
+    assert harness.run(keys) == 0
+    err = harness.stderr
+    for name in ("/model", "/system", "/retry", "/undo", "/save", "/usage", "/exit"):
+        assert name in err
+    assert "Did you mean: claude-sonnet-4-5" in err
+    assert "temperature must be a number from 0 to 2" in err
+    assert "unknown command /bogus" in err
+    assert "exchanges" in err and "estimate" in err
+
+    old, new = harness.conversations()[1], harness.conversations()[0]
+    # Second was undone (deleted), then /retry replaced First's reply (the old one deleted too)
+    prompts = [e.prompt for e in old.exchanges]
+    assert prompts == ["First", "/literal slash"]
+    assert all(e.model == "gpt-5-mini" for e in old.exchanges)
+    assert old.exchanges[0].params == {
+        "max_tokens": 6,
+        "system": "Answer in French",
+        "temperature": 0.3,
+    }
+    assert old.system == "Answer in French"
+    assert [e.prompt for e in new.exchanges] == ["Fresh"]
+
+    text = save.read_text(encoding="utf-8")
+    assert text.startswith("# First")
+    assert "## System" in text and "Answer in French" in text
+    assert text.count("## You") == 1 and "## Assistant" in text  # saved before "//literal slash"
+
+
+def test_retry_replaces_the_last_reply(harness: Harness) -> None:
+    assert harness.run("Only" + ENTER + "/retry" + ENTER + CTRL_D) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == ["Only"]  # the first answer was replaced
+
+
+def test_nothing_to_undo_or_retry(harness: Harness) -> None:
+    assert harness.run("/undo" + ENTER + "/retry" + ENTER + CTRL_D) == 0
+    assert "nothing to undo" in harness.stderr and "nothing to retry" in harness.stderr
+
+
+def test_no_log_session_saves_nothing(harness: Harness) -> None:
+    assert harness.run("Hi" + ENTER + CTRL_D, log=False) == 0
+    assert harness.conversations() == []
+    assert not (harness.tmp / "input_history").exists()
+    assert "not saved to history" in harness.stderr
+
+
+def test_error_is_a_panel_and_the_session_goes_on(
+    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
+    h = Harness(sandbox, pipe, tmp_path)
+    h.session = _session_with_key(h, "sk_test_cutoff")  # type: ignore[method-assign]
+    assert h.run("Cut me" + ENTER + "/exit" + ENTER, max_tokens=40) == 0
+    assert "The reply was cut off" in h.stderr and "exit 9" in h.stderr
+    (conv,) = h.conversations()
+    assert conv.exchanges[0].status == "truncated" and conv.exchanges[0].reply
+
+
+def test_auth_error_offers_to_exit(
+    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
+    h = Harness(sandbox, pipe, tmp_path)
+    h.session = _session_with_key(h, "sk_test_invalid")  # type: ignore[method-assign]
+    assert h.run("Hi" + ENTER + "y" + ENTER) == 3
+    assert "rejected" in h.stderr
+
+
+def test_auth_error_declined_goes_on(
+    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
+    h = Harness(sandbox, pipe, tmp_path)
+    h.session = _session_with_key(h, "sk_test_invalid")  # type: ignore[method-assign]
+    assert h.run("Hi" + ENTER + "n" + ENTER + CTRL_D) == 0
+
+
+def _session_with_key(h: Harness, key: str) -> Callable[..., Session]:
+    original = Harness.session
+
+    def session(**kw: Any) -> Session:
+        s = original(h, **kw)  # the model check runs with the good key
+        h.actx.env["MODELSTACK_API_KEY"] = key  # the context copied the environment when built
+        h.actx.__dict__.pop("settings", None)
+        s.chat._client = None
+        return s
+
+    return session
+
+
+def test_completion_of_commands_and_models(harness: Harness) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from mscli.session import _completer
+
+    comp = _completer(lambda: ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-mini"])
+
+    def names(text: str) -> list[str]:
+        return [c.text for c in comp.get_completions(Document(text), CompleteEvent())]
+
+    assert names("/mo") == ["/model"]
+    assert "/temperature" in names("/t")
+    assert names("/model claude-") == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+    assert names("hello") == []
+    assert names("/system x") == []
+
+
+# --- a real pseudo-terminal ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
+def test_session_in_a_real_terminal(
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+) -> None:
+    import pty
+    import select
+
+    sb = sandbox_factory(tokens_per_second=150)
+    env = {
+        **subprocess_env,
+        "MODELSTACK_API_KEY": sb.api_key,
+        "TERM": "xterm-256color",
+        "COLUMNS": "90",
+        "LINES": "30",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    env.pop("NO_COLOR", None)
+    argv = [
+        sys.executable,
+        "-m",
+        "mscli",
+        "--base-url",
+        sb.base_url,
+        "chat",
+        "-m",
+        MODEL,
+        "--max-tokens",
+        "400",
+    ]
+    pid, master = (
+        pty.fork()
+    )  # the child gets the pty as its controlling terminal (Ctrl-C -> SIGINT)
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    seen = bytearray()
+    ok = False
+
+    def read_until(pattern: bytes, timeout: float = 30.0, start: int = 0) -> None:
+        deadline = time.monotonic() + timeout
+        while pattern not in seen[start:]:
+            left = deadline - time.monotonic()
+            if pattern == b"\x00never" and left <= 0:
+                return
+            assert left > 0, f"timed out waiting for {pattern!r}; got {bytes(seen[-800:])!r}"
+            ready, _, _ = select.select([master], [], [], min(left, 1.0))
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen.extend(chunk)
+        if pattern == b"\x00never":
+            return
+
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+        read_until("›".encode())
+        os.write(master, b"Tell me about streams\r")
+        read_until(b"Here is")  # the reply is streaming
+        os.write(master, b"\x03")  # Ctrl-C mid-reply: the terminal sends SIGINT
+        read_until(b"interrupted")
+        read_until("›".encode(), start=seen.index(b"interrupted"))  # the session goes on
+        os.write(master, b"/exit\r")
+        read_until(b"\x00never", timeout=30)  # drain until the child closes the terminal
+        ok = True
+    finally:
+        status = _wait(pid, 30 if ok else 0)
+        os.close(master)
+    assert status == 0
+    plain = re.sub(rb"\x1b\[[0-9;?]*[ -/]*[@-~]", b"", bytes(seen)).decode("utf-8", "replace")
+    assert "Tell me about streams" in plain
+    assert "Traceback" not in plain
+
+    from mscli.history import HistoryStore
+
+    with HistoryStore.open() as store:
+        (c,) = store.list()
+        conv = store.get(c.id)
+    assert (
+        conv is not None and conv.exchanges[0].status == "interrupted" and conv.exchanges[0].reply
+    )
+
+
+def _wait(pid: int, grace: float) -> int:
+    """Exit status of the pty child; killed if it is still running after `grace` seconds."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
