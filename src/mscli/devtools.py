@@ -94,6 +94,9 @@ class Command:
     epilog: str
     params: list[Param]
     is_group: bool
+    optional_command: bool = (
+        False  # a group that does something on its own (invoke_without_command)
+    )
     subcommands: list[Command] = field(default_factory=list)
 
     @property
@@ -119,7 +122,7 @@ class Command:
                 name = (p.metavar or p.opts[0]) + ("..." if p.multiple else "")
                 pieces.append(name if p.required else f"[{name}]")
         if self.is_group:
-            pieces.append("COMMAND [ARGS]...")
+            pieces.append("[COMMAND [ARGS]...]" if self.optional_command else "COMMAND [ARGS]...")
         return " ".join(pieces)
 
 
@@ -168,7 +171,10 @@ def _metavar(param: Any, ctx: Any) -> str | None:
     shown = param.display_type_rich(ctx) if hasattr(param, "display_type_rich") else None
     if not shown:
         return "VALUE"
-    inner = str(shown).strip("<>")
+    inner = str(shown).strip("<>").removesuffix(" range")
+    list_of = re.fullmatch(r"list\[(.*)\]", inner)
+    if list_of:
+        inner = list_of.group(1)
     return _TYPE_NAMES.get(inner, inner.upper() if inner.isidentifier() else inner)
 
 
@@ -208,6 +214,7 @@ def _command(cmd: Any, path: list[str], ctx: Any) -> Command:
         epilog=_clean_help(cmd.epilog) if len(path) > 1 else "",
         params=params,
         is_group=hasattr(cmd, "list_commands"),
+        optional_command=bool(getattr(cmd, "invoke_without_command", False)),
     )
     if node.is_group:
         for name in cmd.list_commands(ctx):
