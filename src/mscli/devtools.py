@@ -43,7 +43,7 @@ COMPLETIONS_DIR = "completions"
 MAN_PATH = "man/mscli.1"
 README_PATH = "README.md"
 README_FALLBACK = "docs/readme-generated.md"
-README_REGIONS = ("exit-codes", "env-vars", "commands", "sandbox-keys")
+README_REGIONS = ("exit-codes", "env-vars", "commands", "sandbox-keys", "files")
 
 #: Man page EXAMPLES: (what it does, command line). A line whose mscli command or options the app
 #: does not have is left out of the page and reported by `example_problems()` (a test fails on it).
@@ -363,17 +363,17 @@ def file_docs() -> list[FileDoc]:
         (
             lambda: config_dir() / CONFIG_FILENAME,
             "Profiles and settings (API key, base URL, default model, ...), written 0600. "
-            "MSCLI_CONFIG_DIR names another directory.",
+            "`MSCLI_CONFIG_DIR` names another directory.",
         ),
         (
             lambda: models_cache.cache_dir() / "models-*.json",
             "The model list per base URL, reused for 10 minutes, and read without network by "
-            "shell completion. MSCLI_CACHE_DIR names another directory.",
+            "shell completion. `MSCLI_CACHE_DIR` names another directory.",
         ),
         (
             ledger.ledger_path,
             "Credits spent through mscli (estimates, no prompt text), for `mscli balance`. "
-            "MSCLI_DATA_DIR names another directory.",
+            "`MSCLI_DATA_DIR` names another directory.",
         ),
         (_history_path, "Saved conversations (SQLite, 0600), for `mscli history`."),
     ]
@@ -576,7 +576,7 @@ def render_man(tree: Command | None = None) -> str:
         "These are the Linux defaults (\\fBXDG_CONFIG_HOME\\fR, \\fBXDG_CACHE_HOME\\fR and "
         "\\fBXDG_DATA_HOME\\fR move them). On macOS the files are in "
         + " and ".join(f"\\%\\fI{_literal(d)}\\fR" for d in mac_dirs)
-        + "; on Windows, under \\%%LOCALAPPDATA%\\emscli. "
+        + "; on Windows, under %LOCALAPPDATA%\\emscli. "
         "\\fBmscli config path\\fR prints the config file in use."
     )
     out.append(".SH EXIT STATUS")
@@ -644,6 +644,15 @@ def readme_regions(tree: Command | None = None) -> dict[str, str]:
         rows.append(f"| `{usage}` | {_cell(cmd.summary)} |")
     regions["commands"] = "\n".join(rows)
 
+    rows = ["| File | What it holds | macOS |", "|---|---|---|"]
+    for f in file_docs():
+        rows.append(f"| `{f.linux}` | {_cell(f.meaning)} | `{f.macos}` |")
+    rows += [
+        "",
+        "Linux paths follow `XDG_CONFIG_HOME`, `XDG_CACHE_HOME` and `XDG_DATA_HOME`; on Windows the files are under `%LOCALAPPDATA%\\mscli`.",
+    ]
+    regions["files"] = "\n".join(rows)
+
     keys = magic_keys()
     if keys:
         key_rows, note = keys
@@ -670,9 +679,10 @@ def _region_block(name: str, body: str) -> str:
     return f"<!-- BEGIN GENERATED:{name} -->\n{body}\n<!-- END GENERATED:{name} -->"
 
 
-def render_readme(root: Path, tree: Command | None = None) -> dict[str, str]:
+def render_readme(root: Path, tree: Command | None = None) -> dict[str, str | None]:
     """README.md with its generated regions replaced; regions without markers go to
-    docs/readme-generated.md (to be placed by hand) instead. Nothing at all when there is no README."""
+    docs/readme-generated.md (to be placed by hand) instead, and that file is to be removed (None)
+    once every region has its markers. Nothing at all when there is no README."""
     readme = root / README_PATH
     try:
         text = readme.read_text(encoding="utf-8")
@@ -692,7 +702,9 @@ def render_readme(root: Path, tree: Command | None = None) -> dict[str, str]:
         match = pattern.search(text)
         assert match is not None
         text = text[: match.start(2)] + body + "\n" + text[match.end(2) :]
-    out = {README_PATH: text}
+    out: dict[str, str | None] = {README_PATH: text}
+    if not missing and (root / README_FALLBACK).exists():
+        out[README_FALLBACK] = None
     if missing:
         blocks = "\n\n".join(_region_block(n, regions[n]) for n in missing)
         out[README_FALLBACK] = (
@@ -708,9 +720,9 @@ def render_readme(root: Path, tree: Command | None = None) -> dict[str, str]:
 # --- driver --------------------------------------------------------------------------------------
 
 
-def render(targets: tuple[str, ...] | list[str], root: Path) -> dict[str, str]:
-    """Relative path -> expected content for every file of `targets`."""
-    out: dict[str, str] = {}
+def render(targets: tuple[str, ...] | list[str], root: Path) -> dict[str, str | None]:
+    """Relative path -> expected content for every file of `targets` (None: must not exist)."""
+    out: dict[str, str | None] = {}
     tree = command_tree() if ("man" in targets or "readme" in targets) else None
     if "completions" in targets:
         out.update(render_completions())
@@ -721,7 +733,7 @@ def render(targets: tuple[str, ...] | list[str], root: Path) -> dict[str, str]:
     return out
 
 
-def differences(expected: dict[str, str], root: Path) -> list[str]:
+def differences(expected: dict[str, str | None], root: Path) -> list[str]:
     stale = []
     for rel, content in expected.items():
         try:
@@ -767,15 +779,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for rel in stale:
         path = root / rel
+        content = expected[rel]
+        if content is None:
+            path.unlink()
+            print(f"removed {rel} (no longer needed)")
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(expected[rel], encoding="utf-8")
+        path.write_text(content, encoding="utf-8")
         print(f"wrote {rel}")
     if not stale:
         print(f"{len(expected)} generated files already up to date.")
     if "man" in targets:
         for problem in example_problems():
             print(f"note: example left out of the man page: {problem}", file=sys.stderr)
-    if "readme" in targets and README_FALLBACK in expected:
+    if "readme" in targets and expected.get(README_FALLBACK):
         print(f"note: README.md lacks some markers; see {README_FALLBACK}", file=sys.stderr)
     return 0
 

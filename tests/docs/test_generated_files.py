@@ -156,3 +156,21 @@ def test_example_checker_catches_unknown_commands_and_options() -> None:
     assert devtools._example_problem(tree, "mscli nosuchcommand") is not None
     assert devtools._example_problem(tree, "mscli models --no-such-option") is not None
     assert devtools._example_problem(tree, "mscli --profile work models --ids | head") is None
+
+
+def test_side_file_is_removed_once_every_region_has_markers(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "README.md").write_text("# mscli\n")
+    assert devtools.main(["readme", "--root", str(tmp_path)]) == 0
+    side = tmp_path / devtools.README_FALLBACK
+    assert side.is_file()
+    (tmp_path / "README.md").write_text(
+        "".join(
+            f"<!-- BEGIN GENERATED:{n} -->\n<!-- END GENERATED:{n} -->\n"
+            for n in devtools.README_REGIONS
+        )
+    )
+    assert devtools.main(["readme", "--check", "--root", str(tmp_path)]) == 1
+    assert devtools.main(["readme", "--root", str(tmp_path)]) == 0
+    assert not side.exists()
+    assert devtools.main(["readme", "--check", "--root", str(tmp_path)]) == 0
