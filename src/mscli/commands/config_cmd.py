@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mscli.completers import complete_config_key, complete_profile, complete_settable_key
+
 if TYPE_CHECKING:
     from mscli.context import AppContext
 
@@ -31,6 +33,7 @@ ProfileOpt = Annotated[
         "-p",
         help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -235,7 +238,12 @@ def get(
     ctx: typer.Context,
     key: Annotated[
         str,
-        typer.Argument(help="Setting name, e.g. default_model.", show_default=False, metavar="KEY"),
+        typer.Argument(
+            help="Setting name, e.g. default_model.",
+            show_default=False,
+            metavar="KEY",
+            autocompletion=complete_config_key,
+        ),
     ],
     json_: JsonOpt = False,
     profile: ProfileOpt = None,
@@ -273,6 +281,7 @@ def set_(
             help="Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, log_history.",
             show_default=False,
             metavar="KEY",
+            autocompletion=complete_settable_key,
         ),
     ],
     value: Annotated[str, typer.Argument(help="New value.", show_default=False, metavar="VALUE")],
@@ -339,7 +348,10 @@ def unset(
     key: Annotated[
         str,
         typer.Argument(
-            help="Setting name to remove from the profile.", show_default=False, metavar="KEY"
+            help="Setting name to remove from the profile.",
+            show_default=False,
+            metavar="KEY",
+            autocompletion=complete_config_key,
         ),
     ],
     json_: JsonOpt = False,
@@ -445,7 +457,13 @@ def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def use(
     ctx: typer.Context,
     name: Annotated[
-        str, typer.Argument(help="Profile to make active.", show_default=False, metavar="NAME")
+        str,
+        typer.Argument(
+            help="Profile to make active.",
+            show_default=False,
+            metavar="NAME",
+            autocompletion=complete_profile,
+        ),
     ],
     create: Annotated[
         bool, typer.Option("--create", help="Create the profile if it does not exist.")
@@ -496,7 +514,10 @@ def delete_profile_cmd(
     name: Annotated[
         str,
         typer.Argument(
-            help="Profile to delete, with its settings and key.", show_default=False, metavar="NAME"
+            help="Profile to delete, with its settings and key.",
+            show_default=False,
+            metavar="NAME",
+            autocompletion=complete_profile,
         ),
     ],
     yes: YesOpt = False,

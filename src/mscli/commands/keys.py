@@ -14,6 +14,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from mscli.completers import complete_profile
+
 app = typer.Typer(
     help=(
         "Store, list, remove and check API keys. `keys set` reads the key from a hidden prompt or "
@@ -30,6 +32,7 @@ ProfileOpt = Annotated[
         "-p",
         help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 
