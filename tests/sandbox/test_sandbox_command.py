@@ -99,7 +99,7 @@ def test_serve_prints_url_and_key_serves_and_stops_cleanly(subprocess_env, sig):
         _out, err = s.proc.communicate(timeout=10)
     assert s.proc.returncode == 0, err
     assert "Traceback" not in err
-    assert '"POST /v1/chat/completions" 200' in err  # one log line per request
+    assert '"POST /v1/chat/completions" 200' in err, err  # one log line per request
     assert "Sandbox stopped." in err
 
 

@@ -76,7 +76,6 @@ def serve(
 ) -> None:
     """Run the sandbox until Ctrl-C. Prints its base URL and a ready test key."""
     import signal
-    import sys
 
     from mscli.errors import UsageError
     from mscli.sandbox.embedded import new_test_key
@@ -111,10 +110,32 @@ def serve(
             port=port,
         ) from None
 
-    key = new_test_key()
-    base = server.base_url
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (in-process tests): Ctrl-C only
+        pass
+    # From here on, Ctrl-C or SIGTERM at any moment (even during the banner) stops cleanly.
+    try:
+        _print_banner(server.base_url, plan.value, new_test_key())
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    typer.echo("Sandbox stopped.", err=True)
+
+
+def _print_banner(base: str, plan: str, key: str) -> None:
+    import sys
+
     body = '{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hello"}]}'
-    typer.echo(f"ModelStack sandbox (plan {plan.value}) listening on {base}")
+    typer.echo(f"ModelStack sandbox (plan {plan}) listening on {base}")
     typer.echo(
         f"Test key: {key}   (any sk_test_… key works; `mscli sandbox keys` lists the magic ones)"
     )
@@ -128,24 +149,6 @@ def serve(
     typer.echo("")
     typer.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
-
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (in-process tests): Ctrl-C only
-        pass
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    typer.echo("Sandbox stopped.", err=True)
 
 
 @app.command()

@@ -167,12 +167,15 @@ class _Reject(Exception):
         *,
         headers: dict[str, str] | None = None,
         close: bool = False,
+        linger: int = 0,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
         self.close = close
+        #: bytes of unread body the client may still be sending (see `_Handler._linger`)
+        self.linger = linger
 
 
 class _ClientGone(Exception):
@@ -424,6 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._begin()
+        self.server.busy(+1)
         try:
             self._route()
         except _Reject as rej:
@@ -431,6 +435,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             try:
                 self._error(rej.status, rej.message, rej.headers)
+                if rej.linger:
+                    self._linger(rej.linger)
             except _DISCONNECTS:
                 self._note = "client disconnected"
         except _DISCONNECTS:
@@ -444,6 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._error(500, MSG_INTERNAL)
         finally:
             self._log_line()
+            self.server.busy(-1)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
@@ -452,6 +459,22 @@ class _Handler(BaseHTTPRequestHandler):
             f"Request body too large: {n} bytes; the limit is "
             f"{self.sandbox.config.max_body_bytes} bytes (1 MiB)."
         )
+
+    def _linger(self, pending: int) -> None:
+        """Lingering close (as nginx does) after refusing a body unread: stop sending, then read
+        and discard what the client is still sending, at most `pending` bytes (capped) or 2 s.
+        Closing at once would reset the connection and could destroy the 413 before the client
+        reads it. Memory stays bounded: 64 KiB at a time, nothing kept."""
+        remaining = min(pending, 64 * 1024 * 1024)
+        deadline = time.monotonic() + 2.0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            while remaining > 0 and time.monotonic() < deadline:
+                data = self.rfile.read1(min(65536, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
 
     def _read_body(self) -> bytes:
         limit = self.sandbox.config.max_body_bytes
@@ -465,7 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(raw)
         if n > limit:
             # refuse before reading: the unread body makes the connection unusable, so close it
-            raise _Reject(413, self._too_large_message(n), close=True)
+            raise _Reject(413, self._too_large_message(n), close=True, linger=n)
         try:
             data = self.rfile.read(n)
         except OSError as exc:
@@ -492,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 total += size
                 if total > limit:
-                    raise _Reject(413, self._too_large_message(total), close=True)
+                    raise _Reject(413, self._too_large_message(total), close=True, linger=limit)
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)
         except OSError as exc:
@@ -741,6 +764,8 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+        self._busy = 0  # requests being handled (not idle keep-alive connections)
+        self._idle = threading.Condition(self._conn_lock)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -758,6 +783,17 @@ class _HTTPServer(ThreadingHTTPServer):
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+    def busy(self, delta: int) -> None:
+        with self._idle:
+            self._busy += delta
+            if self._busy == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight (each one has answered and logged its line)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def close_connections(self) -> None:
         with self._conn_lock:
@@ -847,6 +883,9 @@ class SandboxServer:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
         self._httpd.server_close()
+        # let requests in flight finish (open streams see `stopping` and end at once), so their
+        # log lines are written; then close idle keep-alive connections
+        self._httpd.wait_idle(timeout=2.0)
         self._httpd.close_connections()
 
     def __enter__(self) -> SandboxServer:
