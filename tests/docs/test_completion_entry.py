@@ -314,3 +314,17 @@ def test_config_key_completers() -> None:
     settable = [n for n, _ in completers.complete_settable_key("")]  # type: ignore[misc]
     assert "api_key" not in settable and "base_url" in settable
     assert [n for n, _ in completers.complete_config_key("max_")] == ["max_retries", "max_wait"]  # type: ignore[misc]
+
+
+def test_bash_values_of_other_commands(state: Path) -> None:
+    from mscli.history import HistoryStore
+
+    with HistoryStore.open() as store:
+        ident = store.new_conversation("Hello", model="m", system=None, base_url=None)
+    assert bash("mscli chat -m gpt-") == ["gpt-test-one", "gpt-test-two"]
+    assert bash("mscli chat --conversation ") == [str(ident)]
+    assert bash("mscli history show ") == [str(ident)]
+    assert bash("mscli config use ") == ["default", "work", "staging"]
+    assert bash("mscli keys check --profile w") == ["work"]
+    assert bash("mscli config set max") == ["max_retries", "max_wait"]
+    assert "api_key" not in bash("mscli config set ")
