@@ -12,9 +12,6 @@ import pytest
 
 from mscli.sandbox.keys import TABLE, MagicKey
 
-# `mscli` checks key format locally; keys shorter than its minimum never reach the server.
-_TOO_SHORT_FOR_MSCLI = {"sk_test_pro", "sk_test_max"}
-
 
 def _key_for(row: MagicKey) -> str:
     if row.kind == "account":
@@ -25,19 +22,7 @@ def _key_for(row: MagicKey) -> str:
 
 
 def _params() -> list:
-    out = []
-    for row in TABLE:
-        marks = []
-        if row.key in _TOO_SHORT_FOR_MSCLI:
-            marks.append(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="mscli.credentials.MIN_KEY_LENGTH (12) rejects this 11-character magic key "
-                    "before any request (exit 3)",
-                )
-            )
-        out.append(pytest.param(row, id=row.key, marks=marks))
-    return out
+    return [pytest.param(row, id=row.key) for row in TABLE]
 
 
 def _isolated_env(home: str) -> dict[str, str]:
