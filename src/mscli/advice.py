@@ -367,7 +367,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     if isinstance(specific, str) and specific:
         fix.insert(0, specific)
 
-    if key.startswith("network.") or key.startswith("protocol.") or key.startswith("config."):
+    if key.startswith(("network.", "protocol.", "config.", "store.")):
         for label, name in (("host", "host"), ("path", "path"), ("line", "line"), ("redirects to", "location"), ("base URL", "base_url")):
             value = facts.get(name)
             if value not in (None, ""):

@@ -97,8 +97,9 @@ MAGIC_KEYS: tuple[MagicKey, ...] = (
     ),
     MagicKey(
         "sk_test_cutoff",
-        "Chat replies stop half-way: a stream ends without finish_reason or `[DONE]`; "
-        "a non-streamed body is cut short and the connection closed.",
+        "Chat replies stop half-way: a stream ends without finish_reason or `[DONE]` (mscli: "
+        "truncated, exit 9); a non-streamed body is cut short and the connection closed (mscli "
+        "retries it, then exit 8).",
         ExitCode.PROTOCOL,
         "cutoff",
     ),
