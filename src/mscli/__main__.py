@@ -1,6 +1,6 @@
 """`python -m mscli`."""
 
-from mscli.app import main
+from mscli.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
     main()

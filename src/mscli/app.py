@@ -12,17 +12,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from mscli import __version__
 from mscli.completers import complete_profile
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS, GlobalOptions
 
 EPILOG = (
     "Exit codes: "
-    + "; ".join(f"{int(code)} {text.split(':')[0].split(' (')[0]}" for code, text in EXIT_CODE_DOCS.items())
+    + "; ".join(
+        f"{int(code)} {text.split(':')[0].split(' (')[0]}" for code, text in EXIT_CODE_DOCS.items()
+    )
     + ".  Environment: "
     + ", ".join(v.name for v in ENV_VARS[:8])
-    + ".  Try it without a key: mscli --sandbox chat \"Hello\"."
+    + '.  Try it without a key: mscli --sandbox chat "Hello".'
 )
 
 app = typer.Typer(
@@ -40,7 +41,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"mscli {__version__}\n")
+        from mscli.cli import version_line
+
+        sys.stdout.write(version_line())
         raise typer.Exit(0)
 
 
@@ -48,7 +51,14 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     profile: Annotated[
-        Optional[str], typer.Option("--profile", "-p", help="Config profile to use. \\[env: MSCLI_PROFILE]", show_default=False, autocompletion=complete_profile)
+        Optional[str],
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Config profile to use. \\[env: MSCLI_PROFILE]",
+            show_default=False,
+            autocompletion=complete_profile,
+        ),
     ] = None,
     api_key: Annotated[
         Optional[str],
@@ -60,32 +70,67 @@ def root(
     ] = None,
     base_url: Annotated[
         Optional[str],
-        typer.Option("--base-url", help="API base URL \\[default: https://api.modelstack.cc/v1] \\[env: MODELSTACK_BASE_URL]", show_default=False),
+        typer.Option(
+            "--base-url",
+            help="API base URL \\[default: https://api.modelstack.cc/v1] \\[env: MODELSTACK_BASE_URL]",
+            show_default=False,
+        ),
     ] = None,
     timeout: Annotated[
         Optional[float],
-        typer.Option("--timeout", help="Overall deadline per request in seconds, retries included \\[default: 600] \\[env: MSCLI_TIMEOUT]", show_default=False),
+        typer.Option(
+            "--timeout",
+            help="Overall deadline per request in seconds, retries included \\[default: 600] \\[env: MSCLI_TIMEOUT]",
+            show_default=False,
+        ),
     ] = None,
     max_retries: Annotated[
         Optional[int],
-        typer.Option("--max-retries", help="Retries on 408/409/429/5xx and connection failures; 0 disables \\[default: 3] \\[env: MSCLI_MAX_RETRIES]", show_default=False),
+        typer.Option(
+            "--max-retries",
+            help="Retries on 408/409/429/5xx and connection failures; 0 disables \\[default: 3] \\[env: MSCLI_MAX_RETRIES]",
+            show_default=False,
+        ),
     ] = None,
     max_wait: Annotated[
         Optional[float],
-        typer.Option("--max-wait", help="Longest single wait accepted before giving up, seconds \\[default: 60] \\[env: MSCLI_MAX_WAIT]", show_default=False),
+        typer.Option(
+            "--max-wait",
+            help="Longest single wait accepted before giving up, seconds \\[default: 60] \\[env: MSCLI_MAX_WAIT]",
+            show_default=False,
+        ),
     ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout; errors as JSON on stderr.")] = False,
+    json_: Annotated[
+        bool,
+        typer.Option("--json", help="Machine-readable JSON on stdout; errors as JSON on stderr."),
+    ] = False,
     color: Annotated[
         Optional[str],
-        typer.Option("--color", help="auto, always or never (then NO_COLOR, FORCE_COLOR, TERM=dumb). \\[env: MSCLI_COLOR]", show_default=False, metavar="WHEN"),
+        typer.Option(
+            "--color",
+            help="auto, always or never (then NO_COLOR, FORCE_COLOR, TERM=dumb). \\[env: MSCLI_COLOR]",
+            show_default=False,
+            metavar="WHEN",
+        ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Redacted HTTP trace on stderr.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Redacted HTTP trace on stderr.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")
+    ] = False,
     sandbox: Annotated[
-        bool, typer.Option("--sandbox", help="Run against the built-in sandbox API, with a test key. \\[env: MSCLI_SANDBOX=1]")
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run against the built-in sandbox API, with a test key. \\[env: MSCLI_SANDBOX=1]",
+        ),
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Call and diagnose the ModelStack API."""
@@ -118,7 +163,17 @@ def root(
 
 
 def _register() -> None:
-    from mscli.commands import balance, chat, completion, config_cmd, doctor, history, keys, models, sandbox
+    from mscli.commands import (
+        balance,
+        chat,
+        completion,
+        config_cmd,
+        doctor,
+        history,
+        keys,
+        models,
+        sandbox,
+    )
 
     app.command("chat", help=chat.HELP)(chat.command)
     app.add_typer(models.app, name="models")

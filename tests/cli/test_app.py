@@ -28,21 +28,38 @@ sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 
 
 def _heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
     assert len(lines) == 1, proc.stderr
-    return [m for m in lines[0][len("HEAVY="):].split(",") if m]
+    return [m for m in lines[0][len("HEAVY=") :].split(",") if m]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], []])
-def test_help_and_version_import_neither_httpx_nor_pydantic(args: list[str], subprocess_env: dict[str, str]) -> None:
+def test_help_and_version_import_neither_httpx_nor_pydantic(
+    args: list[str], subprocess_env: dict[str, str]
+) -> None:
     assert _heavy_imports(args, subprocess_env) == []
 
 
 @pytest.mark.parametrize(
-    "args", [["chat", "--help"], ["models", "--help"], ["doctor", "--help"], ["balance", "--help"], ["history", "--help"]]
+    "args",
+    [
+        ["chat", "--help"],
+        ["models", "--help"],
+        ["doctor", "--help"],
+        ["balance", "--help"],
+        ["history", "--help"],
+    ],
 )
-def test_command_help_imports_no_http_or_storage_modules(args: list[str], subprocess_env: dict[str, str]) -> None:
+def test_command_help_imports_no_http_or_storage_modules(
+    args: list[str], subprocess_env: dict[str, str]
+) -> None:
     # Typer >= 0.2x coerces option values with pydantic once a subcommand runs, so pydantic may load
     # here; what mscli controls is that no HTTP client, database or line editor is imported for help.
     heavy = _heavy_imports(args, subprocess_env)
@@ -57,7 +74,11 @@ def test_version() -> None:
 
 def test_python_dash_m_entry_point(subprocess_env: dict[str, str]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mscli", "--version"], capture_output=True, text=True, env=subprocess_env, timeout=60
+        [sys.executable, "-m", "mscli", "--version"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=60,
     )
     assert (proc.returncode, proc.stdout.strip()) == (0, f"mscli {__version__}")
 
@@ -80,7 +101,11 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
     return subprocess.run(
         [sys.executable, "-m", "mscli", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -104,19 +129,27 @@ def test_json_errors_go_to_stderr_as_one_object() -> None:
 
 def test_malformed_key_refused_before_any_request() -> None:
     # The base URL is unroutable on purpose: a request would fail with exit 8, not 3.
-    proc = _run(["--base-url", "https://192.0.2.1/v1", "models"], {"MODELSTACK_API_KEY": "sk-openai-style-key-123"})
+    proc = _run(
+        ["--base-url", "https://192.0.2.1/v1", "models"],
+        {"MODELSTACK_API_KEY": "sk-openai-style-key-123"},
+    )
     assert proc.returncode == 3, proc.stderr
     assert "sk-openai-style-key-123" not in proc.stderr + proc.stdout
 
 
 def test_insecure_http_refused_exit_10() -> None:
-    proc = _run(["--base-url", "http://example.com/v1", "models"], {"MODELSTACK_API_KEY": "sk_test_abcdefgh"})
+    proc = _run(
+        ["--base-url", "http://example.com/v1", "models"],
+        {"MODELSTACK_API_KEY": "sk_test_abcdefgh"},
+    )
     assert proc.returncode == 10, proc.stderr
     assert "plain HTTP" in proc.stderr
 
 
 def test_api_key_flag_warns_and_is_never_echoed() -> None:
-    proc = _run(["--api-key", "sk_secretvalue_9876", "--base-url", "http://example.com/v1", "models"])
+    proc = _run(
+        ["--api-key", "sk_secretvalue_9876", "--base-url", "http://example.com/v1", "models"]
+    )
     assert "visible to other users" in proc.stderr
     assert "sk_secretvalue_9876" not in proc.stderr + proc.stdout
 
@@ -140,3 +173,25 @@ def test_corrupt_config_is_exit_10_with_path_and_line(isolation) -> None:  # typ
     assert "config.toml" in proc.stderr and "line" in proc.stderr.lower()
     assert "Traceback" not in proc.stderr
     assert cfg.read_bytes() == before
+
+
+def test_version_fast_path_imports_no_typer(subprocess_env: dict[str, str]) -> None:
+    probe = (
+        "import sys; sys.argv = ['mscli', '--version']\n"
+        "from mscli.cli import main; main()\n"
+        "sys.stderr.write('TYPER=%s' % ('typer' in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=60,
+    )
+    assert proc.stdout == f"mscli {__version__}\n"
+    assert proc.stderr.endswith("TYPER=False")
+
+
+def test_short_version_flag_through_the_app() -> None:
+    result = runner.invoke(app, ["-V"])
+    assert (result.exit_code, result.stdout) == (0, f"mscli {__version__}\n")
