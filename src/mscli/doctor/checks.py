@@ -571,7 +571,7 @@ def check_base_url(state: DoctorState) -> CheckResult:
         advice = advise(exc, state.advice_context())
         sent = "; nothing was sent" if exc.advice_key == "config.insecure_http" else ""
         return fail(
-            f"{exc.message} (base URL from {source}){sent}",
+            f"{exc.message}{sent} (base URL from {source})",
             key=exc.advice_key,
             fix=_join_fix(advice.fix),
         )
@@ -813,7 +813,7 @@ def check_tcp(state: DoctorState) -> CheckResult:
         took = time.perf_counter() - started
         via = " (the proxy)" if state.proxy_target else ""
         return ok(
-            f"connected to {_fmt_addr(sockaddr)}{via} in {_ms(took)}",
+            f"connected to {_fmt_addr(sockaddr)}{via}",
             connect_ms=round(took * 1000, 1),
         )
     if last is None:
@@ -1090,7 +1090,7 @@ def check_http(state: DoctorState) -> CheckResult:
             f"GET {path} answered HTTP {status}: {said}{rid_note}", key="server", http_status=status
         )
     return ok(
-        f"GET {path} answered HTTP {status} in {latency:.0f} ms",
+        f"GET {path} answered HTTP {status} (server latency {latency:.0f} ms)",
         status=status,
         latency_ms=round(latency, 1),
     )
