@@ -35,21 +35,34 @@ class EnvVar:
 
 #: Every environment variable mscli reads: one table for --help, the man page and the README.
 ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("MODELSTACK_API_KEY", "API key (the name the ModelStack docs suggest); beats the config file"),
+    EnvVar(
+        "MODELSTACK_API_KEY",
+        "API key (the name the ModelStack docs suggest); beats the config file",
+    ),
     EnvVar("MODELSTACK_BASE_URL", "API base URL (default https://api.modelstack.cc/v1)"),
     EnvVar("MSCLI_PROFILE", "config profile to use (default: the active profile, else 'default')"),
     EnvVar("MSCLI_TIMEOUT", "overall deadline per request in seconds, retries included"),
     EnvVar("MSCLI_MAX_RETRIES", "retries on 408/409/429/5xx and connection failures (0 disables)"),
     EnvVar("MSCLI_MAX_WAIT", "longest single wait mscli accepts before giving up, seconds"),
-    EnvVar("MSCLI_CONFIG_DIR", "directory of config.toml (default: the platform's user config dir)"),
+    EnvVar(
+        "MSCLI_CONFIG_DIR", "directory of config.toml (default: the platform's user config dir)"
+    ),
     EnvVar("MSCLI_SANDBOX", "1 = run against the built-in sandbox, like --sandbox"),
-    EnvVar("MSCLI_CACHE_DIR", "directory of the model-list cache (default: the platform's user cache dir)"),
-    EnvVar("MSCLI_DATA_DIR", "directory of the history database and spend ledger (default: user data dir)"),
+    EnvVar(
+        "MSCLI_CACHE_DIR",
+        "directory of the model-list cache (default: the platform's user cache dir)",
+    ),
+    EnvVar(
+        "MSCLI_DATA_DIR",
+        "directory of the history database and spend ledger (default: user data dir)",
+    ),
     EnvVar("MSCLI_DEBUG", "set: show tracebacks for unexpected errors, like --debug"),
     EnvVar("MSCLI_COLOR", "auto, always or never, like --color"),
     EnvVar("NO_COLOR", "set and non-empty: no colour (https://no-color.org)"),
     EnvVar("FORCE_COLOR", "set and non-empty: colour even when not a terminal"),
-    EnvVar("HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY", "proxies, honoured for every request"),
+    EnvVar(
+        "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY", "proxies, honoured for every request"
+    ),
     EnvVar("SSL_CERT_FILE / SSL_CERT_DIR", "CA bundle used to verify TLS (corporate proxies)"),
 )
 
@@ -83,6 +96,8 @@ class GlobalOptions:
 class Settings:
     profile: Sourced[str]
     api_key: Sourced[str | None]
+    #: The API base URL in its normal form (`…/v1`, no trailing slash): what the client calls and
+    #: what caches and the ledger are keyed by. `base_url_given` is the value as written.
     base_url: Sourced[str]
     default_model: Sourced[str | None]
     timeout: Sourced[float]
@@ -91,6 +106,7 @@ class Settings:
     plan: Sourced[str | None]
     log_history: Sourced[bool]
     config_path: str
+    base_url_given: str = ""
     price_overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
     allow_insecure_http: bool = False
 
@@ -138,7 +154,9 @@ def _nonempty(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _number(raw: Any, name: str, source: str, *, integer: bool = False, minimum: float = 0.0) -> Any:
+def _number(
+    raw: Any, name: str, source: str, *, integer: bool = False, minimum: float = 0.0
+) -> Any:
     """Parse a number from a flag, env var or config value, with an error naming its source."""
     try:
         value = int(raw) if integer else float(raw)
@@ -179,6 +197,17 @@ def _pick(
     return default, "default"
 
 
+def _normalised_or_raw(url: str) -> str:
+    """The normal form of a base URL; an unusable one is kept as given, for the client to refuse
+    with the full error (settings never raise for it, so `config show` and `doctor` still work)."""
+    from mscli.api.urls import normalise_base_url
+
+    try:
+        return normalise_base_url(url, allow_insecure_http=True).url
+    except Exception:
+        return url
+
+
 def resolve(
     options: GlobalOptions,
     env: Mapping[str, str] | None = None,
@@ -213,14 +242,32 @@ def resolve(
         base_url = Sourced(sandbox[0], "sandbox")
         api_key: Sourced[str | None] = Sourced(sandbox[1], "sandbox")
     else:
-        raw_url, url_src = _pick("base_url", options.base_url, env, "MODELSTACK_BASE_URL", prof, pname, DEFAULT_BASE_URL)
+        raw_url, url_src = _pick(
+            "base_url", options.base_url, env, "MODELSTACK_BASE_URL", prof, pname, DEFAULT_BASE_URL
+        )
         base_url = Sourced(str(raw_url).strip(), url_src)
-        raw_key, key_src = _pick("api_key", options.api_key, env, "MODELSTACK_API_KEY", prof, pname, None)
+        raw_key, key_src = _pick(
+            "api_key", options.api_key, env, "MODELSTACK_API_KEY", prof, pname, None
+        )
         api_key = Sourced(None if raw_key is None else str(raw_key), key_src)
+    base_url_given = base_url.value
+    base_url = Sourced(_normalised_or_raw(base_url.value), base_url.source)
 
-    t_raw, t_src = _pick("timeout", options.timeout, env, "MSCLI_TIMEOUT", prof, pname, DEFAULT_TIMEOUT)
-    r_raw, r_src = _pick("max_retries", options.max_retries, env, "MSCLI_MAX_RETRIES", prof, pname, DEFAULT_MAX_RETRIES)
-    w_raw, w_src = _pick("max_wait", options.max_wait, env, "MSCLI_MAX_WAIT", prof, pname, DEFAULT_MAX_WAIT)
+    t_raw, t_src = _pick(
+        "timeout", options.timeout, env, "MSCLI_TIMEOUT", prof, pname, DEFAULT_TIMEOUT
+    )
+    r_raw, r_src = _pick(
+        "max_retries",
+        options.max_retries,
+        env,
+        "MSCLI_MAX_RETRIES",
+        prof,
+        pname,
+        DEFAULT_MAX_RETRIES,
+    )
+    w_raw, w_src = _pick(
+        "max_wait", options.max_wait, env, "MSCLI_MAX_WAIT", prof, pname, DEFAULT_MAX_WAIT
+    )
     timeout = Sourced(float(_number(t_raw, "timeout", t_src, minimum=0.001)), t_src)
     retries = Sourced(int(_number(r_raw, "max_retries", r_src, integer=True)), r_src)
     max_wait = Sourced(float(_number(w_raw, "max_wait", w_src)), w_src)
@@ -250,6 +297,7 @@ def resolve(
         plan=Sourced(None if plan_raw in (None, "") else str(plan_raw), plan_src),
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
+        base_url_given=base_url_given,
         price_overrides=overrides,
         allow_insecure_http=bool(prof.get("allow_insecure_http", False)),
     )

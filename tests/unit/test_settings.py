@@ -22,8 +22,16 @@ class FakeStore:
 
 PROFILE_DATA = {
     "profiles": {
-        "default": {"api_key": "sk_profile_default_1234", "timeout": 42, "default_model": "gpt-5.1"},
-        "work": {"api_key": "sk_profile_work_5678", "base_url": "https://work.example/v1", "plan": "max"},
+        "default": {
+            "api_key": "sk_profile_default_1234",
+            "timeout": 42,
+            "default_model": "gpt-5.1",
+        },
+        "work": {
+            "api_key": "sk_profile_work_5678",
+            "base_url": "https://work.example/v1",
+            "plan": "max",
+        },
     }
 }
 
@@ -48,7 +56,9 @@ def test_env_beats_profile_and_flag_beats_env() -> None:
     s = resolve(GlobalOptions(), env=env, store=FakeStore(PROFILE_DATA))  # type: ignore[arg-type]
     assert (s.api_key.value, s.api_key.source) == ("sk_env_abcdefgh", "env:MODELSTACK_API_KEY")
     assert (s.timeout.value, s.timeout.source) == (7.0, "env:MSCLI_TIMEOUT")
-    s = resolve(GlobalOptions(api_key="sk_flag_zzzzzzzz", timeout=3), env=env, store=FakeStore(PROFILE_DATA))  # type: ignore[arg-type]
+    s = resolve(
+        GlobalOptions(api_key="sk_flag_zzzzzzzz", timeout=3), env=env, store=FakeStore(PROFILE_DATA)
+    )  # type: ignore[arg-type]
     assert (s.api_key.value, s.api_key.source) == ("sk_flag_zzzzzzzz", "flag")
     assert (s.timeout.value, s.timeout.source) == (3.0, "flag")
 
@@ -61,11 +71,19 @@ def test_empty_env_var_counts_as_unset() -> None:
 def test_profile_selection_flag_env_active() -> None:
     store = FakeStore({**PROFILE_DATA, "active_profile": "work"})
     s = resolve(GlobalOptions(), env={}, store=store)  # type: ignore[arg-type]
-    assert (s.profile.value, s.api_key.value, s.plan.value) == ("work", "sk_profile_work_5678", "max")
+    assert (s.profile.value, s.api_key.value, s.plan.value) == (
+        "work",
+        "sk_profile_work_5678",
+        "max",
+    )
     s = resolve(GlobalOptions(), env={"MSCLI_PROFILE": "default"}, store=store)  # type: ignore[arg-type]
     assert (s.profile.value, s.profile.source) == ("default", "env:MSCLI_PROFILE")
     s = resolve(GlobalOptions(profile="work"), env={"MSCLI_PROFILE": "default"}, store=store)  # type: ignore[arg-type]
-    assert (s.profile.value, s.profile.source, s.base_url.value) == ("work", "flag", "https://work.example/v1")
+    assert (s.profile.value, s.profile.source, s.base_url.value) == (
+        "work",
+        "flag",
+        "https://work.example/v1",
+    )
 
 
 def test_sandbox_pins_url_and_key() -> None:
@@ -75,7 +93,11 @@ def test_sandbox_pins_url_and_key() -> None:
         store=FakeStore(PROFILE_DATA),  # type: ignore[arg-type]
         sandbox=("http://127.0.0.1:9/v1", "sk_test_x"),
     )
-    assert (s.base_url.value, s.base_url.source, s.api_key.value) == ("http://127.0.0.1:9/v1", "sandbox", "sk_test_x")
+    assert (s.base_url.value, s.base_url.source, s.api_key.value) == (
+        "http://127.0.0.1:9/v1",
+        "sandbox",
+        "sk_test_x",
+    )
 
 
 def test_bad_env_number_is_a_config_error_naming_its_source() -> None:
@@ -92,3 +114,17 @@ def test_bad_profile_value_is_a_config_error() -> None:
     store = FakeStore({"profiles": {"default": {"timeout": "soon"}}})
     with pytest.raises(ConfigError, match="profile:default"):
         resolve(GlobalOptions(), env={}, store=store)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "normal"),
+    [
+        ("https://api.modelstack.cc/v1", "https://api.modelstack.cc/v1"),
+        ("https://api.modelstack.cc/v1/", "https://api.modelstack.cc/v1"),
+        ("https://api.modelstack.cc", "https://api.modelstack.cc/v1"),
+        ("not a url", "not a url"),  # kept as given: the client refuses it with the full error
+    ],
+)
+def test_base_url_is_normalised_and_the_given_form_kept(given: str, normal: str) -> None:
+    s = resolve(GlobalOptions(base_url=given), env={}, store=FakeStore({}))  # type: ignore[arg-type]
+    assert (s.base_url.value, s.base_url.source, s.base_url_given) == (normal, "flag", given)

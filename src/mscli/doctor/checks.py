@@ -563,7 +563,7 @@ def check_base_url(state: DoctorState) -> CheckResult:
     s = state.settings
     if s is None:
         return skip("settings could not be resolved", blocked_by="config")
-    raw = s.base_url.value
+    raw = s.base_url_given or s.base_url.value
     source = s.base_url.source
     try:
         url = normalise_base_url(raw, allow_insecure_http=s.allow_insecure_http)
