@@ -25,9 +25,14 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert steps[1] == ". .venv/bin/activate"
     assert steps[2] == "pip install -e '.[test]'"
     assert steps[3] == "python -m pytest"
-    positions = [ci.index(step) for step in ("python3 -m venv .venv", ". .venv/bin/activate", "pip install -q -e '.[test]'")]
+    positions = [
+        ci.index(step)
+        for step in ("python3 -m venv .venv", ". .venv/bin/activate", "pip install -q -e '.[test]'")
+    ]
     assert positions == sorted(positions)
-    assert re.search(r"^python -m pytest( <\s*/dev/null)?$", ci, re.M), "CI must run the README's test command"
+    assert re.search(r"^python -m pytest( <\s*/dev/null)?$", ci, re.M), (
+        "CI must run the README's test command"
+    )
 
 
 def test_readme_main_job_uses_the_sandbox() -> None:

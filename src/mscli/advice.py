@@ -32,7 +32,9 @@ class Advice:
     message: str
     fix: list[str]
     exit_code: ExitCode
-    details: list[tuple[str, str]] = field(default_factory=list)  # (label, value) lines for the panel
+    details: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (label, value) lines for the panel
 
 
 @dataclass
@@ -55,11 +57,15 @@ ADVICE: dict[str, Row] = {
         ("This is a bug in mscli. Run again with --debug for the traceback and please report it.",),
         ExitCode.INTERNAL,
     ),
-    "usage": Row("Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE),
+    "usage": Row(
+        "Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE
+    ),
     # configuration and local state
     "config.invalid": Row(
         "Invalid configuration",
-        ("Fix the value with `mscli config set KEY VALUE`, or unset it with `mscli config unset KEY`.",),
+        (
+            "Fix the value with `mscli config set KEY VALUE`, or unset it with `mscli config unset KEY`.",
+        ),
         ExitCode.CONFIG,
     ),
     "config.corrupt": Row(
@@ -72,7 +78,9 @@ ADVICE: dict[str, Row] = {
     ),
     "config.locked": Row(
         "The config file is locked by another mscli",
-        ("Wait for the other mscli to finish; if none is running, delete the .lock file next to it.",),
+        (
+            "Wait for the other mscli to finish; if none is running, delete the .lock file next to it.",
+        ),
         ExitCode.CONFIG,
     ),
     "config.base_url": Row(
@@ -110,13 +118,15 @@ ADVICE: dict[str, Row] = {
         (
             "Store one with `mscli keys set` (hidden prompt), or export MODELSTACK_API_KEY. Keys are "
             "created in the dashboard under API Keys and start with sk_.",
-            "To try mscli without a key, add --sandbox: `mscli --sandbox chat \"Hello\"`.",
+            'To try mscli without a key, add --sandbox: `mscli --sandbox chat "Hello"`.',
         ),
         ExitCode.AUTH,
     ),
     "auth.malformed": Row(
         "This does not look like a ModelStack key",
-        ("ModelStack keys start with sk_ (underscore). Copy the key again from the dashboard and run `mscli keys set`.",),
+        (
+            "ModelStack keys start with sk_ (underscore). Copy the key again from the dashboard and run `mscli keys set`.",
+        ),
         ExitCode.AUTH,
     ),
     "auth.invalid": Row(
@@ -179,7 +189,9 @@ ADVICE: dict[str, Row] = {
     ),
     "request.invalid": Row(
         "The request was rejected",
-        ("Check the values sent (temperature 0–2, at most 4 stop sequences, non-empty messages) and try again.",),
+        (
+            "Check the values sent (temperature 0–2, at most 4 stop sequences, non-empty messages) and try again.",
+        ),
         ExitCode.REJECTED,
     ),
     "request.too_large": Row(
@@ -189,7 +201,9 @@ ADVICE: dict[str, Row] = {
     ),
     "not_found": Row(
         "Not found (404)",
-        ("Check the base URL: it should end in /v1 (https://api.modelstack.cc/v1). `mscli doctor` checks it.",),
+        (
+            "Check the base URL: it should end in /v1 (https://api.modelstack.cc/v1). `mscli doctor` checks it.",
+        ),
         ExitCode.REJECTED,
     ),
     # server
@@ -214,12 +228,16 @@ ADVICE: dict[str, Row] = {
     ),
     "network.reset": Row(
         "The connection was closed unexpectedly",
-        ("Try again; if it keeps happening, a proxy or firewall may be cutting connections (`mscli doctor`).",),
+        (
+            "Try again; if it keeps happening, a proxy or firewall may be cutting connections (`mscli doctor`).",
+        ),
         ExitCode.NETWORK,
     ),
     "network.stream_interrupted": Row(
         "The connection broke in the middle of the reply",
-        ("The partial reply above was kept. It was not retried automatically (that would cost twice): run it again.",),
+        (
+            "The partial reply above was kept. It was not retried automatically (that would cost twice): run it again.",
+        ),
         ExitCode.NETWORK,
     ),
     "network.tls": Row(
@@ -232,12 +250,16 @@ ADVICE: dict[str, Row] = {
     ),
     "network.connect_timeout": Row(
         "Timed out connecting to the API",
-        ("Check your connection, firewall and proxy variables (HTTPS_PROXY, NO_PROXY); `mscli doctor` tests each.",),
+        (
+            "Check your connection, firewall and proxy variables (HTTPS_PROXY, NO_PROXY); `mscli doctor` tests each.",
+        ),
         ExitCode.NETWORK,
     ),
     "network.read_timeout": Row(
         "No answer from the API in time",
-        ("The gateway accepted the connection but did not answer. Retry later, or raise --timeout.",),
+        (
+            "The gateway accepted the connection but did not answer. Retry later, or raise --timeout.",
+        ),
         ExitCode.NETWORK,
     ),
     "network.timeout": Row(
@@ -258,7 +280,9 @@ ADVICE: dict[str, Row] = {
     # protocol
     "protocol.malformed": Row(
         "The server's reply is not valid API output",
-        ("Check that the base URL points at the ModelStack API (`mscli doctor`); retry later if it does.",),
+        (
+            "Check that the base URL points at the ModelStack API (`mscli doctor`); retry later if it does.",
+        ),
         ExitCode.PROTOCOL,
     ),
     "protocol.not_api": Row(
@@ -271,7 +295,9 @@ ADVICE: dict[str, Row] = {
     ),
     "protocol.truncated": Row(
         "The reply was cut off",
-        ("The stream ended before the reply was finished; the partial text was kept. Run it again.",),
+        (
+            "The stream ended before the reply was finished; the partial text was kept. Run it again.",
+        ),
         ExitCode.PROTOCOL,
     ),
     "protocol.too_large": Row(
@@ -331,7 +357,9 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
             if replace:
                 fix.append(replace)
     if key == "auth.missing" and ctx.profile and ctx.profile != "default":
-        fix.append(f"(profile in use: {ctx.profile}; store a key for it with `mscli --profile {ctx.profile} keys set`)")
+        fix.append(
+            f"(profile in use: {ctx.profile}; store a key for it with `mscli --profile {ctx.profile} keys set`)"
+        )
 
     if key == "model.unsupported":
         model = facts.get("model")
@@ -368,7 +396,13 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         fix.insert(0, specific)
 
     if key.startswith(("network.", "protocol.", "config.", "store.")):
-        for label, name in (("host", "host"), ("path", "path"), ("line", "line"), ("redirects to", "location"), ("base URL", "base_url")):
+        for label, name in (
+            ("host", "host"),
+            ("path", "path"),
+            ("line", "line"),
+            ("redirects to", "location"),
+            ("base URL", "base_url"),
+        ):
             value = facts.get(name)
             if value not in (None, ""):
                 details.append((label, str(value)))

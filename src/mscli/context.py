@@ -37,7 +37,12 @@ class AppContext:
         self._sandbox: EmbeddedSandbox | None = None
         self._closers: list[Callable[[], None]] = []
         self._perm_warned = False
-        if not options.sandbox and self.env.get("MSCLI_SANDBOX", "").strip().lower() in ("1", "true", "yes", "on"):
+        if not options.sandbox and self.env.get("MSCLI_SANDBOX", "").strip().lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        ):
             options.sandbox = True
         _current = self
 
@@ -128,7 +133,9 @@ class AppContext:
 
         key = self.api_key(required=require_key)
         config = replace(self.settings.client_config(), api_key=key, **overrides)
-        return GatewayClient(config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None)
+        return GatewayClient(
+            config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+        )
 
     def _on_retry(self, notice: Any) -> None:
         if not (self.stderr_interactive or self.options.verbose):
@@ -137,7 +144,10 @@ class AppContext:
 
         attempt, total = notice.attempt, notice.max_attempts
         self.err.print(
-            Text(f"{notice.reason}, retrying in {notice.wait:.1f} s, attempt {attempt} of {total}", style="warn")
+            Text(
+                f"{notice.reason}, retrying in {notice.wait:.1f} s, attempt {attempt} of {total}",
+                style="warn",
+            )
         )
 
     def _trace(self, line: str) -> None:
@@ -160,7 +170,9 @@ class AppContext:
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        sys.stdout.write(_json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+        sys.stdout.write(
+            _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        )
         sys.stdout.flush()
 
     def warn(self, text: str) -> None:

@@ -199,10 +199,26 @@ class RateLimitWaitTooLongError(ApiError):
 class NetworkError(MscliError):
     """No HTTP answer: DNS, refused, reset, TLS, timeout, proxy. `kind` names which."""
 
-    KINDS = ("dns", "refused", "reset", "tls", "connect_timeout", "read_timeout", "timeout", "proxy", "other")
+    KINDS = (
+        "dns",
+        "refused",
+        "reset",
+        "tls",
+        "connect_timeout",
+        "read_timeout",
+        "timeout",
+        "proxy",
+        "other",
+    )
 
     def __init__(
-        self, message: str, *, kind: str = "other", host: str | None = None, attempts: int = 1, **facts: Any
+        self,
+        message: str,
+        *,
+        kind: str = "other",
+        host: str | None = None,
+        attempts: int = 1,
+        **facts: Any,
     ) -> None:
         super().__init__(message, kind=kind, host=host, attempts=attempts, **facts)
         self.kind = kind if kind in self.KINDS else "other"
@@ -217,7 +233,9 @@ class NetworkError(MscliError):
 class StreamInterruptedError(NetworkError):
     """The connection broke after part of a streamed reply reached the user (never retried)."""
 
-    def __init__(self, message: str, *, partial_chars: int, host: str | None = None, **facts: Any) -> None:
+    def __init__(
+        self, message: str, *, partial_chars: int, host: str | None = None, **facts: Any
+    ) -> None:
         super().__init__(message, kind="reset", host=host, partial_chars=partial_chars, **facts)
         self.partial_chars = partial_chars
 

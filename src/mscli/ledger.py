@@ -98,7 +98,9 @@ def entries(*, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
     return out
 
 
-def spent(*, window_seconds: float, base_url: str | None = None, now: float | None = None) -> tuple[float, int]:
+def spent(
+    *, window_seconds: float, base_url: str | None = None, now: float | None = None
+) -> tuple[float, int]:
     """(estimated credits, request count) in the last `window_seconds`."""
     now = time.time() if now is None else now
     picked = entries(since=now - window_seconds, base_url=base_url)

@@ -31,7 +31,9 @@ def _path(base_url: str) -> Path:
     return cache_dir() / f"models-{digest}.json"
 
 
-def load(base_url: str, *, max_age: float | None = TTL_SECONDS, now: float | None = None) -> list[dict[str, Any]] | None:
+def load(
+    base_url: str, *, max_age: float | None = TTL_SECONDS, now: float | None = None
+) -> list[dict[str, Any]] | None:
     """Cached model entries for `base_url`, or None when absent, unreadable or older than max_age."""
     try:
         raw = json.loads(_path(base_url).read_text(encoding="utf-8"))
@@ -53,13 +55,19 @@ def all_cached_ids() -> list[str]:
     """Model ids from every cached base URL (for shell completion, which knows no base URL)."""
     ids: list[str] = []
     try:
-        files = sorted(cache_dir().glob("models-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        files = sorted(
+            cache_dir().glob("models-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
     except OSError:
         return ids
     for path in files:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            ids.extend(m["id"] for m in raw["models"] if isinstance(m, dict) and isinstance(m.get("id"), str))
+            ids.extend(
+                m["id"]
+                for m in raw["models"]
+                if isinstance(m, dict) and isinstance(m.get("id"), str)
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return list(dict.fromkeys(ids))
@@ -72,7 +80,9 @@ def save(base_url: str, models: list[dict[str, Any]], *, now: float | None = Non
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"base_url": base_url, "fetched_at": now or time.time(), "models": models}, fh)
+            json.dump(
+                {"base_url": base_url, "fetched_at": now or time.time(), "models": models}, fh
+            )
         os.replace(tmp, path)
     except OSError:
         try:

@@ -47,7 +47,9 @@ DEFAULT_PRICE: tuple[float, float] = (30.0, 150.0)
 CHEAPEST_MODEL = "gemini-2.5-flash"
 
 
-def price_of(model: str, overrides: dict[str, tuple[float, float]] | None = None) -> tuple[float, float]:
+def price_of(
+    model: str, overrides: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, float]:
     """Credits per 1M (input, output) tokens for `model`; config overrides win, then the table."""
     if overrides and model in overrides:
         return overrides[model]

@@ -15,8 +15,18 @@ from mscli.exit_codes import ExitCode
 @pytest.mark.parametrize(
     ("status", "etype", "message", "code"),
     [
-        (400, "invalid_request_error", 'Unsupported model: "gpt-5". Supported models include: a, and more.', ExitCode.REJECTED),
-        (400, "invalid_request_error", "Model field is required in request body", ExitCode.REJECTED),
+        (
+            400,
+            "invalid_request_error",
+            'Unsupported model: "gpt-5". Supported models include: a, and more.',
+            ExitCode.REJECTED,
+        ),
+        (
+            400,
+            "invalid_request_error",
+            "Model field is required in request body",
+            ExitCode.REJECTED,
+        ),
         (400, "invalid_request_error", "temperature must be between 0 and 2", ExitCode.REJECTED),
         (401, "authentication_error", "Invalid API key provided", ExitCode.AUTH),
         (402, "insufficient_balance", "Insufficient credit balance.", ExitCode.BALANCE),
@@ -32,7 +42,9 @@ from mscli.exit_codes import ExitCode
         (504, None, None, ExitCode.SERVER),
     ],
 )
-def test_status_to_exit_code(status: int, etype: str | None, message: str | None, code: ExitCode) -> None:
+def test_status_to_exit_code(
+    status: int, etype: str | None, message: str | None, code: ExitCode
+) -> None:
     err = ApiError("x", status=status, error_type=etype, server_message=message)
     assert advise(err).exit_code == code
     assert exit_code_for(err) == code
@@ -52,16 +64,25 @@ def test_unknown_exception_is_internal_exit_1() -> None:
 
 def test_unsupported_model_suggests_from_known_models() -> None:
     err = ApiError(
-        "x", status=400, error_type="invalid_request_error",
+        "x",
+        status=400,
+        error_type="invalid_request_error",
         server_message='Unsupported model: "claude-sonet-4-5". Supported models include: a, and more.',
     )
-    adv = advise(err, AdviceContext(known_models=["claude-sonnet-4-5", "gpt-5.1", "claude-haiku-4-5"]))
+    adv = advise(
+        err, AdviceContext(known_models=["claude-sonnet-4-5", "gpt-5.1", "claude-haiku-4-5"])
+    )
     assert adv.fix[0].startswith("Did you mean: claude-sonnet-4-5")
     assert ("model", "claude-sonet-4-5") in adv.details
 
 
 def test_invalid_key_says_where_the_key_came_from() -> None:
-    err = ApiError("x", status=401, error_type="authentication_error", server_message="Invalid API key provided")
+    err = ApiError(
+        "x",
+        status=401,
+        error_type="authentication_error",
+        server_message="Invalid API key provided",
+    )
     adv = advise(err, AdviceContext(key_source="env:MODELSTACK_API_KEY"))
     assert ("key from", "the environment variable MODELSTACK_API_KEY") in adv.details
     assert any("export MODELSTACK_API_KEY" in line for line in adv.fix)
@@ -76,7 +97,9 @@ def test_402_lists_the_ways_out() -> None:
 
 
 def test_429_shows_the_plan_table_and_retries() -> None:
-    adv = advise(ApiError("x", status=429, attempts=4, retry_after=2.0), AdviceContext(plan="starter"))
+    adv = advise(
+        ApiError("x", status=429, attempts=4, retry_after=2.0), AdviceContext(plan="starter")
+    )
     text = " ".join(adv.fix)
     assert "Starter 15 RPM" in text and "Pro 40 RPM" in text and "Max 60 RPM" in text
     assert ("retries", "3 made before giving up") in adv.details

@@ -50,7 +50,12 @@ def colour_mode(flag: str | None, env: Mapping[str, str] | None = None) -> str:
 
 
 def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Console:
-    kwargs: dict[str, Any] = {"file": stream, "theme": THEME, "highlight": False, "soft_wrap": False}
+    kwargs: dict[str, Any] = {
+        "file": stream,
+        "theme": THEME,
+        "highlight": False,
+        "soft_wrap": False,
+    }
     if json_mode or mode == "never":
         kwargs["color_system"] = None
         kwargs["no_color"] = True
