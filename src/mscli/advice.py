@@ -16,6 +16,7 @@ from typing import Any
 from mscli.errors import ApiError, MscliError
 from mscli.exit_codes import ExitCode
 from mscli.pricing import PLANS
+from mscli.settings import describe_source
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     if key in ("auth.invalid", "auth.malformed", "auth.forbidden"):
         source = facts.get("source") or ctx.key_source
         if source:
-            details.append(("key from", _describe_source(source)))
+            details.append(("key from", describe_source(source)))
             replace = _how_to_replace(source, ctx.profile)
             if replace:
                 fix.append(replace)
@@ -426,20 +427,6 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         exit_code=row.exit_code,
         details=details,
     )
-
-
-def _describe_source(source: str) -> str:
-    if source == "flag":
-        return "the --api-key flag"
-    if source.startswith("env:"):
-        return f"the environment variable {source[4:]}"
-    if source.startswith("profile:"):
-        return f"the config file, profile '{source[8:]}'"
-    if source == "sandbox":
-        return "the built-in sandbox"
-    if source == "stdin":
-        return "standard input"
-    return source
 
 
 def _how_to_replace(source: str, profile: str | None) -> str | None:

@@ -75,6 +75,23 @@ class Sourced(Generic[T]):
     source: str
 
 
+def describe_source(source: str) -> str:
+    """A source tag (flag, env:NAME, profile:NAME, config, sandbox, stdin, default) in words."""
+    if source == "flag":
+        return "command-line flag"
+    if source.startswith("env:"):
+        return f"environment variable {source[4:]}"
+    if source.startswith("profile:"):
+        return f"config file, profile '{source[8:]}'"
+    if source == "config":
+        return "config file (active_profile)"
+    if source == "sandbox":
+        return "built-in sandbox"
+    if source == "stdin":
+        return "standard input"
+    return source
+
+
 @dataclass
 class GlobalOptions:
     """The root command's options, as given on the command line (None = not given)."""

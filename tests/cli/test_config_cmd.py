@@ -113,7 +113,7 @@ def test_show_table_masks_the_key_and_names_sources() -> None:
     assert r.code == 0, r.stderr
     assert KEY not in r.stdout + r.stderr
     assert "sk_…Q7w3" in r.stdout
-    assert "environment (MODELSTACK_BASE_URL)" in r.stdout
+    assert "environment variable MODELSTACK_BASE_URL" in r.stdout
     assert "config file, profile 'default'" in r.stdout
     assert str(cfg_path()) in r.stderr
 

@@ -84,7 +84,7 @@ def test_invalid_key_says_where_the_key_came_from() -> None:
         server_message="Invalid API key provided",
     )
     adv = advise(err, AdviceContext(key_source="env:MODELSTACK_API_KEY"))
-    assert ("key from", "the environment variable MODELSTACK_API_KEY") in adv.details
+    assert ("key from", "environment variable MODELSTACK_API_KEY") in adv.details
     assert any("export MODELSTACK_API_KEY" in line for line in adv.fix)
     assert any("sk_" in line for line in adv.fix)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mscli.completers import complete_config_key, complete_profile, complete_settable_key
+from mscli.settings import describe_source
 
 if TYPE_CHECKING:
     from mscli.context import AppContext
@@ -105,19 +106,6 @@ def overridden_by(actx: AppContext, key: str) -> str | None:
     if name and (actx.env.get(name) or "").strip():
         return f"env:{name}"
     return None
-
-
-def describe_source(source: str) -> str:
-    """A source tag in words, for people."""
-    if source == "flag":
-        return "command-line flag"
-    if source.startswith("env:"):
-        return f"environment ({source[4:]})"
-    if source.startswith("profile:"):
-        return f"config file, profile '{source[8:]}'"
-    if source == "config":
-        return "config file (active_profile)"
-    return source
 
 
 def write_line(text: str) -> None:
@@ -337,7 +325,7 @@ def set_(
 
         actx.out.print(Text(f"Set {key} = {_shown(stored)} in profile '{pname}'."))
     if beaten:
-        actx.warn(f"{describe_source(beaten)} overrides this value in this shell.")
+        actx.warn(f"The {describe_source(beaten)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
 

@@ -79,15 +79,11 @@ def set_(
     ] = False,
 ) -> None:
     """Store an API key in the profile: from a hidden prompt, or piped on standard input."""
-    from mscli.commands.config_cmd import (
-        app_context,
-        describe_source,
-        overridden_by,
-        target_profile,
-    )
+    from mscli.commands.config_cmd import app_context, overridden_by, target_profile
     from mscli.config_store import check_profile_name, get_profile, set_profile_value
     from mscli.credentials import check_key_format, normalise_key
     from mscli.redact import mask_key
+    from mscli.settings import describe_source
 
     actx = app_context(ctx, json=json_, profile=profile)
     raw, source = _read_key(stdin)
@@ -133,7 +129,7 @@ def set_(
             actx.note("That key was already stored; nothing changed.")
     if beaten:
         actx.warn(
-            f"{describe_source(beaten)} overrides the stored key in this shell"
+            f"The {describe_source(beaten)} overrides the stored key in this shell"
             + (
                 f"; unset it to use this one: unset {beaten[4:]}"
                 if beaten.startswith("env:")
@@ -266,8 +262,9 @@ def check(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None
     """Check the key mscli would use: its format, then a live GET /v1/models. Exit 0 when valid."""
     import time
 
-    from mscli.commands.config_cmd import app_context, describe_source
+    from mscli.commands.config_cmd import app_context
     from mscli.redact import mask_key
+    from mscli.settings import describe_source
 
     actx = app_context(ctx, json=json_, profile=profile)
     key = actx.api_key(required=True)  # KeyMissingError / KeyFormatError before any request

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mscli import __version__
 from mscli.advice import advise, row_for, suggest
 from mscli.errors import ApiError, ConfigError, KeyFormatError, KeyMissingError, MscliError
+from mscli.settings import describe_source
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
@@ -309,18 +310,6 @@ class DoctorState:
 # --- small helpers -------------------------------------------------------------------------------
 
 
-def _source_label(source: str) -> str:
-    if source == "flag":
-        return "--api-key"
-    if source.startswith("env:"):
-        return f"${source[4:]}"
-    if source.startswith("profile:"):
-        return f"profile '{source[8:]}' in the config file"
-    if source == "default":
-        return "the default"
-    return source
-
-
 def _set_hint(state: DoctorState, name: str, value: str) -> str:
     """How to change setting `name` where it currently comes from."""
     s = state.settings
@@ -500,7 +489,7 @@ def check_key(state: DoctorState) -> CheckResult:
             )
         where = f"--api-key, $MODELSTACK_API_KEY, profile '{s.profile.value}' in {s.config_path}"
         return fail(f"no API key (looked at {where})", key="auth.missing")
-    label = _source_label(source)
+    label = "the " + describe_source(source)
     try:
         key = normalise_key(raw)
         check_key_format(key, source)
@@ -1141,7 +1130,7 @@ def check_auth(state: DoctorState) -> CheckResult:
     status = _raw_status(raw)
     said = _server_message(_raw_text(raw))
     s = state.settings
-    source = _source_label(s.api_key.source) if s is not None else "?"
+    source = "the " + describe_source(s.api_key.source) if s is not None else "?"
     if status in (401, 403):
         key = "auth.invalid" if status == 401 else "auth.forbidden"
         from mscli.errors import ApiError as _ApiError
