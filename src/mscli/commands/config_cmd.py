@@ -7,10 +7,11 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mscli.commands._options import JsonOpt, ProfileOpt
 from mscli.completers import complete_config_key, complete_profile, complete_settable_key
 from mscli.settings import describe_source
 
@@ -26,17 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
-ProfileOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--profile",
-        "-p",
-        help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
-        show_default=False,
-        autocompletion=complete_profile,
-    ),
-]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 #: Settings that a flag or an environment variable can override, and the variable's name.

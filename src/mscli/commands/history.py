@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from mscli.commands._options import JsonOpt
 from mscli.completers import complete_conversation
 
 app = typer.Typer(
@@ -14,7 +15,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 IdArg = Annotated[
     int,
     typer.Argument(

@@ -10,11 +10,11 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from mscli.completers import complete_profile
+from mscli.commands._options import JsonOpt, ProfileOpt
 
 app = typer.Typer(
     help=(
@@ -24,17 +24,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
-ProfileOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--profile",
-        "-p",
-        help="Profile to act on (same as the global --profile). \\[env: MSCLI_PROFILE]",
-        show_default=False,
-        autocompletion=complete_profile,
-    ),
-]
 
 #: Most we read from standard input: a key is ~35 characters; this only stops a runaway pipe.
 _STDIN_LIMIT = 64 * 1024

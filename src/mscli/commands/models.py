@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mscli.commands._options import JsonOpt
 from mscli.completers import complete_model
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 
 
 def fetch_models(actx: AppContext, *, refresh: bool = False) -> tuple[list[dict[str, Any]], bool]:
