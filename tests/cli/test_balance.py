@@ -5,49 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from typer.testing import CliRunner
 
-from mscli.app import main
+from support.cli import Result, run
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
 
 KEY = "sk_balanceTestKey0123456789abcd"
 EMPTY_KEY = "sk_emptyBalanceKey0123456789ab"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.stdout)  # type: ignore[no-any-return]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    runner = CliRunner()
-    with runner.isolation(env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
-    return Result(code, stdout, stderr)
 
 
 def balance(base_url: str, *args: str, key: str | None = KEY) -> Result:

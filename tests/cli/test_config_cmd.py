@@ -7,38 +7,14 @@ import os
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mscli.app import main
 from mscli.config_store import ConfigStore, get_profile
+from support.cli import run
 
 KEY = "sk_" + "Q7w3" * 8
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run `mscli ARGS` in-process through main(), the error funnel, like the console script."""
-    runner = CliRunner()
-    with runner.isolation(input=input, env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
-    return Result(code, stdout, stderr)
 
 
 def flat(text: str) -> str:

@@ -13,15 +13,14 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from typer.testing import CliRunner
 
-from mscli.app import main
+from support.cli import Result as CliResult
+from support.cli import run as run_cli
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -29,16 +28,7 @@ if TYPE_CHECKING:
 SECRET = "sk_test_doctorSecretValue4242"
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.stdout)  # type: ignore[no-any-return]
-
+class Result(CliResult):
     @property
     def cause(self) -> str | None:
         rc = self.doc["root_cause"]
@@ -52,17 +42,7 @@ class Result:
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    runner = CliRunner()
-    with runner.isolation(env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
-    return Result(code, stdout, stderr)
+    return run_cli(*args, env=env, result=Result)
 
 
 def doctor(

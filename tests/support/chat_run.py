@@ -4,14 +4,12 @@ for its non-streamed reply (the reference the streamed bytes must equal)."""
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from typer.testing import CliRunner
 
-from mscli.app import main
+from support.cli import run as run_cli
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -31,18 +29,9 @@ class Result:
 
 
 def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
-    """`mscli ARGS` in-process through main(), like the console script (stdout is not a terminal)."""
-    runner = CliRunner()
-    with runner.isolation(input=input, env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        stdout, stderr = out.getvalue(), err.getvalue().decode()
-    return Result(code, stdout, stderr)
+    """`mscli ARGS` in-process through main() (support.cli.run), stdout kept as bytes."""
+    r = run_cli(*args, input=input, env=env)
+    return Result(r.code, r.stdout_bytes, r.stderr)
 
 
 def chat(

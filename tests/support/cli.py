@@ -1,12 +1,13 @@
 """Run the real `mscli` in-process through `mscli.app.main` (the error funnel), like the console
-script: stdout and stderr captured separately, stdout not a terminal, the exit code as main gives it."""
+script: stdout and stderr captured separately, stdout not a terminal, the exit code as main gives it.
+The one runner for every CLI test."""
 
 from __future__ import annotations
 
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from typer.testing import CliRunner
 
@@ -15,9 +16,13 @@ from mscli.app import main
 
 @dataclass
 class Result:
-    exit_code: int
+    code: int
     stdout_bytes: bytes
     stderr: str
+
+    @property
+    def exit_code(self) -> int:
+        return self.code
 
     @property
     def stdout(self) -> str:
@@ -27,8 +32,13 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
-    def json(self) -> Any:
+    @property
+    def doc(self) -> Any:
+        """stdout parsed as JSON (for --json runs)."""
         return json.loads(self.stdout)
+
+    def json(self) -> Any:
+        return self.doc
 
     def error(self) -> dict[str, Any]:
         """The `{"error": {...}}` object that --json writes to stderr."""
@@ -37,7 +47,15 @@ class Result:
         return err
 
 
-def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+R = TypeVar("R", bound=Result)
+
+
+def run(
+    *args: str,
+    input: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    result: type[R] = Result,  # type: ignore[assignment]
+) -> R:
     runner = CliRunner()
     with runner.isolation(input=input, env=env) as (out, err, _):
         try:
@@ -48,4 +66,4 @@ def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None
         sys.stdout.flush()
         sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue().decode("utf-8", "replace")
-    return Result(code, stdout, stderr)
+    return result(code, stdout, stderr)
