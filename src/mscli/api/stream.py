@@ -91,6 +91,18 @@ def _finish_error(choice: dict[str, Any], payload: dict[str, Any]) -> dict[str, 
     return {"error": {"message": "The model stopped with finish_reason 'error'"}}
 
 
+def choice_text(choice: dict[str, Any], first: str, second: str) -> str:
+    """The text of one choice: `choice[first].content`, else `choice[second].content`, else the
+    legacy `choice.text` (completions-style gateways)."""
+    part: Any = choice.get(first)
+    if not isinstance(part, dict):
+        part = choice.get(second)
+    text = content_text(part.get("content")) if isinstance(part, dict) else ""
+    if not text and isinstance(choice.get("text"), str):
+        text = choice["text"]
+    return text
+
+
 def parse_completion(
     payload: Any,
     *,
@@ -117,14 +129,7 @@ def parse_completion(
             "The completion has no choices",
             excerpt=redactor.text(clean_text(json.dumps(payload)[:400], 200)),
         )
-    message: Any = choice.get("message")
-    if not isinstance(message, dict):
-        message = choice.get("delta")
-    if not isinstance(message, dict):
-        message = {}
-    content = content_text(message.get("content"))
-    if not content and isinstance(choice.get("text"), str):
-        content = choice["text"]
+    content = choice_text(choice, "message", "delta")
     finish = choice.get("finish_reason")
     if finish == "error":
         raise api_error_from_payload(
@@ -457,14 +462,7 @@ class ChatStream:
             self.result.model = payload["model"]
         choice = _first_choice(payload)
         if choice is not None:
-            delta: Any = choice.get("delta")
-            if not isinstance(delta, dict):
-                delta = choice.get("message")
-            if not isinstance(delta, dict):
-                delta = {}
-            text = content_text(delta.get("content"))
-            if not text and isinstance(choice.get("text"), str):
-                text = choice["text"]
+            text = choice_text(choice, "delta", "message")
             if text:
                 self.result.content += text
                 out.append(TextDelta(text))
