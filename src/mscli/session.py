@@ -611,7 +611,7 @@ class Session:
             bits.append("system prompt set")
         if self.chat.conversation_id is not None:
             bits.append(
-                f"continuing conversation {self.chat.conversation_id} ({len(self.chat.turns)} exchanges)"
+                f"continuing conversation {self.chat.conversation_id} ({_plural(len(self.chat.turns), 'exchange')})"
             )
         if not self.chat.log:
             bits.append("not saved to history")
@@ -756,12 +756,12 @@ class Session:
             except OSError as err:
                 self._note(f"cannot write {path}: {err.strerror or err}", "warn")
                 return None
-            self._note(f"saved {len(chat.turns)} exchanges to {path}")
+            self._note(f"saved {_plural(len(chat.turns), 'exchange')} to {path}")
             return None
         if name == "/usage":
             tot = chat.totals
             line = (
-                f"{tot.exchanges} exchanges · {tot.prompt_tokens} prompt + {tot.completion_tokens} completion "
+                f"{_plural(tot.exchanges, 'exchange')} · {tot.prompt_tokens} prompt + {tot.completion_tokens} completion "
                 f"tokens · ≈ {tot.credits:.4f} credits (estimate at list price)"
             )
             if tot.unknown:
@@ -776,3 +776,7 @@ def input_history_path() -> Path:
     from mscli.ledger import data_dir
 
     return data_dir() / "chat_input_history"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
