@@ -33,9 +33,12 @@ class Advice:
     message: str
     fix: list[str]
     exit_code: ExitCode
-    details: list[tuple[str, str]] = field(
-        default_factory=list
-    )  # (label, value) lines for the panel
+    #: (label, value) lines for the panel
+    details: list[tuple[str, str]] = field(default_factory=list)
+    #: the server's documented error type, e.g. authentication_error
+    api_type: str | None = None
+    #: closest model ids, for "did you mean"
+    suggestions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -340,6 +343,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     fix = list(row.fix)
     details: list[tuple[str, str]] = []
     facts: dict[str, Any] = err.facts
+    suggested: list[str] = []
 
     if isinstance(err, ApiError):
         details.append(("status", str(err.status)))
@@ -374,6 +378,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
             details.insert(0, ("model", str(model)))
         if suggestions:
             fix.insert(0, "Did you mean: " + ", ".join(suggestions) + "?")
+        suggested = suggestions
 
     if key.startswith("rate_limit"):
         attempts = facts.get("attempts")
@@ -394,7 +399,8 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
 
     specific = facts.get("fix")
     if isinstance(specific, str) and specific:
-        fix.insert(0, specific)
+        # the concrete command for this case replaces the row's generic text
+        fix = [specific[0].upper() + specific[1:]]
 
     if key.startswith(("network.", "protocol.", "config.", "store.")):
         for label, name in (
@@ -426,6 +432,8 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         fix=fix,
         exit_code=row.exit_code,
         details=details,
+        api_type=err.error_type if isinstance(err, ApiError) else None,
+        suggestions=suggested,
     )
 
 

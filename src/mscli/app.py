@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -189,7 +189,7 @@ def _register() -> None:
 _register()
 
 
-def _render_error(err: BaseException) -> int:
+def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     """Show an expected error (panel or JSON) and return its exit code."""
     from mscli import context
     from mscli.advice import advise
@@ -201,7 +201,7 @@ def _render_error(err: BaseException) -> int:
     actx = context.current()
     advice = advise(err, actx.advice_context() if actx else None)
     redact = actx.redact if actx else None
-    if actx is not None and actx.json:
+    if force_json or (actx is not None and actx.json):
         print_error_json(advice, redact)
     else:
         console = actx.err if actx else stderr_console(colour_mode(None))
@@ -224,19 +224,32 @@ def _render_internal(err: BaseException) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; every error leaves through here with its exit code."""
+    """Entry point: run the app; every outcome leaves through here with its exit code.
+
+    Typer runs with standalone_mode=False so that usage errors, prompts aborted with Ctrl-C/Ctrl-D
+    and closed pipes reach this funnel instead of Click's own handlers (which exit 1 for the last two).
+    """
     from mscli.exit_codes import ExitCode
 
+    click_exc = _click_exceptions()
+    code = 0
     try:
-        app(args=argv, prog_name="mscli")
-    except SystemExit:
-        raise
+        rv = app(args=argv, prog_name="mscli", standalone_mode=False)
+        code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+    except typer.Abort:  # Ctrl-C or Ctrl-D at a prompt
+        code = int(ExitCode.INTERRUPTED)
+    except click_exc.ClickException as err:
+        code = _render_click_error(err)
     except KeyboardInterrupt:
-        _quiet_stderr("\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        code = int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(0)
+        code = 0
+    except SystemExit as exc:
+        # Click's and Rich's handlers for a closed stdout both end in SystemExit(1).
+        if exc.code == 1 and (_stdout_pacified() or _stdout_is_devnull()):
+            code = 0
+        else:
+            raise
     except Exception as err:  # the funnel: every error ends here
         from mscli.errors import MscliError
 
@@ -244,13 +257,71 @@ def main(argv: list[str] | None = None) -> None:
             code = _render_error(err) if isinstance(err, MscliError) else _render_internal(err)
         except BrokenPipeError:
             code = int(ExitCode.INTERNAL)
-        sys.exit(code)
     finally:
         from mscli import context
 
         actx = context.current()
         if actx is not None:
             actx.close()
+    if code == int(ExitCode.INTERRUPTED):
+        _quiet_stderr("\n")
+    if _stdout_pacified() or _stdout_broken():
+        _silence_stdout()
+    sys.exit(code)
+
+
+def _click_exceptions() -> Any:
+    """Click's exception module: vendored as typer._click in Typer >= 0.29, else click itself."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older Typer
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def _render_click_error(err: Any) -> int:
+    """A usage error from Typer/Click: its own Rich rendering, or the JSON error object."""
+    from mscli import context
+
+    actx = context.current()
+    wants_json = (actx is not None and actx.json) or "--json" in sys.argv[1:]
+    code = int(getattr(err, "exit_code", 2))
+    if wants_json:
+        from mscli.errors import UsageError
+
+        return (
+            _render_error(UsageError(err.format_message()), force_json=True) if code == 2 else code
+        )
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(err)
+    except Exception:
+        err.show()
+    return code
+
+
+def _stdout_pacified() -> bool:
+    return type(sys.stdout).__name__ == "PacifyFlushWrapper"
+
+
+def _stdout_is_devnull() -> bool:
+    """Rich's Console.on_broken_pipe points fd 1 at os.devnull before raising SystemExit(1)."""
+    try:
+        fd_stat, null_stat = os.fstat(sys.__stdout__.fileno()), os.stat(os.devnull)  # type: ignore[union-attr]
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (fd_stat.st_dev, fd_stat.st_ino) == (null_stat.st_dev, null_stat.st_ino)
+
+
+def _stdout_broken() -> bool:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def _quiet_stderr(text: str) -> None:

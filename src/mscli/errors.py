@@ -170,6 +170,8 @@ class ApiError(MscliError):
             return "balance.empty"
         if s == 429 or t == "rate_limit_error":
             return "rate_limit"
+        if s == 404 and (str(self.code) == "model_not_found" or "model" in t):
+            return "model.unsupported"
         if s == 404:
             return "not_found"
         if s == 400 and msg.startswith("unsupported model"):

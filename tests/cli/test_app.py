@@ -195,3 +195,57 @@ def test_version_fast_path_imports_no_typer(subprocess_env: dict[str, str]) -> N
 def test_short_version_flag_through_the_app() -> None:
     result = runner.invoke(app, ["-V"])
     assert (result.exit_code, result.stdout) == (0, f"mscli {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["sandbox", "keys"], ["--sandbox", "models"], ["--sandbox", "doctor"]]
+)
+def test_closed_stdout_exits_quietly_with_0(
+    args: list[str], subprocess_env: dict[str, str]
+) -> None:
+    # Like `mscli ... | head -c 1`: the reader goes away after one byte.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mscli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=subprocess_env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "Error" not in err
+
+
+def test_usage_error_under_json_is_a_json_object_on_stderr() -> None:
+    proc = _run(["--json", "models", "--bogus"])
+    assert proc.returncode == 2
+    err = json.loads(proc.stderr)["error"]
+    assert (err["type"], err["code"]) == ("usage", 2)
+    assert "--bogus" in err["message"]
+
+
+def test_unknown_command_without_json_is_a_usage_panel() -> None:
+    proc = _run(["nosuchcommand"])
+    assert proc.returncode == 2
+    assert "No such command" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_json_error_object_keys_and_the_servers_type(sandbox) -> None:  # type: ignore[no-untyped-def]
+    proc = _run(
+        ["--json", "--base-url", sandbox.base_url, "models", "--refresh"],
+        {"MODELSTACK_API_KEY": "sk_test_invalid"},
+    )
+    assert proc.returncode == 3
+    err = json.loads(proc.stderr)["error"]
+    assert list(err)[:6] == ["message", "type", "code", "status", "advice", "request_id"]
+    assert (err["type"], err["code"], err["status"], err["api_type"]) == (
+        "auth.invalid",
+        3,
+        401,
+        "authentication_error",
+    )
+    assert err["request_id"]
+    assert "sk_test_invalid" not in proc.stderr

@@ -6,7 +6,6 @@ prompt_toolkit and sqlite3 are imported inside the command.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -341,12 +340,7 @@ def _one_shot(
     from mscli.session import usage_line
 
     view: ReplyView = _Collect() if actx.json else _view(actx, raw=raw)
-    try:
-        out: Outcome = chat.send(text, view, stream=stream)
-    except BrokenPipeError:
-        # stdout was closed early (`| head -1`): stop quietly, nothing more is written to it.
-        _silence_stdout()
-        raise typer.Exit(0) from None
+    out: Outcome = chat.send(text, view, stream=stream)  # a closed stdout ends quietly in app.main
     chat.record(out)
     if out.store_error is not None:
         actx.warn(f"The reply was not saved to the history: {out.store_error}")
@@ -355,19 +349,6 @@ def _one_shot(
     if show_usage and out.status == "complete":
         actx.err.print(usage_line(out), style="muted", highlight=False, soft_wrap=True)
     if out.status == "interrupted":
-        try:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        raise typer.Exit(130)
+        raise typer.Exit(130)  # app.main ends the line on stderr
     if out.error is not None:
         raise out.error
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass

@@ -32,13 +32,17 @@ def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
     status = facts.get("status")
     return {
         "error": {
+            # the six documented keys
             "message": _clean(facts.get("server said") or advice.message, redact),
-            "type": advice.key,
-            "code": int(advice.exit_code),
-            "status": int(status) if status and status.isdigit() else None,
-            "title": advice.title,
+            "type": advice.key,  # mscli's error class: stable, the same for API and local errors
+            "code": int(advice.exit_code),  # the exit code mscli exits with
+            "status": int(status) if status and status.isdigit() else None,  # HTTP status, if any
             "advice": _clean(" ".join(line.strip() for line in advice.fix), redact),
             "request_id": facts.get("request id"),
+            # extras
+            "api_type": advice.api_type,  # the server's error type, e.g. authentication_error
+            "title": advice.title,
+            "suggestions": advice.suggestions,
             "details": {k: _clean(v, redact) for k, v in advice.details},
         }
     }
@@ -49,7 +53,7 @@ def print_error_json(advice: Advice, redact: Any | None = None) -> None:
     sys.stderr.flush()
 
 
-def error_panel(advice: Advice, redact: Any | None = None) -> Panel:
+def error_panel(advice: Advice, redact: Any | None = None, *, show_exit: bool = True) -> Panel:
     parts: list[Any] = [Text(_clean(advice.message, redact))]
     if advice.details:
         grid = Table.grid(padding=(0, 1))
@@ -69,11 +73,14 @@ def error_panel(advice: Advice, redact: Any | None = None) -> Panel:
         title=Text(f"Error: {advice.title}", style="err.title"),
         title_align="left",
         border_style="red",
-        subtitle=Text(f"exit {int(advice.exit_code)}", style="muted"),
+        subtitle=Text(f"exit {int(advice.exit_code)}", style="muted") if show_exit else None,
         subtitle_align="right",
         expand=False,
     )
 
 
-def print_error(console: Console, advice: Advice, redact: Any | None = None) -> None:
-    console.print(error_panel(advice, redact))
+def print_error(
+    console: Console, advice: Advice, redact: Any | None = None, *, show_exit: bool = True
+) -> None:
+    """Print the panel; `show_exit=False` where the program goes on (the interactive session)."""
+    console.print(error_panel(advice, redact, show_exit=show_exit))
