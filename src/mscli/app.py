@@ -22,8 +22,10 @@ EPILOG = (
         f"{int(code)} {text.split(':')[0].split(' (')[0]}" for code, text in EXIT_CODE_DOCS.items()
     )
     + ".  Environment: "
-    + ", ".join(v.name for v in ENV_VARS[:8])
-    + '.  Try it without a key: mscli --sandbox chat "Hello".'
+    + ", ".join(v.name for v in ENV_VARS)
+    + ".  Files: config.toml in the user config directory (`mscli config path`), the model cache in"
+    " the user cache directory, history and the spend ledger in the user data directory"
+    " (`man mscli`, FILES)." + '  Try it without a key: mscli --sandbox chat "Hello".'
 )
 
 app = typer.Typer(
@@ -139,6 +141,8 @@ def root(
 
     if color is not None and color not in ("auto", "always", "never"):
         raise UsageError(f"--color must be auto, always or never, not {color!r}")
+    if profile is not None and not profile.strip():
+        raise UsageError("--profile needs a profile name (`mscli config profiles` lists them)")
     options = GlobalOptions(
         profile=profile,
         api_key=api_key,

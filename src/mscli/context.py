@@ -138,7 +138,8 @@ class AppContext:
         )
 
     def _on_retry(self, notice: Any) -> None:
-        if not (self.stderr_interactive or self.options.verbose):
+        # With --verbose the client's trace already carries the retry line; print it once.
+        if self.options.verbose or not self.stderr_interactive:
             return
         from rich.text import Text
 
@@ -153,7 +154,7 @@ class AppContext:
     def _trace(self, line: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text(self.redact(line), style="muted"))
+        self.err.print(Text(self.redact(line), style="muted"), soft_wrap=True)
 
     # --- output helpers ----------------------------------------------------------------------
 

@@ -249,3 +249,48 @@ def test_json_error_object_keys_and_the_servers_type(sandbox) -> None:  # type: 
     )
     assert err["request_id"]
     assert "sk_test_invalid" not in proc.stderr
+
+
+def test_empty_profile_name_is_a_usage_error() -> None:
+    proc = _run(["--profile", "", "models"])
+    assert proc.returncode == 2 and "profile name" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "coloured"),
+    [
+        (["--color", "always"], {"TERM": "dumb"}, True),  # the flag beats TERM=dumb
+        ([], {"TERM": "dumb", "FORCE_COLOR": "1", "NO_COLOR": ""}, True),  # so does FORCE_COLOR
+        (
+            [],
+            {"TERM": "xterm", "FORCE_COLOR": "1", "NO_COLOR": "1"},
+            False,
+        ),  # NO_COLOR beats FORCE_COLOR
+        (
+            ["--color", "always"],
+            {"TERM": "xterm", "NO_COLOR": "1"},
+            True,
+        ),  # the flag beats NO_COLOR
+        (["--color", "never"], {"TERM": "xterm", "FORCE_COLOR": "1", "NO_COLOR": ""}, False),
+        ([], {"TERM": "dumb", "NO_COLOR": ""}, False),  # piped: no colour
+    ],
+)
+def test_colour_precedence_on_stdout(
+    sandbox, args: list[str], env: dict[str, str], coloured: bool
+) -> None:  # type: ignore[no-untyped-def]
+    proc = _run(
+        [*args, "--base-url", sandbox.base_url, "models"],
+        {"MODELSTACK_API_KEY": sandbox.api_key, **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ("\x1b[" in proc.stdout) is coloured
+
+
+def test_verbose_prints_each_retry_once(sandbox) -> None:  # type: ignore[no-untyped-def]
+    proc = _run(
+        ["--verbose", "--base-url", sandbox.base_url, "models", "--refresh"],
+        {"MODELSTACK_API_KEY": "sk_test_flaky"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("retrying in") == 1
+    assert "sk_test_flaky" not in proc.stderr

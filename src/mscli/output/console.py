@@ -61,6 +61,11 @@ def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Cons
         kwargs["no_color"] = True
     elif mode == "always":
         kwargs["force_terminal"] = True
+        # Rich turns colour off for TERM=dumb/unknown on its own; --color always (and FORCE_COLOR,
+        # which colour_mode already turned into "always") must win over that.
+        kwargs["color_system"] = (
+            "standard" if os.environ.get("TERM", "") in ("dumb", "unknown") else "auto"
+        )
     return Console(**kwargs)
 
 
