@@ -5,8 +5,10 @@ Rules (reliability.md §4.2):
 * the file is ``config.toml`` in ``$MSCLI_CONFIG_DIR`` or ``platformdirs.user_config_dir("mscli")``;
 * a write is atomic: a temp file in the same directory (``mkstemp``: 0600 from birth, no umask
   window), write, flush, fsync, ``os.replace``, fsync the directory; the temp file is removed on any
-  failure; the directory is created 0700; a symlinked config file is resolved first, so the link
-  survives;
+  failure; the directory is created 0700, and an existing mscli-owned directory (the platform
+  default, or any directory named ``mscli``) that group or others can reach is tightened to 0700 on
+  every write; a directory of the user's choosing is left alone and named by
+  ``permission_warning()`` instead; a symlinked config file is resolved first, so the link survives;
 * a read-modify-write holds an exclusive lock on the sibling ``config.toml.lock`` (never the data
   file: ``os.replace`` swaps the inode), with a timeout that ends in ``ConfigLockedError``;
 * a file that cannot be read or parsed raises ``ConfigCorruptError`` with its path (and the parser's
@@ -520,6 +522,27 @@ class ConfigStore:
                 fix="set MSCLI_CONFIG_DIR to a directory you can write",
             ) from None
 
+    def owns_directory(self) -> bool:
+        """Whether the directory is mscli's own, so mscli may change its mode: the platform default
+        (no ``MSCLI_CONFIG_DIR``) or any directory named ``mscli``. A directory the user chose for
+        other things too (``MSCLI_CONFIG_DIR=~/dotfiles``) is theirs."""
+        if self.directory.name == "mscli":
+            return True
+        if os.environ.get(CONFIG_DIR_ENV, "").strip():
+            return False
+        return self.directory == config_dir({})
+
+    def _tighten_dir(self) -> None:
+        """Make an mscli-owned config directory 0700 when group or others can reach it (POSIX)."""
+        if os.name != "posix" or not self.owns_directory():
+            return
+        try:
+            st = os.stat(self.directory)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077:
+                os.chmod(self.directory, 0o700)
+        except OSError:
+            pass  # not ours to change (another owner): permission_warning() names it
+
     def update(self, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Read-modify-write under the lock: re-read, ``fn(data)`` edits in place, validate, write.
 
@@ -566,6 +589,7 @@ class ConfigStore:
         import tomli_w
 
         body = (_HEADER + tomli_w.dumps(_ordered(data))).encode("utf-8")
+        self._tighten_dir()
         target = self._target()
         self._ensure_dir(target.parent)
         if target.is_dir():
@@ -580,14 +604,23 @@ class ConfigStore:
     # -- permissions --
 
     def permission_warning(self) -> str | None:
-        """A warning when the file holds an API key and group or others can read it (POSIX only)."""
+        """A warning when the file holds an API key and group or others can read the file, or reach
+        the directory holding it (POSIX only). Ends with `` Fix: <commands>``."""
         if os.name != "posix":
             return None
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        if not stat.S_ISREG(st.st_mode) or not (st.st_mode & 0o077):
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        file_mode = stat.S_IMODE(st.st_mode)
+        dir_mode = 0
+        with contextlib.suppress(OSError):
+            dst = os.stat(self.directory)
+            if stat.S_ISDIR(dst.st_mode):
+                dir_mode = stat.S_IMODE(dst.st_mode)
+        if not (file_mode & 0o077) and not (dir_mode & 0o077):
             return None
         try:
             data = self.load()
@@ -596,11 +629,20 @@ class ConfigStore:
         holders = [name for name in profile_names(data) if get_profile(data, name).get("api_key")]
         if not holders:
             return None
-        mode = stat.S_IMODE(st.st_mode)
-        who = "others" if mode & 0o007 else "your group"
+        problems: list[str] = []
+        fixes: list[str] = []
+        if file_mode & 0o077:
+            who = "others" if file_mode & 0o007 else "your group"
+            problems.append(f"is readable by {who} (mode {file_mode:04o})")
+            fixes.append(f"chmod 600 {self.path}")
+        if dir_mode & 0o077:
+            who = "others" if dir_mode & 0o007 else "your group"
+            problems.append(
+                f"its directory {self.directory} is open to {who} (mode {dir_mode:04o})"
+            )
+            fixes.append(f"chmod 700 {self.directory}")
         return (
-            f"{self.path} holds an API key and is readable by {who} (mode {mode:04o}). "
-            f"Fix: chmod 600 {self.path}"
+            f"{self.path} holds an API key and {' and '.join(problems)}. Fix: {' && '.join(fixes)}"
         )
 
 

@@ -56,6 +56,32 @@ def test_set_file_is_0600() -> None:
         assert stat.S_IMODE(os.stat(cfg_path().parent).st_mode) == 0o700
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_set_tightens_an_existing_mscli_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = tmp_path / "mscli"
+    own.mkdir()
+    os.chmod(own, 0o755)
+    monkeypatch.setenv("MSCLI_CONFIG_DIR", str(own))
+    r = run("keys", "set", input=KEY)
+    assert r.code == 0, r.stderr
+    assert stat.S_IMODE(os.stat(own).st_mode) == 0o700
+    assert "chmod" not in r.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_set_warns_about_a_chosen_open_directory() -> None:
+    chosen = cfg_path().parent
+    chosen.mkdir()
+    os.chmod(chosen, 0o755)
+    r = run("keys", "set", input=KEY)
+    assert r.code == 0, r.stderr
+    assert stat.S_IMODE(os.stat(chosen).st_mode) == 0o755  # not mscli's to change
+    assert f"chmod 700 {chosen}" in flat(r.stderr)
+    assert stat.S_IMODE(os.stat(cfg_path()).st_mode) == 0o600
+
+
 def test_set_into_a_profile_and_json() -> None:
     r = run("--profile", "work", "keys", "set", "--json", input=KEY)
     assert r.code == 0, r.stderr

@@ -160,6 +160,27 @@ def test_unreadable_file(store: ConfigStore) -> None:
         os.chmod(store.path, 0o600)
 
 
+def test_unreadable_file_simulated(store: ConfigStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root-skipped test above, for CI (which runs as root): only config.toml is denied."""
+    store.update(set_model("x"))
+    real = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self == store.path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(ConfigCorruptError) as info:
+        store.load()
+    err = info.value
+    assert str(err) == f"cannot read the config file {store.path}: permission denied"
+    assert err.advice_key == "config.corrupt"
+    assert err.path == str(store.path) and err.line is None
+    assert err.facts["detail"] == "Permission denied"
+    assert f"chmod 600 {store.path}" in err.facts["fix"]
+
+
 def test_permission_error_is_reported(store: ConfigStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.update(set_model("x"))
     before = store.path.read_bytes()
@@ -205,6 +226,69 @@ def test_rewrite_tightens_loose_file(store: ConfigStore) -> None:
     os.chmod(store.path, 0o644)
     store.update(set_model("b"))
     assert mode(store.path) == 0o600
+
+
+@posix_only
+def test_write_tightens_an_existing_mscli_directory(tmp_path: Path) -> None:
+    store = ConfigStore(tmp_path / "mscli")
+    store.directory.mkdir()
+    os.chmod(store.directory, 0o755)
+    store.update(set_model("m"))
+    assert mode(store.directory) == 0o700
+
+
+@posix_only
+def test_write_tightens_the_platform_default_directory(
+    isolation: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MSCLI_CONFIG_DIR")
+    store = ConfigStore()
+    assert store.directory == config_dir({}) and store.owns_directory()
+    store.directory.mkdir(parents=True)
+    os.chmod(store.directory, 0o775)
+    store.update(lambda d: set_profile_value(d, "default", "api_key", KEY))
+    assert mode(store.directory) == 0o700
+    assert store.permission_warning() is None
+
+
+@posix_only
+def test_a_chosen_directory_is_left_alone_and_named_in_the_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = tmp_path / "dotfiles"
+    monkeypatch.setenv("MSCLI_CONFIG_DIR", str(chosen))
+    chosen.mkdir()
+    os.chmod(chosen, 0o755)
+    store = ConfigStore()
+    assert not store.owns_directory()
+    store.update(set_model("m"))
+    assert mode(chosen) == 0o755
+    assert store.permission_warning() is None  # no key in it: nothing to protect
+    store.update(lambda d: set_profile_value(d, "default", "api_key", KEY))
+    assert mode(chosen) == 0o755 and mode(store.path) == 0o600
+    warning = store.permission_warning()
+    assert warning is not None
+    assert f"its directory {chosen} is open to others (mode 0755)" in warning
+    assert warning.endswith(f"Fix: chmod 700 {chosen}")
+    assert "chmod 600" not in warning and KEY not in warning
+    os.chmod(store.path, 0o640)
+    os.chmod(chosen, 0o750)
+    warning = store.permission_warning() or ""
+    assert "readable by your group" in warning and "open to your group" in warning
+    assert warning.endswith(f"Fix: chmod 600 {store.path} && chmod 700 {chosen}")
+    os.chmod(store.path, 0o600)
+    os.chmod(chosen, 0o700)
+    assert store.permission_warning() is None
+
+
+def test_owns_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ConfigStore(tmp_path / "mscli").owns_directory()
+    assert not ConfigStore(tmp_path / "cfg").owns_directory()  # MSCLI_CONFIG_DIR is set
+    monkeypatch.setenv("MSCLI_CONFIG_DIR", str(tmp_path / "x" / "mscli"))
+    assert ConfigStore().owns_directory()
+    monkeypatch.delenv("MSCLI_CONFIG_DIR")
+    assert ConfigStore().owns_directory()
+    assert not ConfigStore(tmp_path / "cfg").owns_directory()
 
 
 def test_failed_replace_leaves_old_file_and_no_temp(

@@ -68,7 +68,12 @@ def set_(
     ] = False,
 ) -> None:
     """Store an API key in the profile: from a hidden prompt, or piped on standard input."""
-    from mscli.commands.config_cmd import app_context, overridden_by, target_profile
+    from mscli.commands.config_cmd import (
+        app_context,
+        overridden_by,
+        target_profile,
+        warn_permissions,
+    )
     from mscli.config_store import check_profile_name, get_profile, set_profile_value
     from mscli.credentials import check_key_format, normalise_key
     from mscli.redact import mask_key
@@ -116,6 +121,7 @@ def set_(
             actx.note(f"It replaces {holder['replaced']}.")
         elif holder["unchanged"]:
             actx.note("That key was already stored; nothing changed.")
+    warn_permissions(actx)  # a directory mscli may not tighten (MSCLI_CONFIG_DIR) is named here
     if beaten:
         actx.warn(
             f"The {describe_source(beaten)} overrides the stored key in this shell"
