@@ -329,3 +329,139 @@ def test_check_with_profile_option(sandbox: EmbeddedSandbox) -> None:
     r = run("--base-url", sandbox.base_url, "keys", "check", "--profile", "work", "--json")
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["source"] == "profile:work"
+
+
+# --- Ctrl-C / Ctrl-D at the prompts, in a real pseudo-terminal ------------------------------------
+
+
+class _Pty:
+    """`python -m mscli ARGS` with a pseudo-terminal as stdin, stdout, stderr and controlling
+    terminal (so Ctrl-C becomes SIGINT and getpass reads /dev/tty, as in a real shell)."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        import fcntl
+        import subprocess
+        import sys
+        import termios
+
+        self.master, slave = os.openpty()
+        self.seen = bytearray()
+
+        def make_controlling_terminal() -> None:  # runs in the child, after setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mscli", *args],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env={**env, "TERM": "dumb"},
+                start_new_session=True,
+                preexec_fn=make_controlling_terminal,
+            )
+        finally:
+            os.close(slave)
+
+    def read_until(self, pattern: bytes, timeout: float = 30.0) -> None:
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while pattern not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out waiting for {pattern!r}; got {bytes(self.seen)!r}"
+            ready, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                self.seen.extend(chunk)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def wait_echo_off(self, timeout: float = 30.0) -> None:
+        """Wait until getpass has turned echo off: it flushes pending input when it does, so a key
+        sent earlier could be lost."""
+        import termios
+        import time
+
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.master)[3] & termios.ECHO:
+            assert time.monotonic() < deadline, "echo never turned off"
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+        """Exit code and everything the terminal showed."""
+        import subprocess
+
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._drain()
+            os.close(self.master)
+        return code, self.seen.decode("utf-8", "replace")
+
+    def _drain(self) -> None:
+        import select
+
+        while select.select([self.master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.seen.extend(chunk)
+
+
+pty_only = pytest.mark.skipif(os.name != "posix", reason="POSIX pseudo-terminal")
+
+
+@pytest.mark.slow
+@pty_only
+def test_ctrl_c_at_the_hidden_key_prompt_exits_130(subprocess_env: dict[str, str]) -> None:
+    term = _Pty(subprocess_env, "keys", "set")
+    term.read_until(b"API key (input hidden):")
+    term.wait_echo_off()
+    term.send(b"sk_typed")  # half a key, then Ctrl-C: the terminal sends SIGINT
+    term.send(b"\x03")
+    code, shown = term.finish()
+    assert code == 130, shown
+    assert "Traceback" not in shown and "sk_typed" not in shown
+    assert not cfg_path().exists()
+
+
+@pytest.mark.slow
+@pty_only
+def test_ctrl_d_at_the_hidden_key_prompt_is_no_key_exit_3(subprocess_env: dict[str, str]) -> None:
+    term = _Pty(subprocess_env, "keys", "set")
+    term.read_until(b"API key (input hidden):")
+    term.wait_echo_off()
+    term.send(b"\x04")  # Ctrl-D on an empty line: end of input, nothing given
+    code, shown = term.finish()
+    assert code == 3, shown
+    assert "no API key was given on the prompt" in " ".join(shown.split())
+    assert "Traceback" not in shown
+    assert not cfg_path().exists()
+
+
+@pytest.mark.slow
+@pty_only
+def test_ctrl_c_at_the_remove_confirmation_exits_130(subprocess_env: dict[str, str]) -> None:
+    run("keys", "set", input=KEY)
+    term = _Pty(subprocess_env, "keys", "remove")
+    term.read_until(b"[y/N]:")
+    term.send(b"\x03")
+    code, shown = term.finish()
+    assert code == 130, shown
+    assert "Traceback" not in shown
+    assert stored() == KEY  # nothing removed

@@ -41,10 +41,17 @@ def _read_key(from_stdin: bool) -> tuple[str, str]:
     from mscli.errors import KeyMissingError
 
     if not from_stdin and _stdin_is_tty():
-        raw = typer.prompt(
-            "API key (input hidden)", hide_input=True, err=True, default="", show_default=False
-        )
         source = "prompt"
+        try:
+            raw = typer.prompt(
+                "API key (input hidden)", hide_input=True, err=True, default="", show_default=False
+            )
+        except typer.Abort as exc:
+            # Click turns both Ctrl-C and Ctrl-D (end of input) into Abort. Ctrl-C stays an
+            # interruption (exit 130); Ctrl-D means "no key": the same answer as an empty line.
+            if not isinstance(exc.__context__, EOFError):
+                raise
+            raw = ""
     else:
         raw = sys.stdin.read(_STDIN_LIMIT) if sys.stdin is not None else ""
         source = "stdin"
