@@ -232,7 +232,8 @@ def resolve(
     *,
     sandbox: tuple[str, str] | None = None,
 ) -> Settings:
-    """Resolve every setting. `sandbox=(base_url, key)` pins the two to an embedded sandbox."""
+    """Resolve every setting. `sandbox=(base_url, key)` pins the two to an embedded sandbox; only
+    an `sk_test_…` key from the flag or the environment replaces the sandbox's key."""
     env = os.environ if env is None else env
     if store is None:
         from mscli.config_store import ConfigStore
@@ -258,6 +259,16 @@ def resolve(
     if sandbox is not None:
         base_url = Sourced(sandbox[0], "sandbox")
         api_key: Sourced[str | None] = Sourced(sandbox[1], "sandbox")
+        # A test key given for this run (flag or environment, never a stored profile key) is kept,
+        # so the sandbox's magic keys work with --sandbox: `MODELSTACK_API_KEY=sk_test_no_credits`.
+        from mscli.credentials import normalise_key
+        from mscli.sandbox.keys import TEST_KEY_PREFIX
+
+        given, given_src = _pick(
+            "api_key", options.api_key, env, "MODELSTACK_API_KEY", {}, "", None
+        )
+        if given is not None and normalise_key(str(given)).startswith(TEST_KEY_PREFIX):
+            api_key = Sourced(str(given), given_src)
     else:
         raw_url, url_src = _pick(
             "base_url", options.base_url, env, "MODELSTACK_BASE_URL", prof, pname, DEFAULT_BASE_URL

@@ -86,3 +86,30 @@ def test_mscli_exit_code_matches_the_key_table(exit_codes, row):
     code, stderr = exit_codes[row.key]
     assert code == int(row.exit_code), stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--sandbox",), {}),
+        ((), {"MSCLI_SANDBOX": "1"}),
+    ],
+    ids=["flag", "env"],
+)
+def test_sandbox_uses_a_magic_key_given_in_the_environment(
+    args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """`MODELSTACK_API_KEY=sk_test_no_credits mscli --sandbox chat …`: the in-process sandbox
+    answers as that key (402, exit 4) instead of replacing it with a fresh account's key."""
+    from support.cli import run
+
+    r = run(
+        *args,
+        "chat",
+        "-m",
+        "gpt-4o",
+        "hi",
+        env={**env, "MODELSTACK_API_KEY": "sk_test_no_credits"},
+    )
+    assert r.code == 4, r.stderr
+    assert "Traceback" not in r.stderr

@@ -100,6 +100,46 @@ def test_sandbox_pins_url_and_key() -> None:
     )
 
 
+SANDBOX = ("http://127.0.0.1:9/v1", "sk_test_fresh")
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "expected"),
+    [
+        ("sk_test_no_credits", {}, ("sk_test_no_credits", "flag")),
+        (
+            None,
+            {"MODELSTACK_API_KEY": "sk_test_rate_limited"},
+            ("sk_test_rate_limited", "env:MODELSTACK_API_KEY"),
+        ),
+        (  # the flag beats the environment, as everywhere
+            "sk_test_invalid",
+            {"MODELSTACK_API_KEY": "sk_test_no_credits"},
+            ("sk_test_invalid", "flag"),
+        ),
+        (  # a real key is never sent to the sandbox: the sandbox's key replaces it
+            None,
+            {"MODELSTACK_API_KEY": "sk_live_real_key_123"},
+            ("sk_test_fresh", "sandbox"),
+        ),
+        ("sk_real_flag_key_123", {"MODELSTACK_API_KEY": "sk_test_x"}, ("sk_test_fresh", "sandbox")),
+        (None, {"MODELSTACK_API_KEY": "  "}, ("sk_test_fresh", "sandbox")),
+    ],
+)
+def test_sandbox_keeps_a_test_key_from_flag_or_env(
+    flag: str | None, env: dict[str, str], expected: tuple[str, str]
+) -> None:
+    s = resolve(GlobalOptions(api_key=flag), env=env, store=FakeStore({}), sandbox=SANDBOX)  # type: ignore[arg-type]
+    assert (s.api_key.value, s.api_key.source) == expected
+    assert (s.base_url.value, s.base_url.source) == ("http://127.0.0.1:9/v1", "sandbox")
+
+
+def test_sandbox_ignores_a_test_key_stored_in_the_profile() -> None:
+    data = {"profiles": {"default": {"api_key": "sk_test_no_credits"}}}
+    s = resolve(GlobalOptions(), env={}, store=FakeStore(data), sandbox=SANDBOX)  # type: ignore[arg-type]
+    assert (s.api_key.value, s.api_key.source) == ("sk_test_fresh", "sandbox")
+
+
 def test_bad_env_number_is_a_config_error_naming_its_source() -> None:
     with pytest.raises(ConfigError, match="MSCLI_MAX_RETRIES"):
         resolve(GlobalOptions(), env={"MSCLI_MAX_RETRIES": "lots"}, store=FakeStore({}))  # type: ignore[arg-type]
