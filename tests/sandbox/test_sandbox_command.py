@@ -40,6 +40,20 @@ def test_keys_json():
     assert by_key["sk_test_max"]["plan"] == "max"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [("--json", "sandbox", "keys"), ("sandbox", "keys", "--json")],
+    ids=["global", "own"],
+)
+def test_keys_json_through_the_real_cli(argv: tuple[str, ...]) -> None:
+    from support.cli import run
+
+    r = run(*argv)
+    assert r.code == 0, r.stderr
+    assert [x["key"] for x in r.doc["keys"]] == [row.key for row in TABLE]
+    assert r.stderr == ""
+
+
 def test_module_top_imports_no_server():
     code = (
         "import sys; import mscli.commands.sandbox; "

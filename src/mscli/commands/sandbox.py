@@ -153,17 +153,19 @@ def _print_banner(base: str, plan: str, key: str) -> None:
 
 @app.command()
 def keys(
+    ctx: typer.Context,
     json_: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
 ) -> None:
     """List the magic test keys: each one triggers a fixed behaviour (401, 402, 429, 500, ...)."""
-    import json
     import shutil
     import textwrap
 
+    from mscli.context import get_app_context
     from mscli.sandbox.keys import TABLE
 
-    if json_:
-        typer.echo(json.dumps({"keys": [row.as_dict() for row in TABLE]}, indent=2))
+    actx = get_app_context(ctx, json=json_)  # `mscli --json sandbox keys` too
+    if actx.json:
+        actx.emit_json({"keys": [row.as_dict() for row in TABLE]})
         return
     key_w = max(len(r.key) for r in TABLE)
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
