@@ -3,7 +3,8 @@
 `Chat` holds one conversation (parameters, messages, the history store) and sends one exchange at a
 time through `Chat.send`, which streams the reply into a view and returns an `Outcome` whatever
 happened: a complete reply, a reply stopped by Ctrl-C (kept, marked interrupted), a stream cut short
-(kept, marked truncated) or an error (with the partial text, if any). Nothing here picks an exit code:
+(kept, marked truncated) or an error (with the partial text, if any). While a reply is rendered on a
+terminal, the terminal's echo is off (`quiet_input`). Nothing here picks an exit code:
 one-shot chat re-raises the error for the funnel in `app.main`; the session shows it as a panel and
 goes on. Nothing is retried here: the client retries before the first token only.
 
@@ -14,6 +15,7 @@ slash-commands with completion. Its input and output are injectable, so tests dr
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -199,6 +201,20 @@ class Chat:
     ) -> Outcome:
         """Send one exchange and stream its reply into `view`. Never raises MscliError or
         KeyboardInterrupt (they are in the outcome); BrokenPipeError does propagate."""
+        from mscli.output.chat_view import MarkdownView, quiet_input
+
+        guard = quiet_input() if isinstance(view, MarkdownView) else contextlib.nullcontext()
+        with guard:  # no echoed ^C or type-ahead inside the live region
+            return self._send(prompt, view, stream=stream, on_text=on_text)
+
+    def _send(
+        self,
+        prompt: str,
+        view: ReplyView,
+        *,
+        stream: bool,
+        on_text: Callable[[str], None] | None,
+    ) -> Outcome:
         from mscli.api.models import ChatRequest, Finish, TextDelta, UsageInfo
         from mscli.errors import StreamTruncatedError
 

@@ -343,89 +343,137 @@ def test_completion_of_commands_and_models(harness: Harness) -> None:
 
 # --- a real pseudo-terminal ----------------------------------------------------------------------
 
+COLS, ROWS = 90, 30
+HEADING = "Tell me about streams"  # the sandbox's reply starts with the prompt as an h2 heading
+TYPE_AHEAD = b"x" * 130  # longer than a line: echoed, it would wrap inside the live region
+
+
+class Pty:
+    """The whole CLI in a child process whose controlling terminal is a pseudo-terminal (so Ctrl-C
+    written to it is a real SIGINT), with everything it writes kept for `vt.render`."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.pid, self.master = pty.fork()
+        if self.pid == 0:  # pragma: no cover - child
+            try:
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.seen = bytearray()
+
+    def read_until(self, pattern: bytes, timeout: float = 30.0, start: int = 0) -> None:
+        deadline = time.monotonic() + timeout
+        while pattern not in self.seen[start:]:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out waiting for {pattern!r}; got {bytes(self.seen[-800:])!r}"
+            if not self._read(min(left, 1.0)):
+                raise AssertionError(f"the terminal closed before {pattern!r}: {self.plain()!r}")
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Read until the child closes the terminal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(min(deadline - time.monotonic(), 1.0)):
+            pass
+
+    def _read(self, wait: float) -> bool:
+        import select
+
+        ready, _, _ = select.select([self.master], [], [], max(wait, 0.0))
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:
+            return False
+        self.seen.extend(chunk)
+        return bool(chunk)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def finish(self, grace: float) -> int:
+        """Wait for the child; keep the terminal's final local flags (`lflag`), then close it."""
+        import termios
+
+        try:
+            return _wait(self.pid, grace)
+        finally:
+            try:
+                self.lflag: int | None = int(termios.tcgetattr(self.master)[3])
+            except termios.error:
+                self.lflag = None
+            os.close(self.master)
+
+    def plain(self) -> str:
+        return re.sub(rb"\x1b\[[0-9;?]*[ -/]*[@-~]", b"", bytes(self.seen)).decode(
+            "utf-8", "replace"
+        )
+
+    def screen_lines(self) -> list[str]:
+        """What is left on the screen (and scrolled above it) once everything was drawn."""
+        from support.vt import render
+
+        return render(bytes(self.seen), COLS, ROWS).text_lines()
+
+
+def _pty_env(sb: Any, subprocess_env: dict[str, str]) -> dict[str, str]:
+    env = {
+        **subprocess_env,
+        "MODELSTACK_API_KEY": sb.api_key,
+        "TERM": "xterm-256color",
+        "COLUMNS": str(COLS),
+        "LINES": str(ROWS),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def _argv(sb: Any, *args: str) -> list[str]:
+    return [sys.executable, "-m", "mscli", "--base-url", sb.base_url, "chat", "-m", MODEL, *args]
+
+
+def _assert_clean_after_ctrl_c(term: Pty) -> None:
+    """The Ctrl-C and the type-ahead were not echoed into the live region: the heading is on the
+    screen once (an echo that wrapped left a stale copy of the region's first line above the final
+    one), and the echo is back on once the reply is over."""
+    import termios
+
+    lines = term.screen_lines()
+    assert [line.strip() for line in lines].count(HEADING) == 1, "\n".join(lines)
+    assert b"xxxxxxxxxx" not in term.seen and b"^C" not in term.seen
+    assert term.lflag is not None and term.lflag & termios.ECHO
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
 def test_session_in_a_real_terminal(
     sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
 ) -> None:
-    import pty
-    import select
-
-    sb = sandbox_factory(tokens_per_second=150)
-    env = {
-        **subprocess_env,
-        "MODELSTACK_API_KEY": sb.api_key,
-        "TERM": "xterm-256color",
-        "COLUMNS": "90",
-        "LINES": "30",
-        "PROMPT_TOOLKIT_NO_CPR": "1",
-    }
-    env.pop("NO_COLOR", None)
-    argv = [
-        sys.executable,
-        "-m",
-        "mscli",
-        "--base-url",
-        sb.base_url,
-        "chat",
-        "-m",
-        MODEL,
-        "--max-tokens",
-        "400",
-    ]
-    pid, master = (
-        pty.fork()
-    )  # the child gets the pty as its controlling terminal (Ctrl-C -> SIGINT)
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.execvpe(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    seen = bytearray()
+    sb = sandbox_factory(tokens_per_second=60)
+    term = Pty(_argv(sb, "--max-tokens", "400"), _pty_env(sb, subprocess_env))
     ok = False
-
-    def read_until(pattern: bytes, timeout: float = 30.0, start: int = 0) -> None:
-        deadline = time.monotonic() + timeout
-        while pattern not in seen[start:]:
-            left = deadline - time.monotonic()
-            if pattern == b"\x00never" and left <= 0:
-                return
-            assert left > 0, f"timed out waiting for {pattern!r}; got {bytes(seen[-800:])!r}"
-            ready, _, _ = select.select([master], [], [], min(left, 1.0))
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen.extend(chunk)
-        if pattern == b"\x00never":
-            return
-
     try:
-        import fcntl
-        import struct
-        import termios
-
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-        read_until("›".encode())
-        os.write(master, b"Tell me about streams\r")
-        read_until(b"Here is")  # the reply is streaming
-        os.write(master, b"\x03")  # Ctrl-C mid-reply: the terminal sends SIGINT
-        read_until(b"interrupted")
-        read_until("›".encode(), start=seen.index(b"interrupted"))  # the session goes on
-        os.write(master, b"/exit\r")
-        read_until(b"\x00never", timeout=30)  # drain until the child closes the terminal
+        term.read_until("›".encode())
+        term.write(HEADING.encode() + b"\r")
+        term.read_until(b"Here is")  # the reply is streaming, the heading still in the live region
+        term.write(TYPE_AHEAD + b"\x03")  # keys typed, then Ctrl-C mid-reply: a real SIGINT
+        term.read_until(b"interrupted")
+        term.read_until("›".encode(), start=term.seen.index(b"interrupted"))  # the session goes on
+        term.write(b"/exit\r")
+        term.drain()
         ok = True
     finally:
-        status = _wait(pid, 30 if ok else 0)
-        os.close(master)
+        status = term.finish(30 if ok else 0)
     assert status == 0
-    plain = re.sub(rb"\x1b\[[0-9;?]*[ -/]*[@-~]", b"", bytes(seen)).decode("utf-8", "replace")
-    assert "Tell me about streams" in plain
-    assert "Traceback" not in plain
+    assert "Traceback" not in term.plain()
+    _assert_clean_after_ctrl_c(term)
 
     from mscli.history import HistoryStore
 
@@ -435,6 +483,26 @@ def test_session_in_a_real_terminal(
     assert (
         conv is not None and conv.exchanges[0].status == "interrupted" and conv.exchanges[0].reply
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
+def test_one_shot_ctrl_c_in_a_real_terminal(
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+) -> None:
+    sb = sandbox_factory(tokens_per_second=60)
+    term = Pty(_argv(sb, "--max-tokens", "400", HEADING), _pty_env(sb, subprocess_env))
+    ok = False
+    try:
+        term.read_until(b"Here is")
+        term.write(TYPE_AHEAD + b"\x03")
+        term.drain()
+        ok = True
+    finally:
+        status = term.finish(30 if ok else 0)
+    assert status == 130
+    assert "Traceback" not in term.plain()
+    _assert_clean_after_ctrl_c(term)
 
 
 def _wait(pid: int, grace: float) -> int:

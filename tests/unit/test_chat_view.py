@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -13,6 +16,7 @@ from mscli.output.chat_view import (
     MarkdownView,
     PipeView,
     RawView,
+    quiet_input,
     render_markdown,
     split_blocks,
 )
@@ -182,3 +186,35 @@ def test_raw_view_strips_escapes_and_ends_with_a_newline() -> None:
     view.feed("c")
     view.close()
     assert raw.getvalue() == b"a[2Jbc\n"
+
+
+# --- quiet_input: the terminal's echo off while a reply streams ---------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="termios")
+def test_quiet_input_turns_echo_off_and_restores_it_even_after_ctrl_c() -> None:
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    try:
+        tty = os.fdopen(slave, "r", closefd=False)
+        before = termios.tcgetattr(slave)
+        assert before[3] & termios.ECHO and before[3] & termios.ECHOCTL
+        with pytest.raises(KeyboardInterrupt), quiet_input(tty) as active:
+            assert active
+            lflag = termios.tcgetattr(slave)[3]
+            assert not lflag & termios.ECHO and not lflag & termios.ECHOCTL
+            assert lflag & termios.ISIG and lflag & termios.ICANON  # Ctrl-C still interrupts
+            raise KeyboardInterrupt
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_quiet_input_is_a_no_op_off_a_terminal(tmp_path: Path) -> None:
+    with quiet_input(io.StringIO()) as active:
+        assert not active
+    with open(tmp_path / "f", "w") as fh, quiet_input(fh) as active:
+        assert not active

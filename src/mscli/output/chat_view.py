@@ -12,13 +12,20 @@ Three views, one interface (`feed(text)` per chunk, `close()` once):
 * `RawView`, `--raw` on a terminal: the plain text, with control characters (escape sequences a model
   could emit) removed, and a final newline so the prompt starts on its own line.
 
+`quiet_input()` turns the terminal's echo off while a rendered reply streams: an echoed `^C` or
+type-ahead would land inside the live region, make it a line taller than Rich thinks, and leave a
+stale line (a heading printed twice) when the region is erased.
+
 The block splitter (`BlockSplitter`) only decides on complete lines, so where the chunks were split
 never changes the blocks (tests feed every split point).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -337,6 +344,48 @@ class MarkdownView:
                 blocks = self._split.finish()
             for block in blocks:
                 self._print_block(block)
+
+
+@contextlib.contextmanager
+def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
+    """Turn off the terminal's ECHO and ECHOCTL on `stream` (stdin by default) for the block, and
+    restore the previous settings afterwards, also after an exception or Ctrl-C. ISIG is left alone,
+    so Ctrl-C still interrupts. Type-ahead is kept (TCSANOW, nothing flushed).
+
+    A no-op (yields False) when the stream is not a terminal, on Windows (no termios) and in a
+    background job (changing the terminal from there would stop the process with SIGTTOU).
+    """
+    try:
+        import termios
+    except ImportError:  # Windows
+        yield False
+        return
+    stream = sys.stdin if stream is None else stream
+    saved: list[Any] | None = None
+    try:
+        fd = stream.fileno()
+        if os.isatty(fd) and _in_foreground(fd):
+            saved = termios.tcgetattr(fd)
+            quiet = list(saved)
+            quiet[3] = saved[3] & ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (AttributeError, ValueError, OSError, termios.error):
+        saved = None
+    if saved is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def _in_foreground(fd: int) -> bool:
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return True  # not our controlling terminal: no SIGTTOU to fear
 
 
 def render_markdown(console: Console, text: str, *, code_theme: str = "monokai") -> None:
