@@ -557,7 +557,12 @@ class Session:
         from mscli.advice import advise
         from mscli.output.errors import print_error
 
-        print_error(self.err, advise(err, self.chat.actx.advice_context()), self.chat.actx.redact)
+        print_error(
+            self.err,
+            advise(err, self.chat.actx.advice_context()),
+            self.chat.actx.redact,
+            show_exit=False,  # the session goes on: no exit code to announce
+        )
 
     def _model_ids(self) -> list[str]:
         from mscli import models_cache
