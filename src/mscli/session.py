@@ -2,9 +2,11 @@
 
 `Chat` holds one conversation (parameters, messages, the history store) and sends one exchange at a
 time through `Chat.send`, which streams the reply into a view and returns an `Outcome` whatever
-happened: a complete reply, a reply stopped by Ctrl-C (kept, marked interrupted), a stream cut short
-(kept, marked truncated) or an error (with the partial text, if any). While a reply is rendered on a
-terminal, the terminal's echo is off (`quiet_input`). Nothing here picks an exit code:
+happened: a complete reply, a reply stopped by Ctrl-C or by its reader closing stdout (kept, marked
+interrupted), a stream cut short (kept, marked truncated) or an error (with the partial text, if
+any). While a reply is rendered on a terminal, the terminal's echo is off (`quiet_input`). A reply
+that ended early without a usage report gets an estimate (`Outcome.partial`: tokens received, the
+prompt at ~4 characters a token) for `--usage` and the ledger. Nothing here picks an exit code:
 one-shot chat re-raises the error for the funnel in `app.main`; the session shows it as a panel and
 goes on. Nothing is retried here: the client retries before the first token only.
 
@@ -74,6 +76,16 @@ class Outcome:
     error: MscliError | None = None
     exchange_id: int | None = None
     store_error: MscliError | None = None
+    #: Text chunks received (a stream sends about one token per chunk).
+    received_tokens: int = 0
+    #: Characters of every message sent (for an estimate when the server reports no usage).
+    prompt_chars: int = 0
+    #: Set when writing the reply failed because its reader went away (`| head`): the caller
+    #: records the exchange, then re-raises it.
+    output_closed: BrokenPipeError | None = None
+    #: (prompt tokens estimated, completion tokens received, credits estimated) for a reply that
+    #: ended early without a usage report; None otherwise.
+    partial: tuple[int, int, float] | None = None
 
     @property
     def usage(self) -> dict[str, int | None] | None:
@@ -87,6 +99,12 @@ class Outcome:
             "completion_tokens": self.completion_tokens,
             "total_tokens": total,
         }
+
+    @property
+    def usage_to_show(self) -> bool:
+        """Whether `--usage` has a line to print: always after a complete reply, and after one that
+        ended early when anything about its usage is known."""
+        return self.status == "complete" or self.usage is not None or self.partial is not None
 
     def to_json(self, conversation_id: int | None) -> dict[str, Any]:
         return {
@@ -121,13 +139,23 @@ class Totals:
 
 
 def usage_line(o: Outcome) -> str:
-    """`--usage`: tokens and estimated credits (labelled as an estimate)."""
+    """`--usage`: tokens and estimated credits (labelled as an estimate, and as partial when the
+    reply ended early)."""
+    why = {"interrupted": "interrupted", "truncated": "cut off", "error": "failed"}.get(o.status)
+    label = f"Usage (partial: the reply was {why})" if why else "Usage"
     if o.usage is None:
-        return "Usage: not reported by the server."
+        if o.partial is None:
+            return f"{label}: not reported by the server."
+        prompt, completion, estimate = o.partial
+        return (
+            f"{label}: ≈ {prompt} prompt (estimated) + {completion} completion tokens received · "
+            f"≈ {estimate:.4f} credits (estimate at list price, {o.response_model or o.model}; "
+            "the server reported no usage)"
+        )
     u = o.usage
     credits = f"{o.credits:.4f}" if o.credits is not None else "?"
     return (
-        f"Usage: {u['prompt_tokens'] if u['prompt_tokens'] is not None else '?'} prompt + "
+        f"{label}: {u['prompt_tokens'] if u['prompt_tokens'] is not None else '?'} prompt + "
         f"{u['completion_tokens'] if u['completion_tokens'] is not None else '?'} completion = "
         f"{u['total_tokens'] if u['total_tokens'] is not None else '?'} tokens · "
         f"≈ {credits} credits (estimate at list price, {o.response_model or o.model})"
@@ -199,8 +227,9 @@ class Chat:
         stream: bool = True,
         on_text: Callable[[str], None] | None = None,
     ) -> Outcome:
-        """Send one exchange and stream its reply into `view`. Never raises MscliError or
-        KeyboardInterrupt (they are in the outcome); BrokenPipeError does propagate."""
+        """Send one exchange and stream its reply into `view`. Never raises MscliError,
+        KeyboardInterrupt or BrokenPipeError: they are in the outcome (`error`, status interrupted,
+        `output_closed`), so the caller can record the exchange first."""
         from mscli.output.chat_view import MarkdownView, quiet_input
 
         guard = quiet_input() if isinstance(view, MarkdownView) else contextlib.nullcontext()
@@ -219,9 +248,10 @@ class Chat:
         from mscli.errors import StreamTruncatedError
 
         p = self.params
+        messages = self.messages_for(prompt)
         req = ChatRequest(
             model=p.model,
-            messages=self.messages_for(prompt),
+            messages=messages,
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             top_p=p.top_p,
@@ -229,12 +259,12 @@ class Chat:
             include_usage=True,
         )
         out = Outcome(prompt=prompt, model=p.model)
+        out.prompt_chars = sum(len(m["content"]) for m in messages)
         parts: list[str] = []
         t0 = time.monotonic()
         first: float | None = None
         usage: Any = None
         result: Any = None
-        broken_pipe = False
         try:
             client = self.client()
             if stream:
@@ -246,6 +276,7 @@ class Chat:
                             if first is None:
                                 first = time.monotonic()
                             parts.append(ev.text)
+                            out.received_tokens += 1
                             view.feed(ev.text)
                             if on_text is not None:
                                 on_text(ev.text)
@@ -265,19 +296,20 @@ class Chat:
                         on_text(text)
         except KeyboardInterrupt:
             out.status = "interrupted"
-        except BrokenPipeError:
-            broken_pipe = True
+        except BrokenPipeError as err:  # the reader went away (`| head`): nothing more to show
             out.status = "interrupted"
-            raise
+            out.output_closed = err
         except MscliError as err:
             out.error = err
             out.status = "truncated" if isinstance(err, StreamTruncatedError) else "error"
         finally:
-            if not broken_pipe:
+            if out.output_closed is None:
                 try:
                     view.close()
                 except KeyboardInterrupt:
                     out.status = "interrupted" if out.status == "complete" else out.status
+                except BrokenPipeError as err:  # the last flush: the reply itself was received
+                    out.output_closed = err
             out.reply = "".join(parts)
             out.total_ms = round((time.monotonic() - t0) * 1000, 1)
             out.first_token_ms = round((first - t0) * 1000, 1) if first is not None else None
@@ -295,30 +327,44 @@ class Chat:
             out.prompt_tokens = getattr(usage, "prompt_tokens", None)
             out.completion_tokens = getattr(usage, "completion_tokens", None)
             out.total_tokens = getattr(usage, "total_tokens", None)
-        if out.usage is not None:
-            from mscli.pricing import estimate_credits
+        from mscli.pricing import estimate_credits
 
+        model = out.response_model or out.model
+        overrides = self.actx.settings.price_overrides
+        if out.usage is not None:
             out.credits = estimate_credits(
-                out.response_model or out.model,
-                out.prompt_tokens or 0,
-                out.completion_tokens or 0,
-                self.actx.settings.price_overrides,
+                model, out.prompt_tokens or 0, out.completion_tokens or 0, overrides
+            )
+        elif out.status != "complete" and out.received_tokens:
+            # Ended early, no usage report: the tokens received, and the prompt at ~4 characters
+            # per token. The request was made and is charged, so this is what the ledger gets.
+            prompt_tokens = -(-out.prompt_chars // 4)
+            out.partial = (
+                prompt_tokens,
+                out.received_tokens,
+                estimate_credits(model, prompt_tokens, out.received_tokens, overrides),
             )
 
     # -- after an exchange --------------------------------------------------------------------
 
     def record(self, out: Outcome) -> None:
-        """Ledger (always, when usage is known: it stores no text), history (when logging), and the
-        conversation's context (when there is reply text)."""
+        """Ledger (always, when usage is known or estimated for a reply that ended early: it stores
+        no text), history (when logging), and the conversation's context (when there is reply
+        text)."""
         s = self.actx.settings
+        tokens: tuple[int, int] | None = None
         if out.usage is not None:
+            tokens = (out.prompt_tokens or 0, out.completion_tokens or 0)
+        elif out.partial is not None:
+            tokens = out.partial[:2]
+        if tokens is not None:
             from mscli import ledger
 
             ledger.record(
                 s.base_url.value,
                 out.response_model or out.model,
-                out.prompt_tokens or 0,
-                out.completion_tokens or 0,
+                tokens[0],
+                tokens[1],
                 overrides=s.price_overrides,
             )
         self.totals.add(out)
@@ -674,6 +720,10 @@ class Session:
             self._note(f"[interrupted: {len(out.reply)} characters kept]", "warn")
         if out.store_error is not None:
             self._note(f"Not saved to history: {out.store_error}", "warn")
+        if self.show_usage and out.usage_to_show:
+            self._note(usage_line(out))
+        if out.output_closed is not None:
+            raise out.output_closed  # recorded; nowhere left to show anything
         if out.error is not None:
             self._error(out.error)
             if out.error.advice_key.startswith("auth.") and self._confirm_exit():
@@ -681,8 +731,6 @@ class Session:
 
                 self.exit_code = int(exit_code_for(out.error))
                 return "exit"
-        elif self.show_usage and out.status == "complete":
-            self._note(usage_line(out))
         return None
 
     def command(self, line: str) -> str | None:

@@ -361,6 +361,19 @@ def test_cut_stream_keeps_the_partial_text_and_exits_9(sandbox: EmbeddedSandbox)
     assert ex["status"] == "truncated" and ex["reply"] == res.text
 
 
+def test_cut_stream_usage_is_what_is_known_labelled_partial(sandbox: EmbeddedSandbox) -> None:
+    from mscli import ledger
+
+    res = chat(sandbox, "Tell me", "--max-tokens", "40", "--usage", key="sk_test_cutoff")
+    assert res.code == 9
+    err = flat(res.stderr)
+    assert "Usage (partial: the reply was cut off)" in err
+    (entry,) = ledger.entries()  # the request was charged: the ledger has its estimate
+    assert 0 < entry.completion_tokens < 40
+    assert f"+ {entry.completion_tokens} completion tokens received" in err
+    assert f"≈ {entry.prompt_tokens} prompt (estimated)" in err and "credits (estimate" in err
+
+
 def test_cut_stream_with_json(sandbox: EmbeddedSandbox) -> None:
     res = chat(sandbox, "Tell me", "--max-tokens", "40", "--json", key="sk_test_cutoff")
     assert res.code == 9
@@ -461,6 +474,48 @@ def test_head_closing_stdout_exits_quietly(
     err = proc.stderr.read().decode()
     assert code == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err and "Error" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log", [True, False])
+def test_closed_stdout_still_records_the_exchange(
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str], log: bool
+) -> None:
+    """`mscli chat ... | head -c 5`: the request was made and charged, so the exchange is saved
+    (when logging) and the ledger gets its estimate, and the exit is still a quiet 0."""
+    from mscli import ledger
+
+    sb = sandbox_factory(tokens_per_second=400)
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
+    extra = [] if log else ["--no-log"]
+    proc = subprocess.Popen(
+        _argv(sb, "Long answer", "--max-tokens", "2000", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = os.read(proc.stdout.fileno(), 5)  # like `| head -c 5`
+    assert first
+    proc.stdout.close()
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read().decode()
+    assert code == 0, err
+    assert "Traceback" not in err and "Error" not in err
+
+    (entry,) = ledger.entries()
+    assert entry.model == MODEL and 0 < entry.completion_tokens < 2000 and entry.credits > 0
+    convs = history_json("list")["data"]
+    if not log:
+        assert convs == []
+        return
+    (conv,) = convs
+    (ex,) = history_json("show", str(conv["id"]))["exchanges"]
+    assert ex["status"] == "interrupted" and ex["prompt"] == "Long answer"
+    full = content(sb, "Long answer", max_tokens=2000)
+    assert ex["reply"].encode().startswith(first) and full.startswith(ex["reply"])
+    assert len(ex["reply"]) < len(full)
 
 
 @pytest.mark.slow

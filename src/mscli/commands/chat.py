@@ -340,13 +340,15 @@ def _one_shot(
     from mscli.session import usage_line
 
     view: ReplyView = _Collect() if actx.json else _view(actx, raw=raw)
-    out: Outcome = chat.send(text, view, stream=stream)  # a closed stdout ends quietly in app.main
-    chat.record(out)
+    out: Outcome = chat.send(text, view, stream=stream)
+    chat.record(out)  # also when stdout was closed: the request was made and charged
     if out.store_error is not None:
         actx.warn(f"The reply was not saved to the history: {out.store_error}")
+    if out.output_closed is not None:
+        raise out.output_closed  # app.main exits 0, quietly
     if actx.json and (out.reply or out.error is None):
         actx.emit_json(out.to_json(chat.conversation_id if chat.log else None))
-    if show_usage and out.status == "complete":
+    if show_usage and out.usage_to_show:
         actx.err.print(usage_line(out), style="muted", highlight=False, soft_wrap=True)
     if out.status == "interrupted":
         raise typer.Exit(130)  # app.main ends the line on stderr
