@@ -8,6 +8,7 @@ is an *estimate* and must be labelled so wherever it is shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -43,7 +44,8 @@ MODELS: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
 #: so an estimate errs on the high side rather than showing zero).
 DEFAULT_PRICE: tuple[float, float] = (30.0, 150.0)
 
-#: The model with the lowest output price: what `balance --probe` and `doctor --live` use.
+#: The priced model with the lowest output price: what `balance --probe` and `doctor --live` use
+#: when the served model list is unknown (see `cheapest_of`).
 CHEAPEST_MODEL = "gemini-2.5-flash"
 
 
@@ -62,6 +64,26 @@ def price_of(
 def is_priced(model: str) -> bool:
     info = MODELS.get(model)
     return info is not None and info.input_per_m is not None
+
+
+def cheapest_of(served: Iterable[str] | None) -> str:
+    """The model `balance --probe` and `doctor --live` send their one-token request to.
+
+    Of the `served` ids, the priced one with the lowest output price (then input price, then the
+    server's order); the first served id when none is priced; `CHEAPEST_MODEL` when the list is
+    unknown or empty. Pure: the callers fetch the list.
+    """
+    ids = [i for i in (served or ()) if i]
+    priced = [
+        (info.output_per_m, info.input_per_m, n, i)
+        for n, i in enumerate(ids)
+        if (info := MODELS.get(i)) is not None
+        and info.output_per_m is not None
+        and info.input_per_m is not None
+    ]
+    if priced:
+        return min(priced)[3]
+    return ids[0] if ids else CHEAPEST_MODEL
 
 
 def estimate_credits(

@@ -35,6 +35,7 @@ class _NoBalanceApi(BaseHTTPRequestHandler):
     """Like the real API: /v1/models and /v1/chat/completions, and no /v1/balance (404)."""
 
     chats: ClassVar[list[str]] = []
+    served: ClassVar[list[str]] = ["gemini-2.5-flash"]
 
     def _json(self, status: int, obj: Any) -> None:
         body = json.dumps(obj).encode()
@@ -49,9 +50,8 @@ class _NoBalanceApi(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/v1/models":
-            self._json(
-                200, {"object": "list", "data": [{"id": "gemini-2.5-flash", "object": "model"}]}
-            )
+            data = [{"id": m, "object": "model"} for m in type(self).served]
+            self._json(200, {"object": "list", "data": data})
         else:
             self._json(
                 404,
@@ -99,6 +99,7 @@ class _NoBalanceApi(BaseHTTPRequestHandler):
 @pytest.fixture()
 def no_balance_api() -> Iterator[str]:
     _NoBalanceApi.chats = []
+    _NoBalanceApi.served = ["gemini-2.5-flash"]
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _NoBalanceApi)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
@@ -224,6 +225,25 @@ def test_probe_with_credits(no_balance_api: str) -> None:
     assert r.doc["min_check"] == "unknown"
     sent = json.loads(_NoBalanceApi.chats[0])
     assert sent["max_tokens"] == 1 and sent["model"] == "gemini-2.5-flash"
+
+
+@pytest.mark.parametrize(
+    ("served", "expected"),
+    [
+        (["gpt-4o", "claude-opus-4-6", "gpt-5-mini", "claude-haiku-4-5"], "claude-haiku-4-5"),
+        (["house-model", "gpt-4o"], "house-model"),  # nothing priced: a model it does serve
+    ],
+)
+def test_probe_uses_the_cheapest_served_model(
+    no_balance_api: str, served: list[str], expected: str
+) -> None:
+    _NoBalanceApi.served = served
+    r = balance(no_balance_api, "--json", "--probe")
+    assert r.code == 0, r.stderr
+    assert r.doc["probe"]["model"] == expected
+    assert [json.loads(c)["model"] for c in _NoBalanceApi.chats] == [expected]
+    r = balance(no_balance_api, "--probe")
+    assert f"completion to {expected}" in flat(r.stderr)
 
 
 def test_probe_says_it_costs(no_balance_api: str) -> None:

@@ -343,6 +343,20 @@ def test_live_reports_time_to_first_token(sandbox: EmbeddedSandbox) -> None:
     assert "first token after" in r.check("live")["detail"]
 
 
+def test_live_uses_the_cheapest_served_model(
+    sandbox: EmbeddedSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mscli import pricing
+
+    # a server that does not serve gemini-2.5-flash (the table's cheapest) or gemini-2.5-pro
+    served = tuple(m for m in pricing.CATALOGUE if not m.id.startswith("gemini"))
+    monkeypatch.setattr(pricing, "CATALOGUE", served)
+    r = doctor(sandbox.base_url, "--json", "--live")
+    assert r.code == 0, r.stdout
+    assert r.check("live")["detail"].startswith("claude-haiku-4-5: ")
+    assert "--live and balance --probe use claude-haiku-4-5" in r.check("models")["detail"]
+
+
 def test_live_on_empty_balance_is_skipped_not_charged(sandbox: EmbeddedSandbox) -> None:
     r = doctor(sandbox.base_url, "--json", "--live", key="sk_test_no_credits")
     assert (r.code, r.cause) == (4, "balance")

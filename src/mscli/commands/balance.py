@@ -206,20 +206,22 @@ def _ledger(base_url: str) -> dict[str, Any]:
 
 
 def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
-    """Send the smallest completion; record what came back. Returns the 402 ApiError, if any."""
+    """Send the smallest completion to the cheapest served model; record what came back.
+    Returns the 402 ApiError, if any."""
     from mscli import ledger
     from mscli.api.models import ChatRequest
+    from mscli.commands.models import fetch_models
     from mscli.errors import ApiError
-    from mscli.pricing import CHEAPEST_MODEL, estimate_credits
+    from mscli.pricing import cheapest_of, estimate_credits
 
     s = actx.settings
+    entries, _cached = fetch_models(actx)
+    model = cheapest_of(str(e.get("id", "")) for e in entries)
     if not actx.json:
         actx.note(
-            f"--probe: sending a 1-token completion to {CHEAPEST_MODEL} (costs a tiny amount of credits)…"
+            f"--probe: sending a 1-token completion to {model} (costs a tiny amount of credits)…"
         )
-    req = ChatRequest(
-        model=CHEAPEST_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=1
-    )
+    req = ChatRequest(model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=1)
     try:
         reply = client.chat(req)
     except ApiError as exc:
@@ -227,7 +229,7 @@ def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
             raise
         result["probe"] = {
             "sent": True,
-            "model": CHEAPEST_MODEL,
+            "model": model,
             "http_status": exc.status,
             "credits_available": False,
         }
@@ -241,15 +243,15 @@ def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
     if usage is not None:
         ledger.record(
             s.base_url.value,
-            getattr(reply, "model", None) or CHEAPEST_MODEL,
+            getattr(reply, "model", None) or model,
             pt,
             ct,
             overrides=s.price_overrides,
         )
-        cost = estimate_credits(CHEAPEST_MODEL, pt, ct, s.price_overrides)
+        cost = estimate_credits(model, pt, ct, s.price_overrides)
     result["probe"] = {
         "sent": True,
-        "model": CHEAPEST_MODEL,
+        "model": model,
         "http_status": 200,
         "credits_available": True,
         "estimated_cost": cost,

@@ -1203,13 +1203,14 @@ def check_models(state: DoctorState) -> CheckResult:
             key="model.unsupported",
             fix="Check the key's plan and model stacks in the dashboard.",
         )
-    from mscli.pricing import CHEAPEST_MODEL
+    from mscli.pricing import CHEAPEST_MODEL, cheapest_of
 
     sample = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
+    pick = cheapest_of(ids)
     cheap = (
         ""
-        if CHEAPEST_MODEL in ids
-        else f"; {CHEAPEST_MODEL} (used by --live and balance --probe) is not among them"
+        if pick == CHEAPEST_MODEL
+        else f"; --live and balance --probe use {pick}, the cheapest served"
     )
     return ok(f"{len(ids)} models served ({sample}){cheap}", count=len(ids))
 
@@ -1297,14 +1298,10 @@ def check_balance(state: DoctorState) -> CheckResult:
 def check_live(state: DoctorState) -> CheckResult:
     if not state.live:
         return skip("not run: --live sends a tiny completion (costs a few credits)")
-    from mscli.pricing import CHEAPEST_MODEL
+    from mscli.pricing import cheapest_of
 
-    ids = state.models or []
     s = state.settings
-    model = CHEAPEST_MODEL
-    if ids and model not in ids:
-        default = s.default_model.value if s is not None else None
-        model = default if default in ids else ids[0]
+    model = cheapest_of(state.models)  # the list the models check fetched
     from mscli.api.models import ChatRequest
 
     req = ChatRequest(
