@@ -143,3 +143,36 @@ def test_serve_on_a_busy_port_is_a_usage_error(subprocess_env):
     assert r.returncode == 2
     assert "--port 0" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_openai_sdk_against_sandbox_serve(subprocess_env):
+    """Issue 3: the official `openai` package works against `mscli sandbox serve` (the process a
+    user starts), not only against the in-process server the other SDK tests use."""
+    openai = pytest.importorskip("openai")
+    s = serve(subprocess_env, "--quiet")
+    try:
+        client = openai.OpenAI(api_key=s.api_key, base_url=s.base_url, max_retries=0, timeout=20)
+        ids = [m.id for m in client.models.list()]
+        assert "claude-sonnet-4-5" in ids and "gemini-2.5-flash" in ids
+        stream = client.chat.completions.create(
+            model="claude-haiku-4-5",
+            messages=[{"role": "user", "content": "Hello from the SDK"}],
+            stream=True,
+            max_tokens=30,
+            stream_options={"include_usage": True},
+        )
+        parts, finish, usage = [], None, None
+        for chunk in stream:
+            if chunk.choices:
+                parts.append(chunk.choices[0].delta.content or "")
+                finish = chunk.choices[0].finish_reason or finish
+            if chunk.usage:
+                usage = chunk.usage
+        assert len(parts) > 1 and "".join(parts).strip()
+        assert finish == "length" and usage is not None and usage.completion_tokens == 30
+    finally:
+        s.proc.send_signal(signal.SIGINT)
+        _out, err = s.proc.communicate(timeout=10)
+    assert s.proc.returncode == 0, err
+    assert "Traceback" not in err
