@@ -237,11 +237,13 @@ def main(argv: list[str] | None = None) -> None:
 
     click_exc = _click_exceptions()
     code = 0
+    end_line = True  # after Ctrl-C, end the half-written line on stderr
     try:
         rv = app(args=argv, prog_name="mscli", standalone_mode=False)
         code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
-    except typer.Abort:  # Ctrl-C or Ctrl-D at a prompt
+    except typer.Abort:  # Ctrl-C or Ctrl-D at a prompt; Click's prompt has ended the line
         code = int(ExitCode.INTERRUPTED)
+        end_line = False
     except click_exc.ClickException as err:
         code = _render_click_error(err)
     except KeyboardInterrupt:
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         actx = context.current()
         if actx is not None:
             actx.close()
-    if code == int(ExitCode.INTERRUPTED):
+    if code == int(ExitCode.INTERRUPTED) and end_line:
         _quiet_stderr("\n")
     if _stdout_pacified() or _stdout_broken():
         _silence_stdout()
