@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mscli.context import AppContext
-from mscli.doctor import checks
-from mscli.doctor.checks import CheckResult, DoctorState
+from mscli.doctor import base, checks, local_checks, network_checks
+from mscli.doctor.base import CheckResult, DoctorState
 from mscli.doctor.runner import DoctorReport, _blocked, parse_names
 from mscli.errors import UsageError
 from mscli.settings import GlobalOptions
@@ -55,7 +55,7 @@ def state_for(
     ],
 )
 def test_lookalike_hosts(host: str, flagged: bool) -> None:
-    assert (checks._lookalike(host) is not None) is flagged
+    assert (local_checks._lookalike(host) is not None) is flagged
 
 
 def test_base_url_forms() -> None:
@@ -75,7 +75,7 @@ def test_base_url_doubled_v1_and_insecure_fail_with_config_code() -> None:
         actx = AppContext(GlobalOptions(base_url=url), env={})
         st = DoctorState(actx=actx)
         st.resolve_settings()
-        r = checks.check_base_url(st)
+        r = local_checks.check_base_url(st)
         assert r.status == "fail" and r.exit_code == 10 and words in r.detail
         assert st.url is None  # nothing downstream will connect
 
@@ -89,8 +89,11 @@ def test_proxy_rules() -> None:
         {"https_proxy": "http://user:pw@proxy.corp:3128"},
         upto="base_url",
     )
-    assert checks._proxy_for(st, "https", "api.modelstack.cc") == "http://user:pw@proxy.corp:3128"
-    r = checks.check_proxy(st)
+    assert (
+        local_checks._proxy_for(st, "https", "api.modelstack.cc")
+        == "http://user:pw@proxy.corp:3128"
+    )
+    r = local_checks.check_proxy(st)
     assert r.status == "ok" and "proxy.corp:3128" in r.detail and "pw" not in r.detail
     assert st.proxy_target == ("proxy.corp", 3128)
     for no_proxy in ("*", "api.modelstack.cc", ".modelstack.cc", "modelstack.cc"):
@@ -99,7 +102,7 @@ def test_proxy_rules() -> None:
             {"HTTPS_PROXY": "proxy:3128", "NO_PROXY": no_proxy},
             upto="base_url",
         )
-        assert checks._proxy_for(st2, "https", "api.modelstack.cc") is None, no_proxy
+        assert local_checks._proxy_for(st2, "https", "api.modelstack.cc") is None, no_proxy
 
 
 def test_missing_ca_bundle_fails_and_requests_bundle_warns(tmp_path: Path) -> None:
@@ -108,12 +111,12 @@ def test_missing_ca_bundle_fails_and_requests_bundle_warns(tmp_path: Path) -> No
         {"SSL_CERT_FILE": str(tmp_path / "nope.pem")},
         upto="base_url",
     )
-    r = checks.check_proxy(st)
+    r = local_checks.check_proxy(st)
     assert r.status == "fail" and r.exit_code == 10 and "SSL_CERT_FILE" in r.detail
     st2 = state_for(
         "https://api.modelstack.cc/v1", {"REQUESTS_CA_BUNDLE": "/etc/ssl/x.pem"}, upto="base_url"
     )
-    r2 = checks.check_proxy(st2)
+    r2 = local_checks.check_proxy(st2)
     assert r2.status == "warn" and 'SSL_CERT_FILE="$REQUESTS_CA_BUNDLE"' in r2.fix
 
 
@@ -127,13 +130,13 @@ def test_dns_unreachable_resolver_is_told_apart(monkeypatch: pytest.MonkeyPatch)
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(socket, "getaddrinfo", again)
-    r = checks.check_dns(st)
+    r = network_checks.check_dns(st)
     assert r.status == "fail" and r.exit_code == 8 and "DNS server could not be reached" in r.detail
 
 
 def test_dns_nonexistent_name() -> None:
     st = state_for("https://does-not-exist.invalid/v1", upto="proxy")
-    r = checks.check_dns(st)
+    r = network_checks.check_dns(st)
     assert r.status == "fail" and r.exit_code == 8 and "does not exist" in r.detail
 
 
@@ -190,7 +193,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def test_tls_verification_failure_names_the_ca_variable(tls_server: tuple[int, Path]) -> None:
     port, _cert = tls_server
     st = state_for(f"https://localhost:{port}/v1")
-    r = checks.check_tls(st)
+    r = network_checks.check_tls(st)
     assert r.status == "fail" and r.exit_code == 8
     assert "certificate verification failed" in r.detail and "Doctor Test CA" in r.detail
     assert "SSL_CERT_FILE" in r.fix
@@ -199,9 +202,9 @@ def test_tls_verification_failure_names_the_ca_variable(tls_server: tuple[int, P
 def test_tls_trusted_but_expiring_soon_warns(tls_server: tuple[int, Path]) -> None:
     port, cert = tls_server
     st = state_for(f"https://localhost:{port}/v1", {"SSL_CERT_FILE": str(cert)})
-    r = checks.check_tls(st)
+    r = network_checks.check_tls(st)
     assert r.status == "warn" and "more days" in r.detail
-    assert r.data["days_left"] < checks.CERT_WARN_DAYS
+    assert r.data["days_left"] < network_checks.CERT_WARN_DAYS
 
 
 def test_tls_on_a_plain_http_port(tmp_path: Path) -> None:
@@ -216,7 +219,7 @@ def test_tls_on_a_plain_http_port(tmp_path: Path) -> None:
     try:
         st = state_for(f"https://127.0.0.1:{srv.server_address[1]}/v1")
         st.timeout = 0.5
-        r = checks.check_tls(st)
+        r = network_checks.check_tls(st)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -301,6 +304,6 @@ def test_json_document_keys_are_fixed() -> None:
 def test_exit_codes_come_from_the_advice_table(key: str, code: int) -> None:
     from mscli.advice import row_for
 
-    r = checks.fail("x", key=key)
+    r = base.fail("x", key=key)
     assert r.exit_code == code == int(row_for(key).exit_code)
     assert r.fix  # the table's fix text when the check has no better one

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from mscli.doctor.checks import CheckResult
+from mscli.doctor.base import CheckResult
 
 if TYPE_CHECKING:
     from rich.console import Console

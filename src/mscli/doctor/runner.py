@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mscli import __version__
-from mscli.doctor.checks import BY_NAME, CHECK_NAMES, CHECKS, STEP_TIMEOUT, CheckResult, DoctorState
+from mscli.doctor.base import STEP_TIMEOUT, CheckResult, DoctorState
+from mscli.doctor.checks import BY_NAME, CHECK_NAMES, CHECKS
 from mscli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -203,10 +204,10 @@ def _call(fn: Callable[[DoctorState], CheckResult], state: DoctorState) -> Check
     try:
         return fn(state)
     except MscliError as exc:
-        from mscli.doctor.checks import from_error
+        from mscli.doctor.base import from_error
 
         return from_error(state, exc)
     except Exception as exc:  # a bug in a check must not hide the others
-        from mscli.doctor.checks import fail
+        from mscli.doctor.base import fail
 
         return fail(f"the check itself crashed: {type(exc).__name__}: {exc}", key="internal")

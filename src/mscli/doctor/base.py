@@ -1,0 +1,261 @@
+"""What every doctor check shares: the `CheckResult` it returns, the `ok`/`warn`/`fail`/`skip`
+builders, and the `DoctorState` the checks read and fill in as they run.
+
+Exit codes and fix texts come from `mscli.advice` (`row_for(key)`), never from a second table; the
+few fixes that have no error class (a plain-HTTP port, a misspelt host, a CA variable mscli does not
+read) live with their checks, with the exit code of their nearest class.
+
+Standard library and light mscli modules only at module level (in every doctor module): httpx and
+pydantic come in through the API client, which is imported when the first HTTP check runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mscli.advice import advise, row_for
+from mscli.errors import ConfigError, MscliError
+
+if TYPE_CHECKING:
+    from mscli.api.client import GatewayClient
+    from mscli.api.urls import NormalisedUrl
+    from mscli.context import AppContext
+    from mscli.settings import Settings
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+#: The host of the real API (modelstack-api.md §1).
+API_HOST = "api.modelstack.cc"
+#: Longest time any single doctor step waits, whatever --timeout says (a doctor must finish).
+STEP_TIMEOUT = 15.0
+
+
+@dataclass
+class CheckResult:
+    """What one check found. `exit_code` is the exit code of its failure class (0 when ok/skip);
+    `blocked_by` names the failed check that made this one `skip`."""
+
+    name: str = ""
+    title: str = ""
+    status: Status = "ok"
+    detail: str = ""
+    fix: str = ""
+    duration_ms: float = 0.0
+    exit_code: int = 0
+    blocked_by: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "fix": self.fix or None,
+            "duration_ms": round(self.duration_ms, 1),
+            "exit_code": self.exit_code,
+        }
+
+
+def ok(detail: str, **data: Any) -> CheckResult:
+    return CheckResult(status="ok", detail=detail, data=data)
+
+
+def skip(detail: str, *, blocked_by: str | None = None) -> CheckResult:
+    return CheckResult(status="skip", detail=detail, blocked_by=blocked_by)
+
+
+def problem(
+    status: Status, detail: str, *, key: str, fix: str | None = None, **data: Any
+) -> CheckResult:
+    """A warning or failure of the class `key` (an advice key): its exit code always comes from the
+    advice table; the fix too, unless this check knows a more specific one."""
+    row = row_for(key)
+    text = fix if fix is not None else join_fix(row.fix)
+    return CheckResult(
+        status=status, detail=detail, fix=text, exit_code=int(row.exit_code), data=data
+    )
+
+
+def fail(detail: str, *, key: str, fix: str | None = None, **data: Any) -> CheckResult:
+    return problem("fail", detail, key=key, fix=fix, **data)
+
+
+def warn(detail: str, *, key: str, fix: str | None = None, **data: Any) -> CheckResult:
+    return problem("warn", detail, key=key, fix=fix, **data)
+
+
+def join_fix(lines: Any) -> str:
+    text = " ".join(str(line).strip() for line in lines if str(line).strip())
+    return re.sub(r"\s+", " ", text.replace("•", "")).strip()
+
+
+def advice_fix(state: DoctorState, err: MscliError) -> str:
+    """The advice table's fix for `err`, in this run's context, as one line."""
+    return join_fix(advise(err, state.advice_context()).fix)
+
+
+def from_error(
+    state: DoctorState, err: MscliError, detail: str | None = None, fix: str | None = None
+) -> CheckResult:
+    """A failure built from an mscli error through the advice table (exit code, fix, details)."""
+    advice = advise(err, state.advice_context())
+    parts = [detail or err.message]
+    for label, value in advice.details:
+        if label in ("status", "host", "base URL"):
+            continue
+        parts.append(f"{label}: {value}")
+    text = fix if fix is not None else join_fix(advice.fix)
+    return CheckResult(
+        status="fail", detail="; ".join(parts), fix=text, exit_code=int(advice.exit_code)
+    )
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.0f} ms" if ms < 10_000 else f"{seconds:.1f} s"
+
+
+# --- shared state ------------------------------------------------------------------------------
+
+
+class _FileLessStore:
+    """Stands in for a config store whose file cannot be read, so flags and environment still resolve."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class DoctorState:
+    """Everything the checks share: the run's context, resolved settings, and what earlier checks
+    learnt (addresses, the raw reply, the model list...)."""
+
+    actx: AppContext
+    live: bool = False
+    #: per-step timeout in seconds (min of --timeout and STEP_TIMEOUT)
+    timeout: float = STEP_TIMEOUT
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    traces: deque[str] = field(default_factory=lambda: deque(maxlen=120))
+
+    settings: Settings | None = None
+    settings_error: MscliError | None = None
+    config_error: MscliError | None = None
+    key: str | None = None  # the normalised key, only when it may be sent
+    url: NormalisedUrl | None = None
+    proxy: str | None = None  # the proxy URL that applies to the base URL (redacted)
+    proxy_target: tuple[str, int] | None = None
+    addrs: list[tuple[Any, ...]] = field(default_factory=list)
+    tcp_addr: tuple[Any, ...] | None = None
+    raw: Any = None  # the RawResponse of GET /models
+    models: list[str] | None = None
+    balance: Any = None
+    _client: GatewayClient | None = None
+
+    # -- environment and settings --
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.actx.env
+
+    def getenv(self, name: str) -> str | None:
+        """An environment variable, upper- or lower-case (proxy variables come in both)."""
+        for candidate in (name, name.lower()):
+            value = self.env.get(candidate)
+            if value is not None and value.strip():
+                return value.strip()
+        return None
+
+    def resolve_settings(self) -> None:
+        """Resolve settings; a config file that cannot be read is recorded, and settings are
+        resolved again without it so the checks after it still know flags and environment."""
+        try:
+            self.settings = self.actx.settings
+            return
+        except ConfigError as exc:
+            self.settings_error = exc
+        except MscliError as exc:  # e.g. a bad --timeout (usage)
+            self.settings_error = exc
+            return
+        from mscli.settings import resolve
+
+        pair = None
+        if self.actx.options.sandbox:
+            sb = self.actx.sandbox()
+            pair = (sb.base_url, sb.api_key)
+        try:
+            store = _FileLessStore(self.actx.store.path)
+            self.settings = resolve(self.actx.options, self.env, store, sandbox=pair)  # type: ignore[arg-type]
+        except MscliError:
+            self.settings = None
+
+    def advice_context(self) -> Any:
+        ctx = self.actx.advice_context()
+        if self.settings is not None:
+            ctx.key_source = self.settings.api_key.source if self.settings.api_key.value else None
+            ctx.profile = self.settings.profile.value
+            ctx.plan = self.settings.plan.value
+            ctx.config_path = self.settings.config_path
+        return ctx
+
+    # -- redaction --
+
+    def redact(self, text: str) -> str:
+        from mscli.redact import Redactor
+
+        secrets = [self.actx.options.api_key, self.env.get("MODELSTACK_API_KEY"), self.key]
+        if self.settings is not None:
+            secrets.append(self.settings.api_key.value)
+        return Redactor(secrets).text(self.actx.redact(text))
+
+    def trace(self, line: str) -> None:
+        shown = self.redact(line)
+        self.traces.append(shown)
+        if self.actx.options.verbose:
+            self.actx.note(shown)
+
+    # -- the client --
+
+    def client(self) -> GatewayClient:
+        """A client on the checked base URL, with the key only when the key check passed, no
+        retries (the doctor wants the first answer) and the doctor's short timeouts."""
+        if self._client is None:
+            from dataclasses import replace
+
+            from mscli.api.client import GatewayClient
+
+            assert self.settings is not None and self.url is not None
+            t = self.timeout
+            config = replace(
+                self.settings.client_config(),
+                base_url=self.url.url,
+                api_key=self.key,
+                timeout=t,
+                connect_timeout=min(t, 10.0),
+                first_byte_timeout=t,
+                idle_timeout=t,
+                max_retries=0,
+            )
+            self._client = GatewayClient(config, trace=self.trace)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    @property
+    def plan(self) -> Any:
+        from mscli.pricing import PLANS
+
+        name = self.settings.plan.value if self.settings is not None else None
+        return PLANS.get(name) if name else None

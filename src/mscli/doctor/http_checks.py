@@ -1,0 +1,403 @@
+"""The checks that talk HTTP to the API: reachability, is it the API, auth, rate limit, models,
+the default model, balance, and the opt-in live completion. They share one raw GET /models."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from mscli.advice import row_for, suggest
+from mscli.doctor.base import (
+    API_HOST,
+    CheckResult,
+    DoctorState,
+    advice_fix,
+    fail,
+    fmt_ms,
+    from_error,
+    join_fix,
+    ok,
+    skip,
+    warn,
+)
+from mscli.errors import ApiError, MscliError
+from mscli.settings import describe_source
+
+#: A spendable balance below this many credits is reported as low.
+LOW_CREDITS = 50.0
+#: Warn when fewer than this share of the rate-limit window is left.
+RATE_HEADROOM_WARN = 0.1
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    try:
+        value = headers.get(name)
+        if value is not None:
+            return str(value)
+        lname = name.lower()
+        for k, v in headers.items():
+            if str(k).lower() == lname:
+                return str(v)
+    except Exception:
+        return None
+    return None
+
+
+def _raw_status(raw: Any) -> int:
+    for attr in ("status", "status_code"):
+        value = getattr(raw, attr, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _raw_text(raw: Any) -> str:
+    for attr in ("excerpt", "body_excerpt", "text", "body"):
+        value = getattr(raw, attr, None)
+        if isinstance(value, bytes):
+            return value[:2000].decode("utf-8", "replace")
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def _raw_latency_ms(raw: Any, fallback_ms: float) -> float:
+    for attr in ("latency_ms", "elapsed_ms"):
+        value = getattr(raw, attr, None)
+        if isinstance(value, (int, float)):
+            return float(value)
+    value = getattr(raw, "latency", None)
+    if isinstance(value, (int, float)):
+        return float(value) * 1000 if value < 100 else float(value)
+    return fallback_ms
+
+
+def _html_title(text: str) -> str | None:
+    m = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if not m:
+        return None
+    title = re.sub(r"\s+", " ", m.group(1)).strip()
+    return title[:80] or None
+
+
+def _server_message(text: str) -> str | None:
+    import json
+
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:200].rstrip(".")
+        if isinstance(err, str):
+            return err[:200].rstrip(".")
+        for k in ("message", "detail"):
+            if isinstance(body.get(k), str):
+                return str(body[k])[:200].rstrip(".")
+    return None
+
+
+def check_http(state: DoctorState) -> CheckResult:
+    assert state.url is not None
+    path = state.url.path + "/models"
+    started = time.perf_counter()
+    try:
+        raw = state.client().request_raw("GET", "/models")
+    except MscliError as exc:
+        took = fmt_ms(time.perf_counter() - started)
+        if exc.advice_key == "network.read_timeout" or getattr(exc, "kind", "") in (
+            "read_timeout",
+            "timeout",
+        ):
+            return from_error(
+                state,
+                exc,
+                detail=(
+                    f"GET {path}: the server accepted the connection but sent no answer within {state.timeout:g} s"
+                ),
+                fix="The server is not answering HTTP. Retry later; check a proxy or load balancer in between; raise --timeout if it is only slow.",
+            )
+        return from_error(state, exc, detail=f"GET {path} failed after {took}: {exc.message}")
+    state.raw = raw
+    status = _raw_status(raw)
+    latency = _raw_latency_ms(raw, (time.perf_counter() - started) * 1000)
+    if status >= 500:
+        text = _raw_text(raw)
+        said = (
+            _server_message(text)
+            or _html_title(text)
+            or (text.strip()[:80] if text.strip() else "empty body")
+        )
+        rid = _header(getattr(raw, "headers", None), "x-request-id")
+        rid_note = f"; request id {rid}" if rid else ""
+        return fail(
+            f"GET {path} answered HTTP {status}: {said}{rid_note}", key="server", http_status=status
+        )
+    return ok(
+        f"GET {path} answered HTTP {status} (server latency {latency:.0f} ms)",
+        status=status,
+        latency_ms=round(latency, 1),
+    )
+
+
+def check_api(state: DoctorState) -> CheckResult:
+    raw = state.raw
+    status = _raw_status(raw)
+    text = _raw_text(raw)
+    ctype = (_header(getattr(raw, "headers", None), "content-type") or "").lower()
+    stripped = text.lstrip()
+    if "html" in ctype or stripped[:1] == "<":
+        title = _html_title(text)
+        page = f" ('{title}')" if title else ""
+        url = state.url
+        extra = ""
+        if url is not None and url.form != "with_v1":
+            extra = (
+                f" The base URL {url.url} does not end in /v1 as given; use https://{API_HOST}/v1."
+            )
+        return fail(
+            f"GET {url.path if url else ''}/models answered an HTML page{page} (HTTP {status}), not the API",
+            key="protocol.not_api",
+            fix=join_fix(row_for("protocol.not_api").fix) + extra,
+        )
+    if status == 404:
+        said = _server_message(text)
+        return fail(
+            f"GET {state.url.path if state.url else ''}/models answered 404{': ' + said if said else ''}: the path is wrong for this server",
+            key="not_found",
+        )
+    if "json" in ctype or stripped[:1] in ("{", "["):
+        return ok(f"JSON ({ctype.split(';')[0] or 'no content type'})")
+    if not stripped:
+        if status in (401, 403, 429):
+            return ok(f"HTTP {status} with an empty body")
+        return fail(
+            f"HTTP {status} with an empty body and no content type", key="protocol.malformed"
+        )
+    return fail(
+        f"the reply is neither JSON nor an error page ({ctype or 'no content type'}): {stripped[:60]!r}",
+        key="protocol.malformed",
+    )
+
+
+def check_auth(state: DoctorState) -> CheckResult:
+    raw = state.raw
+    status = _raw_status(raw)
+    said = _server_message(_raw_text(raw))
+    s = state.settings
+    source = "the " + describe_source(s.api_key.source) if s is not None else "?"
+    if status in (401, 403):
+        key = "auth.invalid" if status == 401 else "auth.forbidden"
+        err = ApiError(said or f"HTTP {status}", status=status, server_message=said)
+        return fail(
+            f"the key from {source} was rejected (HTTP {status}{': ' + said if said else ''})",
+            key=key,
+            fix=advice_fix(state, err),
+        )
+    if 200 <= status < 300:
+        return ok(f"the key from {source} was accepted")
+    return ok(f"the key from {source} was not rejected (the server answered HTTP {status})")
+
+
+def check_rate_limit(state: DoctorState) -> CheckResult:
+    raw = state.raw
+    status = _raw_status(raw)
+    headers = getattr(raw, "headers", None)
+    plan = state.plan
+    plan_note = (
+        f"plan {plan.label} allows {plan.rpm} RPM"
+        if plan
+        else "plan unknown (`mscli config set plan pro` to compare)"
+    )
+    if status == 429:
+        retry = _header(headers, "retry-after")
+        after = f", retry after {retry} s" if retry else ""
+        said = _server_message(_raw_text(raw))
+        return fail(
+            f"HTTP 429 on GET /models{after}{': ' + said if said else ''}; {plan_note}",
+            key="rate_limit",
+            retry_after=retry,
+        )
+    limit = _header(headers, "x-ratelimit-limit-requests") or _header(headers, "x-ratelimit-limit")
+    remaining = _header(headers, "x-ratelimit-remaining-requests") or _header(
+        headers, "x-ratelimit-remaining"
+    )
+    try:
+        lim = int(float(limit)) if limit else None
+        rem = int(float(remaining)) if remaining else None
+    except ValueError:
+        lim = rem = None
+    if lim is None or rem is None:
+        return ok(f"the server reports no rate-limit headers (none are documented); {plan_note}")
+    mismatch = f"; the server says {lim} RPM" if plan and plan.rpm != lim else ""
+    detail = f"{rem} of {lim} requests left in this minute (x-ratelimit headers, not documented by ModelStack){mismatch}"
+    if lim > 0 and rem / lim < RATE_HEADROOM_WARN:
+        return warn(
+            detail + f"; {plan_note}",
+            key="rate_limit",
+            fix="Another process is using most of your requests per minute: slow it down, or upgrade your plan.",
+            limit=lim,
+            remaining=rem,
+        )
+    return ok(detail, limit=lim, remaining=rem)
+
+
+def check_models(state: DoctorState) -> CheckResult:
+    try:
+        listing = state.client().list_models()
+    except MscliError as exc:
+        return from_error(state, exc)
+    ids = [str(getattr(m, "id", m)) for m in getattr(listing, "data", listing)]
+    state.models = ids
+    if not ids:
+        return warn(
+            "the model list is empty",
+            key="model.unsupported",
+            fix="Check the key's plan and model stacks in the dashboard.",
+        )
+    from mscli.pricing import CHEAPEST_MODEL, cheapest_of
+
+    sample = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
+    pick = cheapest_of(ids)
+    cheap = (
+        ""
+        if pick == CHEAPEST_MODEL
+        else f"; --live and balance --probe use {pick}, the cheapest served"
+    )
+    return ok(f"{len(ids)} models served ({sample}){cheap}", count=len(ids))
+
+
+def check_default_model(state: DoctorState) -> CheckResult:
+    s = state.settings
+    model = s.default_model.value if s is not None else None
+    if not model:
+        return skip(
+            "no default_model set (chat needs -m MODEL; `mscli config set default_model MODEL`)"
+        )
+    assert s is not None
+    ids = state.models or []
+    if model in ids:
+        return ok(f"{model} (from {s.default_model.source}) is served")
+    picks = suggest(model, ids)
+    mean = f"; did you mean {', '.join(picks)}?" if picks else ""
+    return fail(
+        f"{model} (from {s.default_model.source}) is not served{mean}",
+        key="model.unsupported",
+        fix=f"Pick a served model: `mscli config set default_model {picks[0] if picks else 'MODEL'}` (`mscli models` lists them).",
+    )
+
+
+def _fmt_credits(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _next_refill(value: Any) -> str | None:
+    if not value:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        when = (
+            value
+            if isinstance(value, datetime)
+            else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        )
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    secs = (when - datetime.now(timezone.utc)).total_seconds()
+    if secs <= 0:
+        return "due now"
+    h, m = divmod(int(secs // 60), 60)
+    return f"in {h} h {m} min" if h else f"in {m} min"
+
+
+def check_balance(state: DoctorState) -> CheckResult:
+    try:
+        bal = state.client().get_balance()
+    except ApiError as exc:
+        if exc.status == 404:
+            return skip(
+                "not reported: this server has no balance endpoint (ModelStack documents none); "
+                "a 402 on a request is the only sign of an empty balance (Dashboard → Billing; --live)"
+            )
+        return from_error(state, exc)
+    except MscliError as exc:
+        return from_error(state, exc)
+    state.balance = bal
+    sub = float(getattr(bal, "subscription_credits", 0) or 0)
+    life = float(getattr(bal, "lifetime_credits", 0) or 0)
+    total = sub + life
+    refill = _next_refill(getattr(bal, "next_refill_at", None))
+    refill_note = f"; next refill {refill}" if refill else ""
+    detail = f"{_fmt_credits(total)} credits ({_fmt_credits(sub)} subscription + {_fmt_credits(life)} lifetime){refill_note}"
+    data: dict[str, Any] = {"subscription_credits": sub, "lifetime_credits": life}
+    if total <= 0:
+        return fail(
+            f"no credits left: {detail}; requests will get 402", key="balance.empty", **data
+        )
+    if total < LOW_CREDITS:
+        return warn(
+            f"low: {detail}",
+            key="balance.empty",
+            fix="Buy lifetime credits in Dashboard → Billing, or wait for the next refill.",
+            **data,
+        )
+    return ok(detail, **data)
+
+
+def check_live(state: DoctorState) -> CheckResult:
+    if not state.live:
+        return skip("not run: --live sends a tiny completion (costs a few credits)")
+    from mscli.pricing import cheapest_of
+
+    s = state.settings
+    model = cheapest_of(state.models)  # the list the models check fetched
+    from mscli.api.models import ChatRequest
+
+    req = ChatRequest(
+        model=model, messages=[{"role": "user", "content": "Reply with OK."}], max_tokens=1
+    )
+    started = time.perf_counter()
+    first: float | None = None
+    try:
+        with state.client().chat_stream(req) as stream:
+            for event in stream:
+                if first is None and getattr(event, "text", None) is not None:
+                    first = time.perf_counter() - started
+            result = getattr(stream, "result", None)
+    except MscliError as exc:
+        return from_error(
+            state, exc, detail=f"streamed completion on {model} failed: {exc.message}"
+        )
+    total = time.perf_counter() - started
+    usage = getattr(result, "usage", None)
+    cost = ""
+    if usage is not None and state.url is not None and s is not None:
+        from mscli import ledger
+        from mscli.pricing import estimate_credits
+
+        pt, ct = (
+            int(getattr(usage, "prompt_tokens", 0) or 0),
+            int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+        ledger.record(s.base_url.value, model, pt, ct, overrides=s.price_overrides)
+        cost = (
+            f", about {estimate_credits(model, pt, ct, s.price_overrides):.4f} credits (estimate)"
+        )
+    if first is None:
+        return ok(
+            f"{model}: the stream finished in {fmt_ms(total)} without text (max_tokens=1){cost}",
+            total_ms=round(total * 1000, 1),
+        )
+    return ok(
+        f"{model}: first token after {fmt_ms(first)}, done in {fmt_ms(total)}{cost}",
+        ttft_ms=round(first * 1000, 1),
+        total_ms=round(total * 1000, 1),
+    )
