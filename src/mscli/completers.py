@@ -136,7 +136,7 @@ def complete_profile(incomplete: str) -> list[Completion]:
 def config_keys(*, settable_only: bool = False) -> list[tuple[str, str]]:
     """(name, description) of the profile settings `mscli config` knows."""
     try:
-        from mscli.config_store import KNOWN_KEYS
+        from mscli.config_schema import KNOWN_KEYS
 
         return [
             (name, spec.help)

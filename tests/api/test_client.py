@@ -15,9 +15,10 @@ from pytest_httpx import HTTPXMock, IteratorStream
 
 import mscli
 from mscli.api import client as client_module
-from mscli.api.client import ClientConfig, GatewayClient, map_transport_error
+from mscli.api.client import ClientConfig, GatewayClient
 from mscli.api.models import ChatRequest
 from mscli.api.retry import RetryNotice
+from mscli.api.transport import map_transport_error
 from mscli.errors import (
     ApiError,
     InsecureTransportError,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mscli.config_store import ConfigStore, get_profile
+from mscli.config_schema import get_profile
+from mscli.config_store import ConfigStore
 from support.cli import run
 
 KEY = "sk_" + "Q7w3" * 8

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mscli.config_store import ConfigStore, get_profile
+from mscli.config_schema import get_profile
+from mscli.config_store import ConfigStore
 from support.cli import run
 
 if TYPE_CHECKING:

@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 
 from mscli import config_store
-from mscli.config_store import (
-    ConfigStore,
+from mscli.config_schema import (
     active_profile_name,
     check_value,
-    config_dir,
     delete_profile,
     get_profile,
     parse_value,
@@ -26,6 +24,7 @@ from mscli.config_store import (
     unset_profile_value,
     validate,
 )
+from mscli.config_store import ConfigStore, config_dir
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError, UsageError
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
@@ -456,7 +455,8 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mscli.config_store import ConfigStore, set_profile_value
+    from mscli.config_schema import set_profile_value
+    from mscli.config_store import ConfigStore
 
     directory, index, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     store = ConfigStore(directory, lock_timeout=60)

@@ -1,4 +1,4 @@
-"""`GatewayClient`: one method per endpoint, one retry loop, one place that maps httpx errors.
+"""`GatewayClient`: one method per endpoint and one retry loop (httpx plumbing: `api.transport`).
 
 - ``httpx.Client(follow_redirects=False, trust_env=True)``: a 3xx is a `RedirectError`, so the key
   never travels to another host; proxies and CA bundles come from the environment.
@@ -8,17 +8,15 @@
   retry is announced through ``on_retry`` and carries ``X-Retry-Count``.
 - Timeouts: connect; first byte (chat); ``min(30, timeout)`` for models/balance; an idle limit
   between stream chunks (the read timeout is switched once the headers are in, see
-  `_set_read_timeout`); and one overall deadline per call across attempts and sleeps.
+  `mscli.api.transport.set_read_timeout`); and one overall deadline per call across attempts and
+  sleeps.
 - ``trace`` receives redacted lines: method and URL, request headers (Authorization masked),
   status, latency and request id.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +30,7 @@ from mscli.api.errors_parse import (
     MAX_ERROR_BODY,
     api_error_from_payload,
     clean_text,
-    html_title,
     is_error_payload,
-    looks_like_html,
     parse_error_response,
     request_id_from,
 )
@@ -47,39 +43,45 @@ from mscli.api.retry import (
     should_retry_status,
 )
 from mscli.api.stream import ChatStream, parse_completion
+from mscli.api.transport import (
+    RAW_EXCERPT,
+    SMALL_ENDPOINT_TIMEOUT,
+    RawResponse,
+    attempt_timeouts,
+    check_redirect,
+    decode_json,
+    excerpt,
+    header_safe,
+    http_client,
+    raw_timeouts,
+    read_capped,
+    read_head,
+    request_error,
+    request_trace,
+    response_trace,
+    set_read_timeout,
+    wait_too_long_error,
+)
 from mscli.api.urls import join_url, normalise_base_url
 from mscli.errors import (
     ApiError,
     BaseUrlError,
     KeyFormatError,
     NetworkError,
-    NotApiError,
     ProtocolError,
-    RateLimitWaitTooLongError,
-    RedirectError,
-    ResponseTooLargeError,
 )
 from mscli.redact import Redactor
 
 __all__ = [
     "MAX_BODY",
-    "RAW_EXCERPT",
     "ClientConfig",
     "GatewayClient",
-    "RawResponse",
-    "map_transport_error",
 ]
 
 T = TypeVar("T")
 
 #: Largest successful JSON body accepted (a huge /models list): beyond it, ResponseTooLargeError.
 MAX_BODY = 32 * 1024 * 1024
-#: How much of the body `GatewayClient.request_raw` keeps.
-RAW_EXCERPT = 2048
-#: Per-attempt write timeout (request bodies are small).
-_WRITE_TIMEOUT = 30.0
-#: Read timeout for the small endpoints (models, balance), capped by the overall timeout.
-_SMALL_ENDPOINT_TIMEOUT = 30.0
 
 
 @dataclass
@@ -101,141 +103,6 @@ class ClientConfig:
             f"ClientConfig(base_url={self.base_url!r}, api_key={shown}, timeout={self.timeout}, "
             f"max_retries={self.max_retries}, max_wait={self.max_wait})"
         )
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    """One unretried exchange, for the doctor. Error statuses are returned, not raised."""
-
-    status: int
-    reason: str
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    content_type: str | None
-    body: bytes  # at most the first 2 KiB
-    latency_ms: float
-    url: str  # redacted
-    request_id: str | None = None
-    http_version: str = "HTTP/1.1"
-    truncated: bool = False
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    @property
-    def is_html(self) -> bool:
-        return looks_like_html(self.body, self.content_type)
-
-
-# --- httpx exception mapping ------------------------------------------------------------------
-
-_DNS_MARKERS = (
-    "name or service not known",
-    "nodename nor servname",
-    "temporary failure in name resolution",
-    "getaddrinfo failed",
-    "no address associated with hostname",
-    "name resolution",
-    "could not resolve",
-)
-_TLS_MARKERS = ("certificate_verify_failed", "wrong_version_number", "[ssl", "ssl:", "tlsv1")
-_REFUSED_ERRNOS = {111, 61, 10061}
-_RESET_ERRNOS = {104, 54, 10054, 32}
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 12:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _classify(exc: BaseException) -> tuple[str, dict[str, Any]]:
-    """The `NetworkError.kind` for an httpx exception, plus extra facts."""
-    facts: dict[str, Any] = {}
-    if isinstance(exc, httpx.ProxyError):
-        return "proxy", facts
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect_timeout", facts
-    if isinstance(exc, httpx.ReadTimeout):
-        return "read_timeout", facts
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", facts
-    chain = _chain(exc)
-    text = " ".join(str(e) for e in chain).lower()
-    for e in chain:
-        if isinstance(e, ssl.SSLError):
-            facts["tls_verify"] = isinstance(e, ssl.SSLCertVerificationError) or (
-                "certificate_verify_failed" in text
-            )
-            return "tls", facts
-    if any(m in text for m in _TLS_MARKERS):
-        facts["tls_verify"] = "certificate_verify_failed" in text
-        return "tls", facts
-    for e in chain:
-        if isinstance(e, socket.gaierror):
-            facts["dns_temporary"] = e.errno == getattr(socket, "EAI_AGAIN", -3)
-            return "dns", facts
-    if any(m in text for m in _DNS_MARKERS):
-        facts["dns_temporary"] = "temporary failure" in text
-        return "dns", facts
-    for e in chain:
-        if isinstance(e, ConnectionRefusedError) or (
-            isinstance(e, OSError) and e.errno in _REFUSED_ERRNOS
-        ):
-            return "refused", facts
-    if "connection refused" in text:
-        return "refused", facts
-    for e in chain:
-        if isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or (
-            isinstance(e, OSError) and e.errno in _RESET_ERRNOS
-        ):
-            return "reset", facts
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        return "reset", facts
-    if "connection reset" in text or "server disconnected" in text or "peer closed" in text:
-        return "reset", facts
-    return "other", facts
-
-
-_MESSAGES = {
-    "dns": "Could not resolve the host name {host}",
-    "refused": "{host} refused the connection",
-    "reset": "The connection to {host} was closed or reset",
-    "tls": "The TLS (https) handshake with {host} failed",
-    "connect_timeout": "Timed out connecting to {host}",
-    "read_timeout": "No response from {host} in time",
-    "timeout": "The request to {host} timed out",
-    "proxy": "The proxy refused or failed the connection to {host}",
-    "other": "Could not connect to {host}",
-}
-
-
-def map_transport_error(
-    exc: BaseException,
-    *,
-    host: str | None,
-    attempts: int = 1,
-    redactor: Redactor | None = None,
-    **facts: Any,
-) -> NetworkError:
-    """A `NetworkError` with the right ``kind`` for an httpx transport exception."""
-    kind, extra = _classify(exc)
-    redactor = redactor or Redactor()
-    detail = redactor.text(clean_text(str(exc) or type(exc).__name__, 200))
-    message = _MESSAGES[kind].format(host=host or "the server")
-    return NetworkError(
-        message,
-        kind=kind,
-        host=host,
-        attempts=attempts,
-        detail=detail,
-        exception=type(exc).__name__,
-        **extra,
-        **facts,
-    )
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -273,7 +140,7 @@ class GatewayClient:
         self.base_url = self.base.url
         self.host = self.base.host
         api_key = config.api_key.strip() if config.api_key else None
-        if api_key is not None and not _header_safe(api_key):
+        if api_key is not None and not header_safe(api_key):
             raise KeyFormatError(
                 "The API key contains spaces, line breaks or non-ASCII characters "
                 "and cannot be sent in a header",
@@ -292,15 +159,12 @@ class GatewayClient:
         self._wall_clock = wall_clock
         self._on_retry = on_retry
         self._trace = trace
-        headers = {"User-Agent": config.user_agent, "Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.Client(
-            headers=headers,
-            follow_redirects=False,
-            trust_env=True,
+        self._http = http_client(
+            user_agent=config.user_agent,
+            api_key=api_key,
             transport=transport,
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+            timeout=config.timeout,
+            connect_timeout=config.connect_timeout,
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
@@ -328,7 +192,7 @@ class GatewayClient:
         except ValidationError as exc:
             raise ProtocolError(
                 "The model list does not have the expected shape (data[].id)",
-                excerpt=self._excerpt(payload),
+                excerpt=excerpt(payload, self.redactor),
                 detail=clean_text(str(exc.errors()[0].get("msg", "")) if exc.errors() else "", 200),
             ) from exc
 
@@ -337,7 +201,7 @@ class GatewayClient:
         payload = self._get_json("/balance")
         if not isinstance(payload, dict):
             raise ProtocolError(
-                "The balance answer is not a JSON object", excerpt=self._excerpt(payload)
+                "The balance answer is not a JSON object", excerpt=excerpt(payload, self.redactor)
             )
         return Balance.model_validate(payload)
 
@@ -393,13 +257,10 @@ class GatewayClient:
         """One attempt, no retries, for the doctor: returns error statuses instead of raising.
         Raises `NetworkError` and `RedirectError` like every other call."""
         url = join_url(self.base_url, path)
-        timeout = min(_SMALL_ENDPOINT_TIMEOUT, self.config.timeout)
         request = self._http.build_request(
             method.upper(),
             url,
-            timeout=httpx.Timeout(
-                timeout, connect=min(self.config.connect_timeout, timeout), write=timeout
-            ),
+            timeout=raw_timeouts(self.config.timeout, connect=self.config.connect_timeout),
         )
         self.attempts = 1
         self._trace_request(request)
@@ -410,32 +271,14 @@ class GatewayClient:
             raise self._request_error(exc, 1) from exc
         try:
             latency = self._record(response, start)
-            self._check_redirect(response, url)
-            body = bytearray()
-            truncated = False
-            try:
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) >= RAW_EXCERPT:
-                        truncated = len(body) > RAW_EXCERPT
-                        break
-            except httpx.RequestError:
-                truncated = True
-            headers: dict[str, str] = {}
-            for name, value in response.headers.multi_items():
-                key = name.lower()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
-            return RawResponse(
-                status=response.status_code,
-                reason=response.reason_phrase,
-                headers=headers,
-                content_type=response.headers.get("content-type"),
-                body=bytes(body[:RAW_EXCERPT]),
+            check_redirect(response, url, self.redactor)
+            body, truncated = read_head(response, RAW_EXCERPT)
+            return RawResponse.from_response(
+                response,
+                body=body,
+                truncated=truncated,
                 latency_ms=latency,
                 url=self.redactor.url(url),
-                request_id=request_id_from(response.headers),
-                http_version=response.http_version,
-                truncated=truncated,
             )
         finally:
             response.close()
@@ -445,14 +288,6 @@ class GatewayClient:
     def _new_call(self, path: str) -> _Call:
         return _Call(
             deadline=self._clock() + self.config.timeout, url=join_url(self.base_url, path)
-        )
-
-    def _timeouts(self, call: _Call, read_timeout: float | None) -> httpx.Timeout:
-        remaining = max(0.001, call.deadline - self._clock())
-        read = remaining if read_timeout is None else min(read_timeout, remaining)
-        connect = min(self.config.connect_timeout, remaining)
-        return httpx.Timeout(
-            read, connect=connect, write=min(_WRITE_TIMEOUT, remaining), pool=connect
         )
 
     def _execute(
@@ -490,24 +325,25 @@ class GatewayClient:
                 call.url,
                 json=json_body,
                 headers=headers,
-                timeout=self._timeouts(call, read_timeout),
+                timeout=attempt_timeouts(
+                    call.deadline - self._clock(),
+                    read=read_timeout,
+                    connect=self.config.connect_timeout,
+                ),
             )
             self._trace_request(request)
             start = self._clock()
             try:
                 response = self._http.send(request, stream=True)
             except httpx.RequestError as exc:
-                err = self._request_error(exc, attempt)
-                if isinstance(err, NetworkError) and err.kind != "tls":
-                    self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
-                    continue
-                raise err from exc
+                self._retry_transport(call, exc, attempt)
+                continue
             self._record(response, start)
             status = response.status_code
             if not 200 <= status < 300:
                 try:
-                    self._check_redirect(response, call.url)
-                    body = self._read_prefix(response, MAX_ERROR_BODY)
+                    check_redirect(response, call.url, self.redactor)
+                    body, _ = read_head(response, MAX_ERROR_BODY)
                 finally:
                     response.close()
                 err_status = parse_error_response(
@@ -528,14 +364,20 @@ class GatewayClient:
                 return consume(response)
             except httpx.RequestError as exc:
                 response.close()
-                err = self._request_error(exc, attempt)
-                if isinstance(err, NetworkError) and err.kind != "tls":
-                    self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
-                    continue
-                raise err from exc
+                self._retry_transport(call, exc, attempt)
+                continue
             except BaseException:
                 response.close()
                 raise
+
+    def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
+        """A send or body read failed: sleep before the next attempt, or raise the mapped error
+        (a TLS failure or a non-network error is never retried)."""
+        err = self._request_error(exc, attempt)
+        if isinstance(err, NetworkError) and err.kind != "tls":
+            self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
+            return
+        raise err from exc
 
     def _retry_or_raise(
         self,
@@ -550,7 +392,9 @@ class GatewayClient:
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
             if decision.hint_too_long and isinstance(err, ApiError):
-                raise _wait_too_long(err, decision.hint or 0.0, self.policy.max_wait) from cause
+                raise wait_too_long_error(
+                    err, decision.hint or 0.0, self.policy.max_wait
+                ) from cause
             if cause is not None:
                 raise err from cause
             raise err
@@ -575,101 +419,29 @@ class GatewayClient:
         self.last_status = response.status_code
         self.last_request_id = request_id_from(response.headers)
         if self._trace:
-            rid = f", request id {self.last_request_id}" if self.last_request_id else ""
-            self._trace(
-                f"< {response.http_version} {response.status_code} {response.reason_phrase}"
-                f" ({latency:.0f} ms{rid})"
-            )
-            for name, value in self.redactor.headers(response.headers.multi_items()).items():
-                self._trace(f"< {name}: {value}")
+            for line in response_trace(
+                response,
+                latency_ms=latency,
+                request_id=self.last_request_id,
+                redactor=self.redactor,
+            ):
+                self._trace(line)
         return latency
-
-    def _check_redirect(self, response: httpx.Response, url: str) -> None:
-        if 300 <= response.status_code < 400:
-            location = response.headers.get("location")
-            shown_location = self.redactor.url(location) if location else None
-            raise RedirectError(
-                f"The server answered {response.status_code} {response.reason_phrase} "
-                f"(redirect to {shown_location or 'nowhere'}); mscli does not follow redirects",
-                status=response.status_code,
-                location=shown_location,
-                url=self.redactor.url(url),
-            )
-
-    @staticmethod
-    def _read_prefix(response: httpx.Response, limit: int) -> bytes:
-        """At most ``limit`` bytes of the body; a read error just ends it."""
-        body = bytearray()
-        try:
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) >= limit:
-                    break
-        except httpx.RequestError:
-            pass
-        return bytes(body[:limit])
-
-    @staticmethod
-    def _read_capped(response: httpx.Response, limit: int) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise ResponseTooLargeError(
-                f"The response is larger than {limit // (1024 * 1024)} MiB", limit=limit
-            )
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise ResponseTooLargeError(
-                    f"The response is larger than {limit // (1024 * 1024)} MiB", limit=limit
-                )
-        return bytes(body)
 
     def _consume_json(self, response: httpx.Response) -> tuple[int, Any]:
         """Read a 2xx body (capped) and decode it as JSON; HTML is `NotApiError`."""
         try:
-            body = self._read_capped(response, MAX_BODY)
+            body = read_capped(response, MAX_BODY)
         finally:
             response.close()
-        return response.status_code, self._decode_json(response, body)
-
-    def _decode_json(self, response: httpx.Response, body: bytes) -> Any:
-        content_type = response.headers.get("content-type")
-        url = self.redactor.url(str(response.request.url))
-        if looks_like_html(body, content_type):
-            title = html_title(body[:MAX_ERROR_BODY].decode("utf-8", "replace"))
-            raise NotApiError(
-                f"The server answered HTTP {response.status_code} with an HTML page, not the API",
-                status=response.status_code,
-                url=url,
-                content_type=content_type,
-                title=title,
-            )
-        text = body.decode("utf-8", "replace").lstrip("\ufeff").strip()
-        if not text:
-            raise ProtocolError(
-                f"The server answered HTTP {response.status_code} with an empty body",
-                status=response.status_code,
-                url=url,
-                content_type=content_type,
-            )
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"The server answered HTTP {response.status_code} with something that is not JSON",
-                excerpt=self.redactor.text(clean_text(text, 200)),
-                status=response.status_code,
-                url=url,
-                content_type=content_type,
-            ) from exc
+        return response.status_code, decode_json(response, body, self.redactor)
 
     def _get_json(self, path: str) -> Any:
         call = self._new_call(path)
         status, payload = self._execute(
             call,
             "GET",
-            read_timeout=min(_SMALL_ENDPOINT_TIMEOUT, self.config.timeout),
+            read_timeout=min(SMALL_ENDPOINT_TIMEOUT, self.config.timeout),
             consume=self._consume_json,
         )
         if is_error_payload(payload):
@@ -695,85 +467,18 @@ class GatewayClient:
     def _prepare_stream(self, call: _Call, response: httpx.Response) -> httpx.Response:
         """Headers are in: from now on the read timeout is the idle gap between chunks."""
         remaining = max(0.001, call.deadline - self._clock())
-        _set_read_timeout(response, min(self.config.idle_timeout, remaining))
+        set_read_timeout(response, min(self.config.idle_timeout, remaining))
         return response
 
     def _request_error(
         self, exc: httpx.RequestError, attempt: int
     ) -> NetworkError | ProtocolError | BaseUrlError:
-        if isinstance(exc, httpx.DecodingError):
-            return ProtocolError(
-                "The response body could not be decoded",
-                excerpt=self.redactor.text(clean_text(str(exc), 200)),
-            )
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-            return BaseUrlError(
-                f"The base URL cannot be used: {clean_text(str(exc), 200)}",
-                base_url=self.redactor.url(self.base_url),
-            )
-        return map_transport_error(exc, host=self.host, attempts=attempt, redactor=self.redactor)
+        return request_error(
+            exc, attempt=attempt, host=self.host, base_url=self.base_url, redactor=self.redactor
+        )
 
     def _trace_request(self, request: httpx.Request) -> None:
         if not self._trace:
             return
-        self._trace(f"> {request.method} {self.redactor.url(str(request.url))}")
-        for name, value in self.redactor.headers(request.headers.multi_items()).items():
-            self._trace(f"> {name}: {value}")
-
-    def _excerpt(self, payload: Any) -> str:
-        try:
-            text = json.dumps(payload, ensure_ascii=False)[:400]
-        except (TypeError, ValueError):
-            text = repr(payload)[:400]
-        return self.redactor.text(clean_text(text, 200))
-
-
-def _header_safe(value: str) -> bool:
-    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
-
-
-def _set_read_timeout(response: httpx.Response, read: float) -> None:
-    """Change the read timeout for the rest of a streamed body.
-
-    httpcore reads ``request.extensions["timeout"]`` when it starts reading the body (after the
-    headers), and the httpx request shares its extensions dict with the httpcore request; so
-    replacing the entry here, before the first body read, sets the idle limit between chunks.
-    """
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without a request (tests)
-        return
-    timeouts = dict(request.extensions.get("timeout") or {})
-    timeouts["read"] = read
-    request.extensions["timeout"] = timeouts
-
-
-def _wait_too_long(err: ApiError, hint: float, max_wait: float) -> ApiError:
-    """The server asked for a wait longer than max_wait: say so, and when to retry."""
-    when = f"{hint:.0f} s" + (f" (about {hint / 60:.0f} min)" if hint >= 120 else "")
-    detail = f"the server asks to wait {when}, more than the {max_wait:g} s mscli waits"
-    facts = {k: v for k, v in err.facts.items() if k not in _API_ERROR_FIELDS}
-    common: dict[str, Any] = {
-        "status": err.status,
-        "error_type": err.error_type,
-        "code": err.code,
-        "server_message": err.server_message,
-        "request_id": err.request_id,
-        "retry_after": hint,
-        "body_excerpt": err.body_excerpt,
-        "attempts": err.attempts,
-        "url": err.url,
-        "max_wait": max_wait,
-        **facts,
-    }
-    if err.status == 429:
-        return RateLimitWaitTooLongError(f"{err.message} ({detail})", **common)
-    err.retry_after = hint
-    err.facts["retry_after"] = hint
-    err.facts["max_wait"] = max_wait
-    return err
-
-
-_API_ERROR_FIELDS = frozenset(
-    {"status", "error_type", "code", "request_id", "retry_after", "attempts", "max_wait"}
-)
+        for line in request_trace(request, self.redactor):
+            self._trace(line)

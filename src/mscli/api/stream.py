@@ -389,7 +389,7 @@ class ChatStream:
 
     def _read_failed(self, exc: httpx.RequestError) -> None:
         """A body read failed. Returns if the reply was already complete; raises otherwise."""
-        from mscli.api.client import map_transport_error  # the one mapping of httpx errors
+        from mscli.api.transport import map_transport_error  # the one mapping of httpx errors
 
         error = map_transport_error(
             exc, host=self._host, attempts=self._attempts(), redactor=self._redactor

@@ -61,7 +61,7 @@ def app_context(ctx: typer.Context, *, json: bool, profile: str | None = None) -
 
     actx = get_app_context(ctx, json=json)
     if profile is not None:
-        from mscli.config_store import check_profile_name
+        from mscli.config_schema import check_profile_name
 
         check_profile_name(profile)
         if actx.options.profile != profile:
@@ -73,7 +73,7 @@ def app_context(ctx: typer.Context, *, json: bool, profile: str | None = None) -
 def target_profile(actx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
     """The profile a command acts on and why: --profile, then MSCLI_PROFILE, then the file's
     active_profile, then "default". (Same order as settings.resolve, without resolving the rest.)"""
-    from mscli.config_store import DEFAULT_PROFILE
+    from mscli.config_schema import DEFAULT_PROFILE
 
     if actx.options.profile:
         return actx.options.profile, "flag"
@@ -162,7 +162,7 @@ def path_cmd(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("show")
 def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Every effective setting and where it came from (flag, env, profile, default); the key is masked."""
-    from mscli.config_store import KNOWN_KEYS, get_profile
+    from mscli.config_schema import KNOWN_KEYS, get_profile
 
     actx = app_context(ctx, json=json_, profile=profile)
     settings = actx.settings
@@ -267,7 +267,7 @@ def set_(
     profile: ProfileOpt = None,
 ) -> None:
     """Store a setting in the profile (created if needed). API keys: `mscli keys set`."""
-    from mscli.config_store import KNOWN_KEYS, parse_value, set_profile_value
+    from mscli.config_schema import KNOWN_KEYS, parse_value, set_profile_value
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_, profile=profile)
@@ -336,7 +336,7 @@ def unset(
     profile: ProfileOpt = None,
 ) -> None:
     """Remove a setting from the profile, so the default (or the environment) applies again."""
-    from mscli.config_store import KNOWN_KEYS, get_profile, unset_profile_value
+    from mscli.config_schema import KNOWN_KEYS, get_profile, unset_profile_value
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_, profile=profile)
@@ -371,7 +371,7 @@ def unset(
 @app.command("profiles")
 def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the profiles; * marks the one in use."""
-    from mscli.config_store import active_profile_name, get_profile, profile_names
+    from mscli.config_schema import active_profile_name, get_profile, profile_names
     from mscli.redact import mask_key
 
     actx = app_context(ctx, json=json_)
@@ -449,7 +449,7 @@ def use(
     json_: JsonOpt = False,
 ) -> None:
     """Make a profile the active one (written to the config file as active_profile)."""
-    from mscli.config_store import DEFAULT_PROFILE, check_profile_name, profile_names
+    from mscli.config_schema import DEFAULT_PROFILE, check_profile_name, profile_names
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_)
@@ -502,7 +502,7 @@ def delete_profile_cmd(
     json_: JsonOpt = False,
 ) -> None:
     """Delete a profile and everything in it (its API key included)."""
-    from mscli.config_store import delete_profile, get_profile, profile_names
+    from mscli.config_schema import delete_profile, get_profile, profile_names
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_)

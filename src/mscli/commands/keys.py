@@ -81,7 +81,7 @@ def set_(
         target_profile,
         warn_permissions,
     )
-    from mscli.config_store import check_profile_name, get_profile, set_profile_value
+    from mscli.config_schema import check_profile_name, get_profile, set_profile_value
     from mscli.credentials import check_key_format, normalise_key
     from mscli.redact import mask_key
     from mscli.settings import describe_source
@@ -151,7 +151,7 @@ def set_(
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """The profiles with their keys (masked); * marks the profile in use."""
     from mscli.commands.config_cmd import app_context, target_profile, warn_permissions
-    from mscli.config_store import active_profile_name, get_profile, profile_names
+    from mscli.config_schema import active_profile_name, get_profile, profile_names
     from mscli.redact import mask_key
 
     actx = app_context(ctx, json=json_)
@@ -219,7 +219,7 @@ def remove(
 ) -> None:
     """Remove the stored key from the profile (the key stays valid on the server)."""
     from mscli.commands.config_cmd import app_context, confirm_or_refuse, target_profile
-    from mscli.config_store import get_profile, unset_profile_value
+    from mscli.config_schema import get_profile, unset_profile_value
     from mscli.redact import mask_key
 
     actx = app_context(ctx, json=json_, profile=profile)
