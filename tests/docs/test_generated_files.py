@@ -10,6 +10,7 @@ import typer.main
 
 from mscli import devtools
 from mscli.app import app
+from mscli.devtools import apptree, manpage, readme
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS
 
@@ -104,7 +105,7 @@ def _click_tree() -> list[tuple[list[str], object]]:
 
 
 def test_man_page_has_every_command_option_and_table_row() -> None:
-    man = devtools.render_man()
+    man = manpage.render_man()
     for path, cmd in _click_tree():
         if len(path) > 1:
             assert f".SS {' '.join(path)}".replace("-", "\\-") in man, path
@@ -131,9 +132,9 @@ def test_man_page_has_every_command_option_and_table_row() -> None:
 
 
 def test_readme_regions_come_from_the_same_tables() -> None:
-    regions = devtools.readme_regions()
+    regions = readme.readme_regions()
     for code, text in EXIT_CODE_DOCS.items():
-        assert f"| {int(code)} | {devtools._cell(text)} |" in regions["exit-codes"]
+        assert f"| {int(code)} | {readme._cell(text)} |" in regions["exit-codes"]
     for var in ENV_VARS:
         assert f"`{var.name.split(' / ')[0]}`" in regions["env-vars"]
     for path, _cmd in _click_tree()[1:]:
@@ -141,21 +142,21 @@ def test_readme_regions_come_from_the_same_tables() -> None:
 
 
 def test_files_section_uses_home_placeholders_not_this_machine() -> None:
-    man = devtools.render_man()
+    man = manpage.render_man()
     assert "~/.config/mscli/config.toml" in man
     assert "~/.cache/mscli/models" in man
     assert str(Path.home()) not in man
 
 
 def test_examples_use_only_commands_and_options_the_app_has() -> None:
-    assert devtools.example_problems() == [], "edit devtools.EXAMPLES to match the app"
+    assert manpage.example_problems() == [], "edit manpage.EXAMPLES to match the app"
 
 
 def test_example_checker_catches_unknown_commands_and_options() -> None:
-    tree = devtools.command_tree()
-    assert devtools._example_problem(tree, "mscli nosuchcommand") is not None
-    assert devtools._example_problem(tree, "mscli models --no-such-option") is not None
-    assert devtools._example_problem(tree, "mscli --profile work models --ids | head") is None
+    tree = apptree.command_tree()
+    assert manpage._example_problem(tree, "mscli nosuchcommand") is not None
+    assert manpage._example_problem(tree, "mscli models --no-such-option") is not None
+    assert manpage._example_problem(tree, "mscli --profile work models --ids | head") is None
 
 
 def test_side_file_is_removed_once_every_region_has_markers(tmp_path: Path) -> None:

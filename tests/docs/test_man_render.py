@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mscli import devtools
+from mscli.devtools import manpage
 
 ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / devtools.MAN_PATH
@@ -18,7 +19,7 @@ MAN = ROOT / devtools.MAN_PATH
 def _page(tmp_path: Path) -> Path:
     """The page as generated now (the drift test compares it with the committed one)."""
     path = tmp_path / "mscli.1"
-    path.write_text(devtools.render_man(), encoding="utf-8")
+    path.write_text(manpage.render_man(), encoding="utf-8")
     return path
 
 
@@ -53,17 +54,17 @@ def test_man_renders_without_warnings(tmp_path: Path) -> None:
 
 
 def test_roff_escaping() -> None:
-    assert devtools.roff_text("use --max-wait or -p") == "use \\-\\-max\\-wait or \\-p"
-    assert devtools.roff_text("read-only, claude-sonnet-4-5") == "read-only, claude-sonnet-4-5"
-    assert devtools.roff_text("run `mscli keys set`") == "run \\fBmscli keys set\\fR"
-    assert devtools.roff_text("a\\b") == "a\\eb"
-    assert devtools.roff_text("sk_… — ×") == "sk_\\&... \\(em \\(mu"
-    assert devtools.roff_text("π") == "\\[u03C0]"
-    assert devtools._lines(".hidden\n'quote\n  x") == ["\\&.hidden", "\\&'quote", "x"]
+    assert manpage.roff_text("use --max-wait or -p") == "use \\-\\-max\\-wait or \\-p"
+    assert manpage.roff_text("read-only, claude-sonnet-4-5") == "read-only, claude-sonnet-4-5"
+    assert manpage.roff_text("run `mscli keys set`") == "run \\fBmscli keys set\\fR"
+    assert manpage.roff_text("a\\b") == "a\\eb"
+    assert manpage.roff_text("sk_… — ×") == "sk_\\&... \\(em \\(mu"
+    assert manpage.roff_text("π") == "\\[u03C0]"
+    assert manpage._lines(".hidden\n'quote\n  x") == ["\\&.hidden", "\\&'quote", "x"]
 
 
 def test_page_is_ascii_and_has_no_blank_lines() -> None:
-    text = devtools.render_man()
+    text = manpage.render_man()
     assert text.isascii()
     assert "\n\n" not in text
     assert all(not line.startswith(" ") for line in text.splitlines())

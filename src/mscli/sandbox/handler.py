@@ -1,0 +1,262 @@
+"""The request handler's plumbing: per-connection setup, one log line per request, raw response
+writing (first-byte delay, headers), error bodies (also for the stdlib's own errors), dispatch with
+its never-a-traceback rule, and request bodies (Content-Length or chunked, 413 before reading).
+The endpoints themselves are `endpoints.Handler`, a subclass."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+from mscli import __version__
+from mscli.sandbox.protocol import DISCONNECTS, MSG_INTERNAL, ClientGone, Reject, error_body
+
+if TYPE_CHECKING:
+    from mscli.sandbox.server import SandboxServer, _HTTPServer
+
+
+def _new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+class BaseHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = f"mscli-sandbox/{__version__}"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    # --- per-connection setup ------------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.sandbox.config.idle_timeout)
+        self.server.track(self.connection, True)
+        self._begin()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.track(self.connection, False)
+
+    def _begin(self) -> None:
+        self._t0 = time.perf_counter()
+        self._rid = _new_request_id()
+        self._status = 0
+        self._note = ""
+        self._key_label = "-"
+        self._delayed = False
+        self._extra_delay = 0.0
+        self._rate_headers: dict[str, str] = {}
+
+    @property
+    def sandbox(self) -> SandboxServer:
+        return self.server.sandbox
+
+    # --- logging: one concise line per request, never a traceback --------------------------------
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # we log once per request in _dispatch, with more facts
+
+    def log_message(self, format: str, *args: Any) -> None:
+        msg = format % args
+        if msg.startswith("Request timed out"):
+            return  # idle keep-alive connection: not worth a line
+        self.sandbox.log(f"{self.client_address[0]} {msg}")
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _log_line(self) -> None:
+        ms = (time.perf_counter() - self._t0) * 1000
+        note = f" {self._note}" if self._note else ""
+        command = getattr(self, "command", None) or "-"
+        path = (getattr(self, "path", None) or "-")[:200]
+        self.sandbox.log(
+            f'{self.client_address[0]} "{command} {path}" {self._status or "-"} '
+            f"{ms:.1f}ms {self._rid} key={self._key_label}{note}"
+        )
+
+    # --- low-level writing ---------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+        except OSError as exc:
+            self.close_connection = True
+            raise ClientGone(str(exc)) from exc
+
+    def _first_byte_delay(self) -> None:
+        if self._delayed:
+            return
+        self._delayed = True
+        delay = self.sandbox.config.latency_ms / 1000 + self._extra_delay
+        if delay > 0:
+            self.sandbox.stopping.wait(delay)
+
+    def _head(self, status: int, headers: dict[str, str]) -> bytes:
+        reason = self.responses.get(status, ("",))[0]
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        all_headers = {
+            "Server": self.version_string(),
+            "Date": self.date_time_string(),
+            "x-request-id": self._rid,
+            **self._rate_headers,
+            **headers,
+        }
+        if self.close_connection:
+            all_headers["Connection"] = "close"
+        lines += [f"{k}: {v}" for k, v in all_headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _start(self, status: int, headers: dict[str, str]) -> bytes:
+        """Wait out the first-byte delay, record the status, and return the response head."""
+        self._first_byte_delay()
+        self._status = status
+        return self._head(status, headers)
+
+    def _respond(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        hdrs = {"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}
+        payload = self._start(status, hdrs)
+        if self.command != "HEAD":
+            payload += body
+        self._write(payload)
+
+    def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        self._respond(status, body, "application/json", headers)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._json(status, error_body(status, message), headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors raised by the stdlib itself (bad request line, bad headers, 100-continue):
+        the documented envelope instead of an HTML page."""
+        self.close_connection = True
+        self._begin()  # a request of its own: never reuse the previous request's id
+        text = message or self.responses.get(code, ("Error",))[0]
+        try:
+            self._error(code, text)
+        except ClientGone:
+            pass
+        self._note = "rejected by the HTTP layer"
+        self._log_line()
+
+    def handle_expect_100(self) -> bool:
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.sandbox.config.max_body_bytes:
+            self.send_error(413, self._too_large_message(int(length)))
+            return False
+        return super().handle_expect_100()
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        self._begin()
+        self.server.busy(+1)
+        try:
+            self._route()
+        except Reject as rej:
+            if rej.close:
+                self.close_connection = True
+            try:
+                self._error(rej.status, rej.message, rej.headers)
+                if rej.linger:
+                    self._linger(rej.linger)
+            except DISCONNECTS:
+                self._note = "client disconnected"
+        except DISCONNECTS:
+            self.close_connection = True
+            self._note = (self._note + " " if self._note else "") + "client disconnected"
+        except Exception as exc:  # a sandbox bug: one line, a 500, no traceback
+            self.close_connection = True
+            self._note = f"internal error {type(exc).__name__}: {exc}"
+            if not self._status:
+                with contextlib.suppress(*DISCONNECTS):
+                    self._error(500, MSG_INTERNAL)
+        finally:
+            self._log_line()
+            self.server.busy(-1)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+    def _too_large_message(self, n: int) -> str:
+        return (
+            f"Request body too large: {n} bytes; the limit is "
+            f"{self.sandbox.config.max_body_bytes} bytes (1 MiB)."
+        )
+
+    def _linger(self, pending: int) -> None:
+        """Lingering close (as nginx does) after refusing a body unread: stop sending, then read
+        and discard what the client is still sending, at most `pending` bytes (capped) or 2 s.
+        Closing at once would reset the connection and could destroy the 413 before the client
+        reads it. Memory stays bounded: 64 KiB at a time, nothing kept."""
+        remaining = min(pending, 64 * 1024 * 1024)
+        deadline = time.monotonic() + 2.0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            while remaining > 0 and time.monotonic() < deadline:
+                data = self.rfile.read1(min(65536, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+
+    def _read_body(self) -> bytes:
+        limit = self.sandbox.config.max_body_bytes
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        if not raw.strip().isdigit():
+            raise Reject(400, "Invalid Content-Length header.", close=True)
+        n = int(raw)
+        if n > limit:
+            # refuse before reading: the unread body makes the connection unusable, so close it
+            raise Reject(413, self._too_large_message(n), close=True, linger=n)
+        try:
+            data = self.rfile.read(n)
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
+        if len(data) < n:
+            raise ClientGone("body cut short")
+        return data
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ClientGone("chunked body cut short")
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise Reject(400, "Invalid chunked request body.", close=True) from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                total += size
+                if total > limit:
+                    raise Reject(413, self._too_large_message(total), close=True, linger=limit)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
+
+    def _route(self) -> None:
+        """Read the body, pick the endpoint and answer: `endpoints.Handler` does it."""
+        raise NotImplementedError
