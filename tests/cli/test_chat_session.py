@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from rich.console import Console
 
+from mscli.chat_engine import Chat, check_model
+from mscli.chat_exchange import Params
 from mscli.context import AppContext
 from mscli.history import HistoryStore
 from mscli.output.chat_view import MarkdownView
 from mscli.output.console import THEME
-from mscli.session import Chat, Params, Session, check_model
+from mscli.session import Session
 from mscli.settings import GlobalOptions
 from support.chat_run import MODEL, completion, flat
 

@@ -109,9 +109,9 @@ def test_set_uses_the_active_profile() -> None:
 def test_set_hidden_prompt_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    from mscli.commands import keys as keys_cmd
+    from mscli.commands import _profile
 
-    monkeypatch.setattr(keys_cmd, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
     calls: list[dict[str, object]] = []
     real_prompt = typer.prompt
 
@@ -231,9 +231,9 @@ def test_remove_without_yes_and_no_tty_refuses() -> None:
 
 def test_remove_confirms_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     run("keys", "set", input=KEY)
-    from mscli.commands import config_cmd
+    from mscli.commands import _profile
 
-    monkeypatch.setattr(config_cmd, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
     r = run("keys", "remove", input="n\n")
     assert stored() == KEY and r.code != 0
     r = run("keys", "remove", input="y\n")

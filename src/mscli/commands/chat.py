@@ -14,10 +14,10 @@ import typer
 from mscli.completers import complete_conversation, complete_model
 
 if TYPE_CHECKING:
+    from mscli.chat_exchange import Outcome
     from mscli.context import AppContext
     from mscli.history import Conversation, HistoryStore
     from mscli.output.chat_view import ReplyView
-    from mscli.session import Outcome
 
 HELP = (
     'Chat with a model: one-shot (`mscli chat "prompt"`), piped (`cat f | mscli chat "summarize"`, '
@@ -233,8 +233,8 @@ def _open_history(
 
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
+    from mscli.chat_engine import SANDBOX_DEFAULT_MODEL
     from mscli.errors import NoModelError
-    from mscli.session import SANDBOX_DEFAULT_MODEL
 
     if model:
         return model.strip()
@@ -295,7 +295,8 @@ def _run(
     raw: bool,
     show_usage: bool,
 ) -> None:
-    from mscli.session import Chat, Params, check_model
+    from mscli.chat_engine import Chat, check_model
+    from mscli.chat_exchange import Params
 
     chosen = _pick_model(actx, model, conv)
     check_model(actx, chosen)
@@ -337,7 +338,7 @@ def _run(
 def _one_shot(
     actx: AppContext, chat: Any, text: str, *, stream: bool, raw: bool, show_usage: bool
 ) -> None:
-    from mscli.session import usage_line
+    from mscli.chat_exchange import usage_line
 
     view: ReplyView = _Collect() if actx.json else _view(actx, raw=raw)
     out: Outcome = chat.send(text, view, stream=stream)

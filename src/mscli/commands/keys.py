@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from mscli.commands._options import JsonOpt, ProfileOpt
+from mscli.commands._profile import YesOpt
 
 app = typer.Typer(
     help=(
@@ -29,18 +30,12 @@ app = typer.Typer(
 _STDIN_LIMIT = 64 * 1024
 
 
-def _stdin_is_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _read_key(from_stdin: bool) -> tuple[str, str]:
     """(raw key, source): a hidden prompt on a terminal, else standard input."""
+    from mscli.commands._profile import stdin_is_tty
     from mscli.errors import KeyMissingError
 
-    if not from_stdin and _stdin_is_tty():
+    if not from_stdin and stdin_is_tty():
         source = "prompt"
         try:
             raw = typer.prompt(
@@ -75,7 +70,7 @@ def set_(
     ] = False,
 ) -> None:
     """Store an API key in the profile: from a hidden prompt, or piped on standard input."""
-    from mscli.commands.config_cmd import (
+    from mscli.commands._profile import (
         app_context,
         overridden_by,
         target_profile,
@@ -150,7 +145,7 @@ def set_(
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """The profiles with their keys (masked); * marks the profile in use."""
-    from mscli.commands.config_cmd import app_context, target_profile, warn_permissions
+    from mscli.commands._profile import app_context, target_profile, warn_permissions
     from mscli.config_schema import active_profile_name, get_profile, profile_names
     from mscli.redact import mask_key
 
@@ -215,10 +210,10 @@ def remove(
     ctx: typer.Context,
     json_: JsonOpt = False,
     profile: ProfileOpt = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
 ) -> None:
     """Remove the stored key from the profile (the key stays valid on the server)."""
-    from mscli.commands.config_cmd import app_context, confirm_or_refuse, target_profile
+    from mscli.commands._profile import app_context, confirm_or_refuse, target_profile
     from mscli.config_schema import get_profile, unset_profile_value
     from mscli.redact import mask_key
 
@@ -264,7 +259,7 @@ def check(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None
     """Check the key mscli would use: its format, then a live GET /v1/models. Exit 0 when valid."""
     import time
 
-    from mscli.commands.config_cmd import app_context
+    from mscli.commands._profile import app_context
     from mscli.redact import mask_key
     from mscli.settings import describe_source
 

@@ -1,0 +1,138 @@
+"""One chat exchange's data: the request parameters (`Params`), what it produced (`Outcome`), the
+running usage `Totals` of a conversation and the `--usage` line (`usage_line`).
+
+Plain dataclasses and formatting, shared by the engine (`chat_engine.py`), one-shot chat and the
+interactive session (`session.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mscli.errors import MscliError
+
+
+@dataclass
+class Params:
+    model: str
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The parameters recorded with an exchange (unset ones left out)."""
+        d: dict[str, Any] = {}
+        for name in ("system", "temperature", "max_tokens", "top_p", "stop"):
+            value = getattr(self, name)
+            if value not in (None, []):
+                d[name] = value
+        return d
+
+
+@dataclass
+class Outcome:
+    """What one exchange produced. `status` is complete, interrupted, truncated or error."""
+
+    prompt: str
+    model: str
+    reply: str = ""
+    status: str = "complete"
+    finish_reason: str | None = None
+    completion_id: str | None = None
+    response_model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    credits: float | None = None
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    error: MscliError | None = None
+    exchange_id: int | None = None
+    store_error: MscliError | None = None
+    #: Text chunks received (a stream sends about one token per chunk).
+    received_tokens: int = 0
+    #: Characters of every message sent (for an estimate when the server reports no usage).
+    prompt_chars: int = 0
+    #: Set when writing the reply failed because its reader went away (`| head`): the caller
+    #: records the exchange, then re-raises it.
+    output_closed: BrokenPipeError | None = None
+    #: (prompt tokens estimated, completion tokens received, credits estimated) for a reply that
+    #: ended early without a usage report; None otherwise.
+    partial: tuple[int, int, float] | None = None
+
+    @property
+    def usage(self) -> dict[str, int | None] | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        total = self.total_tokens
+        if total is None and self.prompt_tokens is not None and self.completion_tokens is not None:
+            total = self.prompt_tokens + self.completion_tokens
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": total,
+        }
+
+    @property
+    def usage_to_show(self) -> bool:
+        """Whether `--usage` has a line to print: always after a complete reply, and after one that
+        ended early when anything about its usage is known."""
+        return self.status == "complete" or self.usage is not None or self.partial is not None
+
+    def to_json(self, conversation_id: int | None) -> dict[str, Any]:
+        return {
+            "id": self.completion_id,
+            "object": "chat.completion",
+            "model": self.response_model or self.model,
+            "content": self.reply,
+            "finish_reason": self.finish_reason,
+            "status": self.status,
+            "usage": self.usage,
+            "estimated_credits": self.credits,
+            "conversation_id": conversation_id,
+        }
+
+
+@dataclass
+class Totals:
+    exchanges: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    credits: float = 0.0
+    unknown: int = 0  # exchanges without usage
+
+    def add(self, o: Outcome) -> None:
+        self.exchanges += 1
+        if o.usage is None:
+            self.unknown += 1
+            return
+        self.prompt_tokens += o.prompt_tokens or 0
+        self.completion_tokens += o.completion_tokens or 0
+        self.credits += o.credits or 0.0
+
+
+def usage_line(o: Outcome) -> str:
+    """`--usage`: tokens and estimated credits (labelled as an estimate, and as partial when the
+    reply ended early)."""
+    why = {"interrupted": "interrupted", "truncated": "cut off", "error": "failed"}.get(o.status)
+    label = f"Usage (partial: the reply was {why})" if why else "Usage"
+    if o.usage is None:
+        if o.partial is None:
+            return f"{label}: not reported by the server."
+        prompt, completion, estimate = o.partial
+        return (
+            f"{label}: ≈ {prompt} prompt (estimated) + {completion} completion tokens received · "
+            f"≈ {estimate:.4f} credits (estimate at list price, {o.response_model or o.model}; "
+            "the server reported no usage)"
+        )
+    u = o.usage
+    credits = f"{o.credits:.4f}" if o.credits is not None else "?"
+    return (
+        f"{label}: {u['prompt_tokens'] if u['prompt_tokens'] is not None else '?'} prompt + "
+        f"{u['completion_tokens'] if u['completion_tokens'] is not None else '?'} completion = "
+        f"{u['total_tokens'] if u['total_tokens'] is not None else '?'} tokens · "
+        f"≈ {credits} credits (estimate at list price, {o.response_model or o.model})"
+    )
