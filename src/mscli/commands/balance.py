@@ -48,7 +48,7 @@ def command(
         bool,
         typer.Option(
             "--probe",
-            help="If the server reports no balance: send the smallest completion (1 token, cheapest model; costs a tiny amount) to see whether a 402 comes back.",
+            help="If the server reports no balance: send the smallest completion (1 token, on the cheapest model the server lists; costs a tiny amount) to see whether a 402 comes back.",
         ),
     ] = False,
 ) -> None:

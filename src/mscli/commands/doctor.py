@@ -38,7 +38,7 @@ def command(
         bool,
         typer.Option(
             "--live",
-            help="Also stream a tiny completion on the cheapest model and report time to first token (costs a few credits).",
+            help="Also stream a tiny completion on the cheapest model the server lists and report time to first token (costs a few credits).",
         ),
     ] = False,
     bundle: Annotated[
