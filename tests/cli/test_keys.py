@@ -396,6 +396,34 @@ class _Pty:
             assert time.monotonic() < deadline, "echo never turned off"
             time.sleep(0.02)
 
+    def wait_reading(self, timeout: float = 30.0) -> None:
+        """Wait until the child is blocked in read(2), as it is when a person presses a key.
+
+        A SIGINT that lands after the prompt is printed but before CPython enters its blocking
+        read leaves the KeyboardInterrupt pending until the read returns (a race no person can
+        hit, but a loaded test machine can). On Linux /proc/PID/syscall names the system call the
+        child is blocked in; elsewhere a short pause stands in for it.
+        """
+        import platform
+        import time
+
+        read_nr = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
+        path = f"/proc/{self.proc.pid}/syscall"
+        if read_nr is None or not os.path.exists(path):
+            time.sleep(0.5)
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(path) as f:
+                    fields = f.read().split()
+            except OSError:  # the child is gone; finish() reports how it ended
+                return
+            if fields and fields[0] == read_nr:
+                return
+            assert time.monotonic() < deadline, f"the child never waited for input ({fields})"
+            time.sleep(0.01)
+
     def finish(self, timeout: float = 30.0) -> tuple[int, str]:
         """Exit code and everything the terminal showed."""
         import subprocess
@@ -405,7 +433,10 @@ class _Pty:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise
+            self._drain()
+            raise AssertionError(
+                f"still running after {timeout} s; the terminal showed {bytes(self.seen)!r}"
+            ) from None
         finally:
             self._drain()
             os.close(self.master)
@@ -433,6 +464,7 @@ def test_ctrl_c_at_the_hidden_key_prompt_exits_130(subprocess_env: dict[str, str
     term = _Pty(subprocess_env, "keys", "set")
     term.read_until(b"API key (input hidden):")
     term.wait_echo_off()
+    term.wait_reading()
     term.send(b"sk_typed")  # half a key, then Ctrl-C: the terminal sends SIGINT
     term.send(b"\x03")
     code, shown = term.finish()
@@ -461,6 +493,7 @@ def test_ctrl_c_at_the_remove_confirmation_exits_130(subprocess_env: dict[str, s
     run("keys", "set", input=KEY)
     term = _Pty(subprocess_env, "keys", "remove")
     term.read_until(b"[y/N]:")
+    term.wait_reading()
     term.send(b"\x03")
     code, shown = term.finish()
     assert code == 130, shown
