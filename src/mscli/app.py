@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         code = 0
     except SystemExit as exc:
-        # Click's and Rich's handlers for a closed stdout both end in SystemExit(1).
+        # Click's handler for a closed stdout ends in SystemExit(1), and so does Rich's in the
+        # Console Typer builds for --help (mscli's own consoles raise BrokenPipeError instead:
+        # output.console.PipeAwareConsole).
         if exc.code == 1 and (_stdout_pacified() or _stdout_is_devnull()):
             code = 0
         else:

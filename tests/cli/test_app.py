@@ -198,7 +198,15 @@ def test_short_version_flag_through_the_app() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["sandbox", "keys"], ["--sandbox", "models"], ["--sandbox", "doctor"]]
+    "args",
+    [
+        ["--help"],
+        ["sandbox", "keys"],
+        ["--sandbox", "models"],
+        ["--sandbox", "doctor"],
+        ["--color", "always", "--sandbox", "models"],
+        ["--color", "always", "--sandbox", "doctor"],
+    ],
 )
 def test_closed_stdout_exits_quietly_with_0(
     args: list[str], subprocess_env: dict[str, str]

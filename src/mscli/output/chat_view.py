@@ -309,6 +309,8 @@ class MarkdownView:
         self._printed += 1
 
     def feed(self, text: str) -> None:
+        if getattr(self.console, "pipe_closed", False):  # found by the live region's thread
+            raise BrokenPipeError(32, "the reader of this output went away")
         if not text or self._closed:
             return
         text = _CONTROL.sub("", text)  # no escape sequence from a model reaches the terminal

@@ -49,6 +49,38 @@ def colour_mode(flag: str | None, env: Mapping[str, str] | None = None) -> str:
     return "auto"
 
 
+class PipeAwareConsole(Console):
+    """A Rich Console that reports a closed pipe instead of exiting.
+
+    Rich's own handler (`Console.on_broken_pipe`) silences the console, points fd 1 at the null
+    device and raises SystemExit(1): on the main thread that skips whatever the command does after
+    writing (chat records the exchange); on the live region's refresh thread it ends that thread
+    and the command goes on writing into the void (a chat kept streaming, and being charged for, a
+    reply nobody reads). Here the console goes quiet, its stream is pointed at the null device so
+    no later flush fails, `pipe_closed` is set for code that polls it, and on the main thread a
+    BrokenPipeError is raised, which the callers and the funnel in `app.main` already handle.
+    """
+
+    pipe_closed = False
+
+    def on_broken_pipe(self) -> None:
+        import threading
+
+        self.quiet = True
+        self.pipe_closed = True
+        try:
+            fd = self.file.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+        except (AttributeError, OSError, ValueError):  # not a real file: nothing to redirect
+            pass
+        if threading.current_thread() is threading.main_thread():
+            raise BrokenPipeError(32, "the reader of this output went away")
+
+
 def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Console:
     kwargs: dict[str, Any] = {
         "file": stream,
@@ -66,7 +98,7 @@ def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Cons
         kwargs["color_system"] = (
             "standard" if os.environ.get("TERM", "") in ("dumb", "unknown") else "auto"
         )
-    return Console(**kwargs)
+    return PipeAwareConsole(**kwargs)
 
 
 def stdout_console(mode: str, *, json_mode: bool = False) -> Console:
