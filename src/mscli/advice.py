@@ -393,7 +393,8 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     if key == "server":
         attempts = facts.get("attempts")
         if isinstance(attempts, int) and attempts > 1:
-            details.append(("retried", f"{attempts - 1} time(s) with backoff, all failed"))
+            times = "1 time" if attempts == 2 else f"{attempts - 1} times"
+            details.append(("retried", f"{times} with backoff, all failed"))
         else:
             details.append(("retried", "no (retries disabled or out of time)"))
 

@@ -114,9 +114,32 @@ def test_wait_too_long_says_when() -> None:
 
 def test_500_says_it_was_retried() -> None:
     adv = advise(ApiError("x", status=500, attempts=4))
-    assert ("retried", "3 time(s) with backoff, all failed") in adv.details
+    assert ("retried", "3 times with backoff, all failed") in adv.details
 
 
 def test_suggest() -> None:
     assert suggest("gpt5.1", ["gpt-5.1", "gpt-5.2", "gemini-2.5-pro"])[0] == "gpt-5.1"
     assert suggest("zzz", ["gpt-5.1"]) == []
+
+
+def test_500_retried_once_is_singular() -> None:
+    adv = advise(ApiError("x", status=500, attempts=2))
+    assert ("retried", "1 time with backoff, all failed") in adv.details
+
+
+def test_panel_list_items_wrap_under_their_text() -> None:
+    """A bullet of the fix that wraps continues under its text, not at the panel's edge."""
+    from rich.console import Console
+
+    from mscli.output.console import THEME
+    from mscli.output.errors import error_panel
+
+    console = Console(width=60, record=True, color_system=None, theme=THEME)
+    console.print(error_panel(advise(ApiError("x", status=402, error_type="insufficient_balance"))))
+    raw = console.export_text().splitlines()
+    lines = [line.strip("│ ").rstrip() for line in raw]
+    i = next(n for n, line in enumerate(lines) if line.startswith("• wait for the next"))
+    bullet_col = raw[i].index("•")
+    continuation = raw[i + 1]
+    assert continuation[bullet_col] == " " and continuation[bullet_col + 2] != " "
+    assert not continuation.strip("│ ").startswith("•")

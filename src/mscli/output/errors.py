@@ -53,6 +53,21 @@ def print_error_json(advice: Advice, redact: Any | None = None) -> None:
     sys.stderr.flush()
 
 
+_BULLET = re.compile(r"^(\s*(?:[•*-]|\d+[.)])\s+)(\S.*)$")
+
+
+def _fix_line(line: str) -> Any:
+    """One line of the fix; a list item ("  • text") wraps under its text, not under its bullet."""
+    m = _BULLET.match(line)
+    if m is None:
+        return Text(line, style="err.fix")
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(Text(m.group(1), style="err.fix"), Text(m.group(2), style="err.fix"))
+    return grid
+
+
 def error_panel(advice: Advice, redact: Any | None = None, *, show_exit: bool = True) -> Panel:
     parts: list[Any] = [Text(_clean(advice.message, redact))]
     if advice.details:
@@ -67,7 +82,7 @@ def error_panel(advice: Advice, redact: Any | None = None, *, show_exit: bool = 
         parts.append(Text(""))
         for i, line in enumerate(advice.fix):
             prefix = "Fix: " if i == 0 else ""
-            parts.append(Text(prefix + _clean(line, redact), style="err.fix"))
+            parts.append(_fix_line(prefix + _clean(line, redact)))
     return Panel(
         Group(*parts),
         title=Text(f"Error: {advice.title}", style="err.title"),
