@@ -307,3 +307,18 @@ def test_exit_codes_come_from_the_advice_table(key: str, code: int) -> None:
     r = base.fail("x", key=key)
     assert r.exit_code == code == int(row_for(key).exit_code)
     assert r.fix  # the table's fix text when the check has no better one
+
+
+@pytest.mark.parametrize("extra", range(0, 12))
+def test_checklist_line_keeps_its_duration_whole(extra: int) -> None:
+    """Whatever the detail's length, the wrapped checklist line never splits "(12 ms)"."""
+    from mscli.doctor.render import NAME_WIDTH, result_lines
+
+    width = 60
+    room = width - (NAME_WIDTH + 3)
+    detail = "word " * ((room - 6) // 5) + "x" * extra  # ends near the right edge
+    result = CheckResult(name="dns", status="fail", detail=detail.strip(), duration_ms=12.0)
+    lines = [line.plain.rstrip() for line in result_lines(result, width)]
+    assert all(len(line) <= width for line in lines)
+    assert sum(line.count("(12 ms)") for line in lines) == 1
+    assert not any(line.endswith("(12") for line in lines)

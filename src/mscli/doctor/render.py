@@ -46,8 +46,7 @@ def result_lines(result: CheckResult, width: int) -> list[Text]:
     indent = NAME_WIDTH + 3
     room = max(20, width - indent)
     detail = Text(_clean(result.detail), style="skip" if result.status == "skip" else "")
-    if result.status != "skip":
-        detail.append(f"  ({_duration(result.duration_ms)})", style="muted")
+    duration = None if result.status == "skip" else f"({_duration(result.duration_ms)})"
     head = Text()
     head.append(f"{symbol} ", style=style)
     head.append(
@@ -60,7 +59,13 @@ def result_lines(result: CheckResult, width: int) -> list[Text]:
         fix.append(_clean(result.fix), style="err.fix" if result.status == "fail" else "")
         blocks.append(fix)
     for n, block in enumerate(blocks):
-        for i, line in enumerate(_wrap(block, room)):
+        lines = _wrap(block, room)
+        if n == 0 and duration is not None:  # the duration stays whole: "(12 ms)", never "(12\nms)"
+            if lines and lines[-1].cell_len + 2 + len(duration) <= room:
+                lines[-1].append(f"  {duration}", style="muted")
+            else:
+                lines.append(Text(duration, style="muted"))
+        for i, line in enumerate(lines):
             prefix = head if n == 0 and i == 0 else Text(" " * indent)
             out.append(Text.assemble(prefix, line))
     return out
