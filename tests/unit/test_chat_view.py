@@ -218,3 +218,26 @@ def test_quiet_input_is_a_no_op_off_a_terminal(tmp_path: Path) -> None:
         assert not active
     with open(tmp_path / "f", "w") as fh, quiet_input(fh) as active:
         assert not active
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="termios")
+def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`cat notes | mscli chat "summarize"` on a terminal: stdin is the pipe, the terminal is
+    stdout's, and its echo goes off (keys typed there would otherwise land in the live region)."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    r, w = os.pipe()
+    try:
+        monkeypatch.setattr(sys, "stdin", os.fdopen(r, "r", closefd=False))
+        monkeypatch.setattr(sys, "stdout", os.fdopen(slave, "w", closefd=False))
+        with quiet_input() as active:
+            assert active
+            assert not termios.tcgetattr(slave)[3] & termios.ECHO
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+    finally:
+        for fd in (master, slave, r, w):
+            os.close(fd)

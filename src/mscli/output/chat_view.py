@@ -350,9 +350,13 @@ class MarkdownView:
 
 @contextlib.contextmanager
 def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
-    """Turn off the terminal's ECHO and ECHOCTL on `stream` (stdin by default) for the block, and
-    restore the previous settings afterwards, also after an exception or Ctrl-C. ISIG is left alone,
-    so Ctrl-C still interrupts. Type-ahead is kept (TCSANOW, nothing flushed).
+    """Turn off the terminal's ECHO and ECHOCTL on `stream` for the block, and restore the previous
+    settings afterwards, also after an exception or Ctrl-C. ISIG is left alone, so Ctrl-C still
+    interrupts. Type-ahead is kept (TCSANOW, nothing flushed).
+
+    By default the terminal is stdin's, else stdout's: the settings belong to the terminal, not to
+    the descriptor, so `cat notes | mscli chat "summarize"` on a terminal is quiet too (keys typed
+    there still echo on the screen even though stdin is the pipe).
 
     A no-op (yields False) when the stream is not a terminal, on Windows (no termios) and in a
     background job (changing the terminal from there would stop the process with SIGTTOU).
@@ -362,7 +366,8 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     except ImportError:  # Windows
         yield False
         return
-    stream = sys.stdin if stream is None else stream
+    if stream is None:
+        stream = sys.stdin if _is_tty(sys.stdin) else sys.stdout
     saved: list[Any] | None = None
     try:
         fd = stream.fileno()
@@ -381,6 +386,13 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     finally:
         with contextlib.suppress(OSError, termios.error):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def _is_tty(stream: IO[str] | None) -> bool:
+    try:
+        return stream is not None and os.isatty(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _in_foreground(fd: int) -> bool:
