@@ -227,6 +227,25 @@ def _render_internal(err: BaseException) -> int:
     return _render_error(wrapped)
 
 
+def command() -> Any:
+    """The Click command tree Typer builds from `app` (what `app(...)` runs), with one change: a
+    flag's help shows no type label (Typer 0.29 prints `--json <bool>`, which reads as if the flag
+    took a value)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    names = root.context_settings.get("help_option_names", ["--help"])
+    todo = [root]
+    while todo:
+        cmd = todo.pop()
+        help_option = cmd.get_help_option(typer.Context(cmd, help_option_names=names))  # cached
+        for param in [*cmd.params, help_option]:
+            if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        todo.extend(getattr(cmd, "commands", {}).values())
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every outcome leaves through here with its exit code.
 
@@ -239,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
     try:
-        rv = app(args=argv, prog_name="mscli", standalone_mode=False)
+        rv = command().main(args=argv, prog_name="mscli", standalone_mode=False)
         code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except typer.Abort:  # Ctrl-C or Ctrl-D at a prompt; Click's prompt has ended the line
         code = int(ExitCode.INTERRUPTED)

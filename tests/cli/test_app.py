@@ -302,3 +302,14 @@ def test_verbose_prints_each_retry_once(sandbox) -> None:  # type: ignore[no-unt
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("retrying in") == 1
     assert "sk_test_flaky" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["chat", "--help"], ["keys", "set", "-h"]])
+def test_help_shows_flags_without_a_type_label(args: list[str]) -> None:
+    """Typer 0.29 labels flags `<bool>` as if they took a value; mscli's help does not."""
+    from support.cli import run
+
+    r = run(*args, env={"COLUMNS": "120"})
+    assert r.code == 0, r.stderr
+    assert "--help" in r.stdout and "<bool>" not in r.stdout
+    assert "<str>" in r.stdout or "<int>" in r.stdout or "<float>" in r.stdout  # values keep theirs
