@@ -64,6 +64,13 @@ class Outcome:
     partial: tuple[int, int, float] | None = None
 
     @property
+    def cut_at_limit(self) -> str | None:
+        """A note for a person when the reply stopped at the token limit, else None."""
+        if self.status == "complete" and self.finish_reason == "length":
+            return "[the reply stopped at the token limit (finish_reason: length)]"
+        return None
+
+    @property
     def usage(self) -> dict[str, int | None] | None:
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None

@@ -249,6 +249,8 @@ class Session:
         self._last_added = bool(out.reply)
         if out.status == "interrupted":
             self._note(f"[interrupted: {len(out.reply)} characters kept]", "warn")
+        elif out.cut_at_limit:
+            self._note(out.cut_at_limit)
         if out.store_error is not None:
             self._note(f"Not saved to history: {out.store_error}", "warn")
         if self.show_usage and out.usage_to_show:

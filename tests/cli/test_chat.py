@@ -65,6 +65,15 @@ def test_usage_goes_to_stderr_labelled_an_estimate(sandbox: EmbeddedSandbox) -> 
     assert res.text == content(sandbox, "Hello", max_tokens=7)
     err = flat(res.stderr)
     assert "7 completion" in err and "estimate" in err and "credits" in err
+    assert "stopped at the token limit (finish_reason: length)" in err  # the sandbox fills it
+
+
+def test_token_limit_note_only_when_the_reply_was_cut(sandbox: EmbeddedSandbox) -> None:
+    res = chat(sandbox, "Hello", "--usage")  # no --max-tokens: the reply ends by itself
+    assert res.code == 0, res.stderr
+    assert "completion" in res.stderr and "token limit" not in res.stderr
+    res = chat(sandbox, "Hello", "--max-tokens", "7")  # stderr not a terminal, no --usage: quiet
+    assert res.code == 0 and res.stderr == ""
 
 
 def test_ledger_is_recorded_even_with_no_log(sandbox: EmbeddedSandbox) -> None:

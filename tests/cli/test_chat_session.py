@@ -152,6 +152,21 @@ def test_two_exchanges_then_ctrl_d(harness: Harness) -> None:
     assert (harness.tmp / "input_history").read_text().count("+Hello") == 1
 
 
+def test_a_reply_cut_at_the_token_limit_says_so(harness: Harness) -> None:
+    """max_tokens 6: the sandbox fills it (finish_reason length), and the session says so, in
+    the messages and not in the reply; a reply that ends by itself gets no note."""
+    assert harness.run("Hello" + ENTER + CTRL_D) == 0
+    assert harness.stderr.count("stopped at the token limit") == 1
+    assert "token limit" not in harness.stdout
+
+
+def test_a_complete_reply_gets_no_limit_note(harness: Harness) -> None:
+    assert harness.run("Hello" + ENTER + CTRL_D, max_tokens=None) == 0
+    (conv,) = harness.conversations()
+    assert conv.exchanges[0].status == "complete"
+    assert "token limit" not in harness.stderr
+
+
 def test_ctrl_c_at_an_empty_prompt_exits(harness: Harness) -> None:
     assert harness.run(CTRL_C) == 0
     assert harness.conversations() == []

@@ -349,6 +349,9 @@ def _one_shot(
         raise out.output_closed  # app.main exits 0, quietly
     if actx.json and (out.reply or out.error is None):
         actx.emit_json(out.to_json(chat.conversation_id if chat.log else None))
+    if out.cut_at_limit and not actx.json and (show_usage or actx.err.is_terminal):
+        note = out.cut_at_limit[:-1] + "; --max-tokens N allows a longer one]"
+        actx.err.print(note, style="muted", highlight=False, soft_wrap=True, markup=False)
     if show_usage and out.usage_to_show:
         actx.err.print(usage_line(out), style="muted", highlight=False, soft_wrap=True)
     if out.status == "interrupted":
