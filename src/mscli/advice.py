@@ -406,6 +406,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     if key.startswith(("network.", "protocol.", "config.", "store.")):
         for label, name in (
             ("host", "host"),
+            ("proxy", "proxy"),
             ("path", "path"),
             ("line", "line"),
             ("redirects to", "location"),

@@ -792,3 +792,48 @@ def test_trace_shows_retry_line(httpx_mock: HTTPXMock, h: Harness) -> None:
     h.client().list_models()
     assert "* Server error (503), retrying in 0.5 s, attempt 2 of 4" in h.trace
     assert "> x-retry-count: 1" in h.trace
+
+
+# --- a proxy that cannot be reached is named as the proxy ------------------------------------------
+
+
+def test_unreachable_proxy_is_a_proxy_error_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY points where nothing listens: a real connection attempt (no mock) fails at the
+    proxy, and the error says so instead of blaming the API host."""
+    from mscli.errors import NetworkError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://user:secret@127.0.0.1:{port}")
+    client = GatewayClient(
+        ClientConfig(
+            base_url="https://api.modelstack.cc/v1", api_key="sk_test_x1234567890", max_retries=0
+        )
+    )
+    with pytest.raises(NetworkError) as info:
+        client.list_models()
+    err = info.value
+    assert err.kind == "proxy" and err.advice_key == "network.proxy"
+    assert err.message == (
+        f"Could not reach the proxy http://127.0.0.1:{port} (from HTTPS_PROXY): connection refused"
+    )
+    assert "secret" not in err.message and "secret" not in str(err.facts)
+    assert "add api.modelstack.cc to NO_PROXY" in err.facts["fix"]
+
+
+def test_no_proxy_keeps_the_api_host_in_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mscli.api.urls import env_getter, proxy_for
+
+    monkeypatch.setenv("https_proxy", "proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", ".modelstack.cc")
+    assert proxy_for("https", "api.modelstack.cc", env_getter()) is None
+    found = proxy_for("https", "api.openai.com", env_getter())
+    assert found is not None and (found.url, found.variable) == (
+        "http://proxy.corp:3128",
+        "HTTPS_PROXY",
+    )
+    err = map_transport_error(ConnectionRefusedError(111, "refused"), host="api.modelstack.cc")
+    assert err.kind == "refused" and "api.modelstack.cc refused" in err.message

@@ -89,20 +89,34 @@ def test_proxy_rules() -> None:
         {"https_proxy": "http://user:pw@proxy.corp:3128"},
         upto="base_url",
     )
-    assert (
-        local_checks._proxy_for(st, "https", "api.modelstack.cc")
-        == "http://user:pw@proxy.corp:3128"
-    )
     r = local_checks.check_proxy(st)
     assert r.status == "ok" and "proxy.corp:3128" in r.detail and "pw" not in r.detail
-    assert st.proxy_target == ("proxy.corp", 3128)
+    assert "(HTTPS_PROXY)" in r.detail
+    assert st.proxy_target == ("proxy.corp", 3128) and st.proxy_var == "HTTPS_PROXY"
     for no_proxy in ("*", "api.modelstack.cc", ".modelstack.cc", "modelstack.cc"):
         st2 = state_for(
             "https://api.modelstack.cc/v1",
             {"HTTPS_PROXY": "proxy:3128", "NO_PROXY": no_proxy},
             upto="base_url",
         )
-        assert local_checks._proxy_for(st2, "https", "api.modelstack.cc") is None, no_proxy
+        assert local_checks.check_proxy(st2).status == "ok"
+        assert st2.proxy_target is None and st2.proxy is None, no_proxy
+
+
+def test_refused_proxy_is_named_as_the_proxy_with_its_variable() -> None:
+    """HTTPS_PROXY pointing at a port where nothing listens: the tcp check blames the proxy and
+    its variable (not the base URL) and says how to go direct."""
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    st = state_for(
+        "https://api.modelstack.cc/v1", {"HTTPS_PROXY": f"http://127.0.0.1:{port}"}, upto="dns"
+    )
+    r = network_checks.check_tcp(st)
+    assert r.status == "fail" and r.exit_code == 8
+    assert f"the proxy 127.0.0.1:{port} (from HTTPS_PROXY) refused" in r.detail
+    assert "unset HTTPS_PROXY or add api.modelstack.cc to NO_PROXY" in r.fix
+    assert "base URL" not in r.fix
 
 
 def test_missing_ca_bundle_fails_and_requests_bundle_warns(tmp_path: Path) -> None:

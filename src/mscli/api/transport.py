@@ -29,6 +29,7 @@ from mscli.api.errors_parse import (
     looks_like_html,
     request_id_from,
 )
+from mscli.api.urls import Proxy, env_getter, proxy_for
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -228,19 +229,38 @@ _MESSAGES = {
 }
 
 
+#: Failures to reach a proxy, as the proxy's: connecting to it is the first thing a request does.
+_PROXY_REASONS = {
+    "refused": "connection refused",
+    "dns": "its host name does not resolve",
+    "connect_timeout": "timed out connecting to it",
+}
+
+
 def map_transport_error(
     exc: BaseException,
     *,
     host: str | None,
     attempts: int = 1,
     redactor: Redactor | None = None,
+    proxy: Proxy | None = None,
     **facts: Any,
 ) -> NetworkError:
-    """A `NetworkError` with the right ``kind`` for an httpx transport exception."""
+    """A `NetworkError` with the right ``kind`` for an httpx transport exception. With `proxy`
+    (the proxy that routes the request), failing to reach it is a proxy failure that names it."""
     kind, extra = _classify(exc)
     redactor = redactor or Redactor()
     detail = redactor.text(clean_text(str(exc) or type(exc).__name__, 200))
     message = _MESSAGES[kind].format(host=host or "the server")
+    if proxy is not None and kind in _PROXY_REASONS:
+        shown, var = redactor.url(proxy.url), proxy.variable
+        message = f"Could not reach the proxy {shown} (from {var}): {_PROXY_REASONS[kind]}"
+        kind = "proxy"
+        extra.update(
+            proxy=shown,
+            fix=f"Start the proxy, or correct {var}. To connect directly instead, unset {var}"
+            + (f" or add {host} to NO_PROXY." if host else "."),
+        )
     return NetworkError(
         message,
         kind=kind,
@@ -268,7 +288,9 @@ def request_error(
             f"The base URL cannot be used: {clean_text(str(exc), 200)}",
             base_url=redactor.url(base_url),
         )
-    return map_transport_error(exc, host=host, attempts=attempt, redactor=redactor)
+    scheme = base_url.split("://", 1)[0].lower() if "://" in base_url else "https"
+    proxy = proxy_for(scheme, host, env_getter()) if host else None
+    return map_transport_error(exc, host=host, attempts=attempt, redactor=redactor, proxy=proxy)
 
 
 # --- errors from replies -----------------------------------------------------------------------

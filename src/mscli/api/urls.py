@@ -10,18 +10,34 @@ Rules (modelstack-api §11.1, reliability §4.4):
   the key would cross the network in clear text;
 - a URL carrying ``user:password@`` is refused (the password would end up in logs and config);
 - query strings and fragments are refused (they cannot be combined with endpoint paths).
+
+`proxy_for` says which proxy variable, if any, routes a URL (HTTPS_PROXY / HTTP_PROXY, then
+ALL_PROXY, unless NO_PROXY matches), as httpx reads them; the client and the doctor name it when
+the proxy is what fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from mscli.errors import BaseUrlError, InsecureTransportError
 
-__all__ = ["NormalisedUrl", "UrlForm", "is_loopback_host", "join_url", "normalise_base_url"]
+__all__ = [
+    "NormalisedUrl",
+    "Proxy",
+    "UrlForm",
+    "env_getter",
+    "is_loopback_host",
+    "join_url",
+    "normalise_base_url",
+    "proxy_for",
+]
 
 UrlForm = Literal["with_v1", "appended_v1", "custom_path"]
 
@@ -151,3 +167,54 @@ def normalise_base_url(url: str, *, allow_insecure_http: bool = False) -> Normal
 def join_url(base_url: str, path: str) -> str:
     """``base_url`` + ``/path`` with exactly one slash between them."""
     return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The proxy that routes a URL: its URL (with a scheme) and the variable it came from."""
+
+    url: str
+    variable: str
+
+
+def env_getter(env: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+    """A lookup of a variable by its upper- or lower-case name (proxy variables come in both)."""
+    source = os.environ if env is None else env
+
+    def getenv(name: str) -> str | None:
+        for candidate in (name, name.lower()):
+            value = source.get(candidate)
+            if value is not None and value.strip():
+                return value.strip()
+        return None
+
+    return getenv
+
+
+def proxy_for(scheme: str, host: str, getenv: Callable[[str], str | None]) -> Proxy | None:
+    """The proxy httpx would use for this scheme and host: ``<SCHEME>_PROXY``, else ALL_PROXY,
+    unless NO_PROXY matches the host (``*``, a name and its subdomains, ``.suffix``, a CIDR)."""
+    variable = f"{scheme.upper()}_PROXY"
+    proxy = getenv(variable)
+    if not proxy:
+        variable, proxy = "ALL_PROXY", getenv("ALL_PROXY")
+    if not proxy:
+        return None
+    h = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in (getenv("NO_PROXY") or "").split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return None
+        entry = entry.split("://", 1)[-1].split(":")[0].strip("[]")
+        if entry.startswith("."):
+            if h.endswith(entry):
+                return None
+        elif h == entry or h.endswith("." + entry):
+            return None
+        with contextlib.suppress(ValueError):
+            if "/" in entry and ipaddress.ip_address(h) in ipaddress.ip_network(
+                entry, strict=False
+            ):
+                return None
+    return Proxy(proxy if "://" in proxy else f"http://{proxy}", variable)

@@ -152,6 +152,7 @@ class DoctorState:
     key: str | None = None  # the normalised key, only when it may be sent
     url: NormalisedUrl | None = None
     proxy: str | None = None  # the proxy URL that applies to the base URL (redacted)
+    proxy_var: str | None = None  # the variable it came from (HTTPS_PROXY, ALL_PROXY, ...)
     proxy_target: tuple[str, int] | None = None
     addrs: list[tuple[Any, ...]] = field(default_factory=list)
     tcp_addr: tuple[Any, ...] | None = None

@@ -229,33 +229,6 @@ _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 _CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 
 
-def _proxy_for(state: DoctorState, scheme: str, host: str) -> str | None:
-    """The proxy httpx would use for this scheme and host (HTTPS_PROXY/HTTP_PROXY, then ALL_PROXY,
-    unless NO_PROXY matches), following httpx's rules closely enough for a diagnosis."""
-    proxy = state.getenv(f"{scheme.upper()}_PROXY") or state.getenv("ALL_PROXY")
-    if not proxy:
-        return None
-    no_proxy = state.getenv("NO_PROXY") or ""
-    h = host.lower().strip("[]")
-    for entry in (e.strip().lower() for e in no_proxy.split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return None
-        entry = entry.split("://", 1)[-1].split(":")[0].strip("[]")
-        if entry.startswith("."):
-            if h.endswith(entry):
-                return None
-        elif h == entry or h.endswith("." + entry):
-            return None
-        with contextlib.suppress(ValueError):
-            if "/" in entry and ipaddress.ip_address(h) in ipaddress.ip_network(
-                entry, strict=False
-            ):
-                return None
-    return proxy if "://" in proxy else f"http://{proxy}"
-
-
 def check_proxy(state: DoctorState) -> CheckResult:
     from mscli.redact import Redactor
 
@@ -292,10 +265,13 @@ def check_proxy(state: DoctorState) -> CheckResult:
                 )
                 break
     if state.url is not None:
-        proxy = _proxy_for(state, state.url.scheme, state.url.host)
-        if proxy:
+        from mscli.api.urls import proxy_for
+
+        found = proxy_for(state.url.scheme, state.url.host, state.getenv)
+        if found:
+            proxy = found.url
             shown = red.url(proxy)
-            state.proxy = shown
+            state.proxy, state.proxy_var = shown, found.variable
             from urllib.parse import urlsplit
 
             try:
@@ -324,7 +300,7 @@ def check_proxy(state: DoctorState) -> CheckResult:
                         key="network.proxy",
                         fix="pip install 'httpx[socks]' into mscli's environment, or use an HTTP proxy.",
                     )
-            parts.insert(0, f"{state.url.host} goes through proxy {shown}")
+            parts.insert(0, f"{state.url.host} goes through proxy {shown} ({found.variable})")
         else:
             set_vars = [n for n in _PROXY_VARS[:3] if seen[n]]
             if set_vars and seen["NO_PROXY"]:

@@ -60,6 +60,13 @@ def _host_port(state: DoctorState) -> tuple[str, int]:
     return state.url.host, port
 
 
+def _proxy_fix(state: DoctorState, first: str) -> str:
+    """The fix when the proxy, not the API, is what fails: start or correct it, or go direct."""
+    assert state.url is not None
+    var = state.proxy_var or "HTTPS_PROXY"
+    return f"{first} To connect directly instead, unset {var} or add {state.url.host} to NO_PROXY."
+
+
 def _fmt_addr(sockaddr: tuple[Any, ...]) -> str:
     host, port = sockaddr[0], sockaddr[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -105,6 +112,8 @@ def check_dns(state: DoctorState) -> CheckResult:
         else:
             why = str(exc.strerror or exc)
             fix = None
+        if state.proxy_target is not None and code != socket.EAI_AGAIN:
+            fix = _proxy_fix(state, f"Correct the proxy's host name in {state.proxy_var}.")
         return fail(f"{what}{host} does not resolve: {why}", key="network.dns", fix=fix)
     except TimeoutError as exc:
         return fail(
@@ -146,16 +155,24 @@ def check_tcp(state: DoctorState) -> CheckResult:
     if last is None:
         return fail(f"{host} has no address to connect to", key="network.other")
     where, exc = last
+    proxy = state.proxy_target is not None
+    if proxy:
+        where = f"the proxy {where} (from {state.proxy_var})"
     if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
         return fail(
             f"{where} refused the connection: nothing is listening on port {port}",
-            key="network.refused",
-            fix="Check the host and port in the base URL (the API listens on 443), and that the server or proxy is running.",
+            key="network.proxy" if proxy else "network.refused",
+            fix=_proxy_fix(state, f"Start the proxy, or correct {state.proxy_var} ({state.proxy}).")
+            if proxy
+            else "Check the host and port in the base URL (the API listens on 443), and that the server is running.",
         )
     if isinstance(exc, TimeoutError):
         return fail(
             f"no answer from {where} within {connect_timeout:g} s (packets dropped: firewall, VPN or wrong address?)",
-            key="network.connect_timeout",
+            key="network.proxy" if proxy else "network.connect_timeout",
+            fix=_proxy_fix(state, f"Check that the proxy in {state.proxy_var} is the right one.")
+            if proxy
+            else None,
         )
     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return fail(
