@@ -34,7 +34,20 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 #: Query parameters whose values are credentials (compared lower-case).
-SENSITIVE_QUERY_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
+SENSITIVE_QUERY_PARAMS = frozenset(
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "token",
+        "access_token",
+        "auth",
+        "password",
+        "secret",
+        "sig",
+        "signature",
+    }
+)
 
 # ``sk_`` keys (ModelStack) and ``sk-`` keys (OpenAI style, longer) not glued to a preceding word.
 _KEY_LIKE = re.compile(

@@ -147,14 +147,16 @@ class Settings:
         )
 
     def as_rows(self) -> list[tuple[str, Any, str]]:
-        """(name, value, source) for display; the key is masked."""
-        from mscli.redact import mask_key
+        """(name, value, source) for display; the key is masked, and the base URL is shown without
+        userinfo and with credential query parameters masked (both are refused, but must not be
+        printed on the way)."""
+        from mscli.redact import Redactor, mask_key
 
         key = self.api_key.value
         return [
             ("profile", self.profile.value, self.profile.source),
             ("api_key", mask_key(key) if key else None, self.api_key.source),
-            ("base_url", self.base_url.value, self.base_url.source),
+            ("base_url", Redactor().url(self.base_url.value), self.base_url.source),
             ("default_model", self.default_model.value, self.default_model.source),
             ("timeout", self.timeout.value, self.timeout.source),
             ("max_retries", self.max_retries.value, self.max_retries.source),

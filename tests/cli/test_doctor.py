@@ -390,6 +390,31 @@ def test_bundle_is_redacted_and_private(sandbox: EmbeddedSandbox, tmp_path: Path
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://bob:s3cretPW@127.0.0.1:9/v1",
+        "http://127.0.0.1:9/v1?token=s3cretPW",
+        "https://api.modelstack.cc/v1?password=s3cretPW",
+    ],
+)
+def test_credentials_in_the_base_url_never_show(base_url: str, tmp_path: Path) -> None:
+    """A base URL carrying a password or token is refused (exit 10), and the secret appears in
+    neither the checklist, the JSON report, the bundle nor `config show`."""
+    target = tmp_path / "bundle.json"
+    shown = doctor(base_url)
+    as_json = doctor(base_url, "--json", "--bundle", str(target))
+    config = run("--base-url", base_url, "config", "show")
+    assert shown.code == as_json.code == 10
+    bundle = target.read_text()
+    for text in (shown.stdout, shown.stderr, as_json.stdout, as_json.stderr, bundle):
+        assert "s3cretPW" not in text
+    assert "s3cretPW" not in config.stdout + config.stderr
+    host = "api.modelstack.cc" if "modelstack" in base_url else "127.0.0.1:9"
+    for text in (shown.stdout, as_json.stdout, bundle, config.stdout):
+        assert host in text  # the URL is still shown, without its secret
+
+
 def test_list_checks() -> None:
     r = run("doctor", "--list")
     assert r.code == 0

@@ -89,14 +89,10 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _display(url: str) -> str:
-    """The URL as it may be shown in an error: userinfo removed."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" in parts.netloc:
-        return url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[1], 1)
-    return url
+    """The URL as it may be shown in an error: no userinfo, credential query parameters masked."""
+    from mscli.redact import Redactor
+
+    return Redactor().url(url)
 
 
 def normalise_base_url(url: str, *, allow_insecure_http: bool = False) -> NormalisedUrl:

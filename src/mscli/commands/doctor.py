@@ -82,6 +82,8 @@ def command(
         def on_result(result: object) -> None:
             render.print_result(out, result)  # type: ignore[arg-type]
 
+        from mscli.redact import Redactor
+
         s = None
         try:
             s = actx.settings
@@ -89,7 +91,7 @@ def command(
             pass
         render.print_header(
             out,
-            actx.redact(s.base_url.value) if s is not None else None,
+            actx.redact(Redactor().url(s.base_url.value)) if s is not None else None,
             s.profile.value if s is not None else None,
         )
 

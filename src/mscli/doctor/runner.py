@@ -18,6 +18,7 @@ from mscli import __version__
 from mscli.doctor.base import STEP_TIMEOUT, CheckResult, DoctorState
 from mscli.doctor.checks import BY_NAME, CHECK_NAMES, CHECKS
 from mscli.errors import UsageError
+from mscli.redact import Redactor
 
 if TYPE_CHECKING:
     from mscli.context import AppContext
@@ -174,7 +175,7 @@ def run(
         duration_ms=(time.perf_counter() - started) * 1000,
         base_url=state.url.url
         if state.url is not None
-        else (state.redact(s.base_url.value) if s else None),
+        else (state.redact(Redactor().url(s.base_url.value)) if s else None),
         base_url_form=state.url.form if state.url is not None else None,
         profile=s.profile.value if s is not None else None,
         state=state,
