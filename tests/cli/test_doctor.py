@@ -108,6 +108,46 @@ def html_server() -> Iterator[str]:
     srv.server_close()
 
 
+class _NoFiguresHandler(BaseHTTPRequestHandler):
+    """An OpenAI-style API whose /v1/balance answers 200 without any credit figures."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/models"):
+            doc: dict[str, Any] = {"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}
+        elif self.path.endswith("/balance"):
+            doc = {"object": "list", "data": []}
+        else:
+            self.send_error(404)
+            return
+        body = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_balance_without_credit_figures_is_not_reported_not_empty() -> None:
+    """No credit fields is "not reported" (skip, exit 0), as `mscli balance` says, never a 402
+    forecast (it used to read the missing figures as 0 and fail with exit 4)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _NoFiguresHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+        r = doctor(base, "--json", "--only", "balance")
+        bal = run("--base-url", base, "balance", "--json", env={"MODELSTACK_API_KEY": SECRET})
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.code == 0, r.stdout + r.stderr
+    check = r.check("balance")
+    assert check["status"] == "skip" and "no credit figures" in check["detail"]
+    assert bal.code == 0 and json.loads(bal.stdout)["spendable"] is None
+
+
 def _config(text: str, mode: int = 0o600) -> Path:
     d = Path(os.environ["MSCLI_CONFIG_DIR"])
     d.mkdir(parents=True, exist_ok=True)

@@ -225,6 +225,13 @@ class Balance(_Lenient):
         return _float_or_none(value)
 
     @property
+    def spendable(self) -> float | None:
+        """Subscription plus lifetime credits; None when the reply reports neither."""
+        if self.subscription_credits is None and self.lifetime_credits is None:
+            return None
+        return (self.subscription_credits or 0.0) + (self.lifetime_credits or 0.0)
+
+    @property
     def next_refill(self) -> datetime | None:
         """``next_refill_at`` as an aware datetime, or ``None`` if missing or unparsable."""
         if not self.next_refill_at:

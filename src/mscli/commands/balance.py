@@ -121,9 +121,7 @@ def _result(actx: AppContext, bal: Any, min_: float | None) -> dict[str, Any]:
     plan = PLANS.get(str(plan_name)) if plan_name else None
     sub = _num(getattr(bal, "subscription_credits", None)) if reported else None
     life = _num(getattr(bal, "lifetime_credits", None)) if reported else None
-    spendable = (
-        (sub or 0.0) + (life or 0.0) if reported and (sub is not None or life is not None) else None
-    )
+    spendable = bal.spendable if reported else None
     rpm = getattr(bal, "rate_limit_rpm", None) if reported else None
     if rpm is None and plan is not None:
         rpm = plan.rpm

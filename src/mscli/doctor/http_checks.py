@@ -331,9 +331,13 @@ def check_balance(state: DoctorState) -> CheckResult:
     except MscliError as exc:
         return from_error(state, exc)
     state.balance = bal
-    sub = float(getattr(bal, "subscription_credits", 0) or 0)
-    life = float(getattr(bal, "lifetime_credits", 0) or 0)
-    total = sub + life
+    total = bal.spendable
+    if total is None:
+        return skip(
+            "not reported: the balance reply carries no credit figures "
+            "(Dashboard → Billing shows them; --live tries a request)"
+        )
+    sub, life = bal.subscription_credits or 0.0, bal.lifetime_credits or 0.0
     refill = _next_refill(getattr(bal, "next_refill_at", None))
     refill_note = f"; next refill {refill}" if refill else ""
     detail = f"{_fmt_credits(total)} credits ({_fmt_credits(sub)} subscription + {_fmt_credits(life)} lifetime){refill_note}"
