@@ -364,7 +364,7 @@ def test_fault_key_in_world_readable_config(sandbox: EmbeddedSandbox) -> None:
 def test_only_runs_prerequisites_and_skip_reports(sandbox: EmbeddedSandbox) -> None:
     r = doctor(sandbox.base_url, "--json", "--only", "tcp")
     assert r.code == 0
-    assert [c["name"] for c in r.doc["checks"]] == ["base_url", "dns", "tcp"]
+    assert [c["name"] for c in r.doc["checks"]] == ["base_url", "proxy", "dns", "tcp"]
     s = doctor(sandbox.base_url, "--json", "--skip", "balance,models")
     assert s.status("balance") == "skip" and s.check("balance")["detail"] == "skipped (--skip)"
     assert s.status("default_model") == "ok" or s.status("default_model") == "skip"
@@ -472,3 +472,18 @@ def test_doctor_help_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "False", "False"]
+
+
+def test_a_failed_proxy_check_skips_the_network_instead_of_failing_it_again(
+    closed_port: int,
+) -> None:
+    """A missing SSL_CERT_FILE fails `proxy` once (exit 10); DNS, TCP and TLS, which would use
+    that trust store and route, are skipped, not failed a second time."""
+    r = doctor(
+        f"https://127.0.0.1:{closed_port}/v1", "--json", env={"SSL_CERT_FILE": "/nonexistent.pem"}
+    )
+    assert r.code == 10, r.stdout + r.stderr
+    failed = [c["name"] for c in r.doc["checks"] if c["status"] == "fail"]
+    assert failed == ["proxy"] and r.doc["root_cause"]["check"] == "proxy"
+    for name in ("dns", "tcp", "tls", "http"):
+        assert r.check(name)["status"] == "skip"

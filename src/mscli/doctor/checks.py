@@ -49,7 +49,7 @@ CHECKS: tuple[Check, ...] = (
     Check("key", "API key present, source, format", check_key),
     Check("base_url", "base URL: https, /v1, host", check_base_url),
     Check("proxy", "proxy and CA bundle variables", check_proxy),
-    Check("dns", "DNS resolution", check_dns, ("base_url",)),
+    Check("dns", "DNS resolution", check_dns, ("base_url", "proxy")),
     Check("tcp", "TCP connect", check_tcp, ("dns",)),
     Check("tls", "TLS handshake and certificate", check_tls, ("tcp",)),
     Check("http", "HTTP reachability and latency", check_http, ("tls", "tcp", "proxy")),
