@@ -93,6 +93,7 @@ def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Cons
         kwargs["no_color"] = True
     elif mode == "always":
         kwargs["force_terminal"] = True
+        kwargs["no_color"] = False  # Rich would read NO_COLOR itself: --color always wins over it
         # Rich turns colour off for TERM=dumb/unknown on its own; --color always (and FORCE_COLOR,
         # which colour_mode already turned into "always") must win over that.
         kwargs["color_system"] = (
