@@ -234,8 +234,8 @@ def test_remove_confirms_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     from mscli.commands import _profile
 
     monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
-    r = run("keys", "remove", input="n\n")
-    assert stored() == KEY and r.code != 0
+    r = run("keys", "remove", input="n\n")  # declined, like `rm -i`: nothing changed, exit 0
+    assert stored() == KEY and r.code == 0 and "Cancelled: nothing was changed." in r.stderr
     r = run("keys", "remove", input="y\n")
     assert r.code == 0, r.stderr
     assert stored() is None

@@ -87,7 +87,8 @@ def confirm_or_refuse(actx: AppContext, question: str, *, yes: bool, what: str) 
     if actx.json or not stdin_is_tty():
         raise UsageError(f"{what} needs confirmation: add --yes to do it without asking")
     if not typer.confirm(question, default=False, err=True):
-        raise typer.Exit(1)
+        actx.note("Cancelled: nothing was changed.")  # like `rm -i` answered n: exit 0
+        raise typer.Exit(0)
 
 
 def warn_permissions(actx: AppContext) -> None:
