@@ -59,6 +59,17 @@ def test_second_call_uses_the_cache_and_refresh_skips_it(sandbox: Any) -> None:
     assert refreshed.exit_code == 3
 
 
+@pytest.mark.parametrize("key", ["", "bogus", "sk_x"])
+def test_the_cache_does_not_answer_without_a_usable_key(sandbox: Any, key: str) -> None:
+    """`mscli models check X && mscli chat ...` must not pass on a missing or malformed key just
+    because the list is cached: the key is checked locally before the cache is read."""
+    assert invoke(sandbox, "models", "--ids").exit_code == 0  # the cache is now fresh
+    env = {"MODELSTACK_API_KEY": key}
+    for args in (("models", "--ids"), ("models", "check", "gpt-4o")):
+        r = run("--base-url", sandbox.base_url, *args, env=env)
+        assert r.exit_code == 3, (args, r.output)
+
+
 def test_cache_expires_after_ten_minutes(sandbox: Any) -> None:
     models_cache.save(sandbox.base_url, [{"id": "old-model"}], now=1.0)
     assert models_cache.load(sandbox.base_url) is None

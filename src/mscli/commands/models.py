@@ -23,9 +23,13 @@ def fetch_models(actx: AppContext, *, refresh: bool = False) -> tuple[list[dict[
     """The model entries (dicts with at least "id"), and whether they came from the cache.
 
     A fresh cache entry is used unless `refresh`; otherwise the live list is fetched and cached.
+    The key is checked first either way (present, well formed), so `models check X && ...` fails
+    with no usable key even when the answer could come from the cache; only the server can tell
+    a revoked key (`mscli keys check`).
     """
     from mscli import models_cache
 
+    actx.api_key(required=True)
     base_url = actx.settings.base_url.value
     if not refresh:
         cached = models_cache.load(base_url)
