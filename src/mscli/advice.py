@@ -194,7 +194,23 @@ ADVICE: dict[str, Row] = {
     "request.invalid": Row(
         "The request was rejected",
         (
-            "Check the values sent (temperature 0–2, at most 4 stop sequences, non-empty messages) and try again.",
+            "The server's message says what it refused. For chat, check the values sent "
+            "(temperature 0–2, top_p 0–1, at most 4 stop sequences, non-empty messages).",
+        ),
+        ExitCode.REJECTED,
+    ),
+    "request.timeout": Row(
+        "The server timed out the request (408)",
+        (
+            "The server gave up waiting for the request. Try again; on a slow or busy connection, "
+            "send less (a shorter prompt or less piped input).",
+        ),
+        ExitCode.REJECTED,
+    ),
+    "request.conflict": Row(
+        "Conflict (409)",
+        (
+            "The server could not process the request right now because of a conflict. Try again in a moment.",
         ),
         ExitCode.REJECTED,
     ),
@@ -390,13 +406,23 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         if ctx.plan and ctx.plan in PLANS:
             details.append(("your plan", f"{PLANS[ctx.plan].label}, {PLANS[ctx.plan].rpm} RPM"))
 
-    if key == "server":
+    if key in ("server", "request.timeout", "request.conflict"):
         attempts = facts.get("attempts")
         if isinstance(attempts, int) and attempts > 1:
             times = "1 time" if attempts == 2 else f"{attempts - 1} times"
             details.append(("retried", f"{times} with backoff, all failed"))
-        else:
-            details.append(("retried", "no (retries disabled or out of time)"))
+        elif facts.get("retryable") is False:
+            status = facts.get("status") or getattr(err, "status", None)
+            details.append(("retried", f"no: HTTP {status} is not worth retrying"))
+        elif "deadline_wait" not in facts:
+            details.append(("retried", "no (--max-retries 0)"))
+
+    deadline_wait = facts.get("deadline_wait")
+    if isinstance(deadline_wait, (int, float)):
+        details.append(
+            ("gave up", f"the next wait ({_fmt_wait(float(deadline_wait))}) would pass --timeout")
+        )
+        fix.insert(0, "Raise --timeout (the overall deadline, retries included) to wait longer.")
 
     specific = facts.get("fix")
     if isinstance(specific, str) and specific:

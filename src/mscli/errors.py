@@ -180,7 +180,11 @@ class ApiError(MscliError):
             return "model.missing"
         if s == 413:
             return "request.too_large"
-        if s in (400, 409, 422) or 400 <= s < 500:
+        if s == 408:
+            return "request.timeout"
+        if s == 409:
+            return "request.conflict"
+        if 400 <= s < 500:
             return "request.invalid"
         if s >= 500:
             return "server"

@@ -369,6 +369,47 @@ def test_overall_deadline_stops_retrying(httpx_mock: HTTPXMock, h: Harness) -> N
         h.client(timeout=5).list_models()
     assert h.sleeps == [3.0]  # the second 3 s sleep would pass the 5 s deadline
     assert info.value.status == 503 and info.value.attempts == 2
+    assert info.value.facts["deadline_wait"] == 3.0  # the advice says why it gave up
+
+
+def test_a_wait_past_the_deadline_is_said_in_the_advice(httpx_mock: HTTPXMock, h: Harness) -> None:
+    """Retry-After 30 with --timeout 3: no retry, and the panel says the wait would pass the
+    deadline and to raise --timeout (not the generic 'raise --max-retries')."""
+    from mscli.advice import advise
+
+    httpx_mock.add_response(url=MODELS, status_code=429, headers={"retry-after": "30"})
+    with pytest.raises(ApiError) as info:
+        h.client(timeout=3).list_models()
+    assert h.sleeps == []
+    adv = advise(info.value)
+    assert ("gave up", "the next wait (30 s) would pass --timeout") in adv.details
+    assert adv.fix[0].startswith("Raise --timeout")
+
+
+def test_a_status_that_is_never_retried_says_so(httpx_mock: HTTPXMock, h: Harness) -> None:
+    from mscli.advice import advise
+
+    httpx_mock.add_response(url=MODELS, status_code=501, json={"error": {"message": "nope"}})
+    with pytest.raises(ApiError) as info:
+        h.client().list_models()
+    assert h.sleeps == [] and info.value.attempts == 1
+    assert ("retried", "no: HTTP 501 is not worth retrying") in advise(info.value).details
+
+
+@pytest.mark.parametrize(("status", "key"), [(408, "request.timeout"), (409, "request.conflict")])
+def test_408_and_409_are_retried_then_named(
+    httpx_mock: HTTPXMock, h: Harness, status: int, key: str
+) -> None:
+    from mscli.advice import advise
+
+    for _ in range(4):
+        httpx_mock.add_response(url=MODELS, status_code=status)
+    with pytest.raises(ApiError) as info:
+        h.client().list_models()
+    adv = advise(info.value)
+    assert len(h.sleeps) == 3 and adv.key == key and str(status) in adv.title
+    assert ("retried", "3 times with backoff, all failed") in adv.details
+    assert "temperature" not in " ".join(adv.fix)
 
 
 def test_keyboard_interrupt_during_sleep_propagates(httpx_mock: HTTPXMock) -> None:

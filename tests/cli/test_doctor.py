@@ -251,6 +251,14 @@ def test_fault_rate_limited_429(sandbox: EmbeddedSandbox) -> None:
     assert "429" in r.doc["root_cause"]["detail"]
 
 
+def test_a_one_hour_retry_after_says_when_not_retry_more(sandbox: EmbeddedSandbox) -> None:
+    r = doctor(sandbox.base_url, "--json", key="sk_test_retry_after_long")
+    assert (r.code, r.cause) == (5, "rate_limit")
+    fix = r.doc["root_cause"]["fix"]
+    assert "wait 60 min: retry after" in fix and "UTC" in fix
+    assert "--max-retries" not in fix
+
+
 def test_fault_server_error_500(sandbox: EmbeddedSandbox) -> None:
     r = doctor(sandbox.base_url, "--json", key="sk_test_server_error")
     assert (r.code, r.cause) == (7, "http")

@@ -359,6 +359,7 @@ class GatewayClient:
                     hint = self.policy.hint(response.headers, status=status)
                     self._retry_or_raise(call, err_status, describe_status(status), hint=hint)
                     continue
+                err_status.facts["retryable"] = False  # the advice says why nothing was retried
                 raise err_status
             try:
                 return consume(response)
@@ -391,6 +392,8 @@ class GatewayClient:
         """Sleep before the next attempt, or raise ``err`` (or the wait-too-long form of it)."""
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
+            if decision.reason == "deadline":  # the next wait would pass the --timeout deadline
+                err.facts["deadline_wait"] = decision.wait
             if decision.hint_too_long and isinstance(err, ApiError):
                 raise wait_too_long_error(
                     err, decision.hint or 0.0, self.policy.max_wait

@@ -215,14 +215,27 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
         else "plan unknown (`mscli config set plan pro` to compare)"
     )
     if status == 429:
-        retry = _header(headers, "retry-after")
-        after = f", retry after {retry} s" if retry else ""
+        import time as _time
+
+        from mscli.api.retry import parse_retry_after
+
+        wait = parse_retry_after(headers, now=_time.time())
+        after = f", retry after {wait:g} s" if wait else ""
         said = _server_message(_raw_text(raw))
-        return fail(
-            f"HTTP 429 on GET /models{after}{': ' + said if said else ''}; {plan_note}",
-            key="rate_limit",
-            retry_after=retry,
-        )
+        detail = f"HTTP 429 on GET /models{after}{': ' + said if said else ''}; {plan_note}"
+        max_wait = state.settings.max_wait.value if state.settings is not None else 60.0
+        if wait is not None and wait > max(60.0, float(max_wait or 0)):
+            # longer than a per-minute window and than mscli waits: not a matter of retrying
+            at = _time.strftime("%H:%M UTC", _time.gmtime(_time.time() + wait))
+            span = f"{wait / 60:.0f} min" if wait >= 90 else f"{wait:.0f} s"
+            return fail(
+                detail,
+                key="rate_limit.wait_too_long",
+                fix=f"The server asks to wait {span}: retry after {at}. "
+                "More retries will not help; if this persists, check the plan in Dashboard → Billing.",
+                retry_after=wait,
+            )
+        return fail(detail, key="rate_limit", retry_after=wait)
     limit = _header(headers, "x-ratelimit-limit-requests") or _header(headers, "x-ratelimit-limit")
     remaining = _header(headers, "x-ratelimit-remaining-requests") or _header(
         headers, "x-ratelimit-remaining"
