@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from urllib.parse import urlsplit
@@ -260,3 +261,70 @@ def test_a_bad_second_request_on_a_keep_alive_connection_gets_its_own_request_id
     ids = [line.split(b": ")[1] for line in resp.split(b"\r\n") if line.startswith(b"x-request-id")]
     assert resp.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 400 " in resp
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+# --- hostile or broken request framing -----------------------------------------------------------
+
+
+def _head(sb, extra: bytes = b"") -> bytes:
+    """A chat completion request's head, unfinished: `extra` ends it."""
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + sb.api_key.encode()
+        + b"\r\nContent-Type: application/json\r\n"
+        + extra
+    )
+
+
+def _status_and_error(resp: bytes) -> tuple[bytes, dict]:
+    head, _, body = resp.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], json.loads(body)["error"]
+
+
+CHAT_BODY = json.dumps(
+    {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+).encode()
+
+
+@pytest.mark.parametrize(
+    "size_line", [b"-1", b"-2", b"+5", b"0x5", b"5_0", b"", b"zz", b"1" * 2000, b"-1;ext=1"]
+)
+def test_a_chunk_size_that_is_not_plain_hex_is_400_at_once(sandbox_factory, size_line):
+    # "-1" used to read until EOF (unbounded memory): here the client keeps the connection open,
+    # so the answer must come without waiting for it
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    req = _head(sb, extra=b"Transfer-Encoding: chunked\r\n\r\n") + size_line + b"\r\n" + b"x" * 100
+    resp = _raw_exchange(sb.base_url, req, read_timeout=3)
+    status, err = _status_and_error(resp)
+    assert status.startswith(b"HTTP/1.1 400 "), resp[:200]
+    assert err == {
+        "message": "Invalid chunked request body.",
+        "type": "invalid_request_error",
+        "code": 400,
+    }
+    assert b"Connection: close" in resp
+    assert "internal error" not in log.getvalue()
+
+
+def test_chunk_sizes_in_hex_with_extensions_are_read_and_over_1_mib_is_413(sandbox):
+    half = len(CHAT_BODY) // 2
+    a, b = CHAT_BODY[:half], CHAT_BODY[half:]
+    chunked = b"%X;name=value\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (
+        len(a),
+        a,
+        len(b),
+        b,
+    )
+    req = _head(sandbox, extra=b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n") + chunked
+    resp = _raw_exchange(sandbox.base_url, req)
+    assert resp.startswith(b"HTTP/1.1 200 "), resp[:300]
+    # sizes that add up past the limit: 413 before reading them
+    too_big = b"80000\r\n" + b"a" * 0x80000 + b"\r\n80001\r\n"
+    req = _head(sandbox, extra=b"Transfer-Encoding: chunked\r\n\r\n") + too_big
+    status, err = _status_and_error(_raw_exchange(sandbox.base_url, req))
+    assert status.startswith(b"HTTP/1.1 413 ") and err["code"] == 413
+    assert "1048577 bytes" in err["message"]
+    req = _head(sandbox, extra=b"Transfer-Encoding: chunked\r\n\r\n") + b"f" * 40 + b"\r\n"
+    status, err = _status_and_error(_raw_exchange(sandbox.base_url, req))
+    assert status.startswith(b"HTTP/1.1 413 ") and err["code"] == 413

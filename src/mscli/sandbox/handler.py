@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import socket
 import time
@@ -18,6 +19,14 @@ from mscli.sandbox.protocol import DISCONNECTS, MSG_INTERNAL, ClientGone, Reject
 
 if TYPE_CHECKING:
     from mscli.sandbox.server import SandboxServer, _HTTPServer
+
+
+#: A chunk size (RFC 9112 §7.1): hex digits only (before any `;extensions`). No sign, no `0x`, no
+#: `_`, which int(..., 16) would take: "-1" read to EOF, "-2" failed. Huge sizes are 413s.
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]+")
+
+#: At most this many trailer lines after the last chunk (they are read and dropped).
+_MAX_TRAILER_LINES = 64
 
 
 def _new_request_id() -> str:
@@ -191,8 +200,9 @@ class BaseHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
     def _too_large_message(self, n: int) -> str:
+        size = f"{n} bytes" if n < 10**18 else "over 10^18 bytes"  # a chunk size can be huge
         return (
-            f"Request body too large: {n} bytes; the limit is "
+            f"Request body too large: {size}; the limit is "
             f"{self.sandbox.config.max_body_bytes} bytes (1 MiB)."
         )
 
@@ -234,28 +244,47 @@ class BaseHandler(BaseHTTPRequestHandler):
         return data
 
     def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body, at most `limit` bytes kept: 413 as soon as the announced sizes pass
+        it, 400 for a chunk-size line that is not hex digits (a sign, `0x`, garbage)."""
+
+        def invalid() -> Reject:
+            return Reject(400, "Invalid chunked request body.", close=True)
+
         parts: list[bytes] = []
         total = 0
         try:
             while True:
-                line = self.rfile.readline(1024)
-                if not line:
-                    raise ClientGone("chunked body cut short")
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise Reject(400, "Invalid chunked request body.", close=True) from None
+                line = self._chunk_line()
+                size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
+                if not _CHUNK_SIZE_RE.fullmatch(size_text):
+                    raise invalid()
+                size = int(size_text, 16)
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
+                    for _ in range(_MAX_TRAILER_LINES):
+                        if self._chunk_line() in (b"\r\n", b"\n"):
+                            return b"".join(parts)
+                    raise invalid()
                 total += size
                 if total > limit:
                     raise Reject(413, self._too_large_message(total), close=True, linger=limit)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(1024)
+                data = self.rfile.read(size)
+                if len(data) < size:
+                    raise ClientGone("chunked body cut short")
+                parts.append(data)
+                if self._chunk_line() not in (b"\r\n", b"\n"):
+                    raise invalid()
         except OSError as exc:
             raise ClientGone(str(exc)) from exc
+
+    def _chunk_line(self) -> bytes:
+        """One line of a chunked body's framing (at most 1 KiB): ClientGone at EOF, 400 if
+        longer."""
+        line = self.rfile.readline(1024)
+        if not line.endswith(b"\n"):
+            if len(line) < 1024:
+                raise ClientGone("chunked body cut short")
+            raise Reject(400, "Invalid chunked request body.", close=True)
+        return line
 
     def _route(self) -> None:
         """Read the body, pick the endpoint and answer: `endpoints.Handler` does it."""
