@@ -305,6 +305,37 @@ def test_fault_base_url_serves_html(html_server: str) -> None:
     assert r.status("http") == "ok"
 
 
+def test_html_page_at_a_url_without_v1_names_the_url_as_given(html_server: str) -> None:
+    r = doctor(html_server, "--json")
+    assert (r.code, r.cause) == (9, "api")
+    fix = r.doc["root_cause"]["fix"]
+    assert f"The base URL {html_server} has no /v1 (mscli tried {html_server}/v1)" in fix
+
+
+def test_given_timeout_is_the_doctors_step_limit(silent_port: int) -> None:
+    """ "Raise --timeout if it is only slow" must be advice that works: an explicit --timeout sets
+    the per-step limit; the silent server's detail says the limit used."""
+    r = doctor(f"http://127.0.0.1:{silent_port}/v1", "--json", timeout="1.5")
+    assert (r.code, r.cause) == (8, "http")
+    assert "within 1.5 s" in r.doc["root_cause"]["detail"]
+    assert r.check("http")["duration_ms"] >= 1400
+
+
+def test_a_doubled_v1_fix_says_how_to_change_it_where_it_is_set(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}/v1/v1"
+    env_run = run(
+        "doctor", "--json", env={"MODELSTACK_BASE_URL": url, "MODELSTACK_API_KEY": SECRET}
+    )
+    assert env_run.code == 10
+    fix = env_run.doc["root_cause"]["fix"]
+    assert f"export MODELSTACK_BASE_URL=http://127.0.0.1:{closed_port}/v1." in fix
+    assert "environment variable MODELSTACK_BASE_URL" in env_run.doc["root_cause"]["detail"]
+    flag_run = doctor(url, "--json")
+    assert (
+        f"pass --base-url http://127.0.0.1:{closed_port}/v1." in flag_run.doc["root_cause"]["fix"]
+    )
+
+
 def test_fault_base_url_missing_v1(sandbox: EmbeddedSandbox) -> None:
     bare = sandbox.base_url.removesuffix("/v1")
     r = doctor(bare, "--json")

@@ -328,3 +328,24 @@ def test_chunk_sizes_in_hex_with_extensions_are_read_and_over_1_mib_is_413(sandb
     req = _head(sandbox, extra=b"Transfer-Encoding: chunked\r\n\r\n") + b"f" * 40 + b"\r\n"
     status, err = _status_and_error(_raw_exchange(sandbox.base_url, req))
     assert status.startswith(b"HTTP/1.1 413 ") and err["code"] == 413
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"1\xb2", b"\xb9\xb2", b"1" * 5000, b"-1", b"1 2"])
+@pytest.mark.parametrize("expect", [False, True])
+def test_a_content_length_that_is_not_ascii_digits_is_400(sandbox_factory, length, expect):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    extra = b"Content-Length: " + length + b"\r\n"
+    if expect:
+        extra += b"Expect: 100-continue\r\n"
+    resp = _raw_exchange(sb.base_url, _head(sb, extra=extra + b"\r\n") + CHAT_BODY, read_timeout=3)
+    status, err = _status_and_error(resp)
+    assert status.startswith(b"HTTP/1.1 400 "), resp[:200]
+    assert err == {
+        "message": "Invalid Content-Length header.",
+        "type": "invalid_request_error",
+        "code": 400,
+    }
+    assert b"100 Continue" not in resp
+    assert "internal error" not in log.getvalue()
+    assert "connection error" not in log.getvalue()

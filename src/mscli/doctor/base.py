@@ -141,7 +141,7 @@ class DoctorState:
 
     actx: AppContext
     live: bool = False
-    #: per-step timeout in seconds (min of --timeout and STEP_TIMEOUT)
+    #: per-step timeout in seconds (runner.step_timeout: --timeout as given, else capped)
     timeout: float = STEP_TIMEOUT
     results: dict[str, CheckResult] = field(default_factory=dict)
     traces: deque[str] = field(default_factory=lambda: deque(maxlen=120))

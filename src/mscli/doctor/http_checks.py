@@ -157,9 +157,11 @@ def check_api(state: DoctorState) -> CheckResult:
         url = state.url
         extra = ""
         if url is not None and url.form != "with_v1":
-            extra = (
-                f" The base URL {url.url} does not end in /v1 as given; use https://{API_HOST}/v1."
-            )
+            from mscli.redact import Redactor
+
+            given = state.settings.base_url_given if state.settings is not None else None
+            shown = Redactor().url(given or url.url)
+            extra = f" The base URL {shown} has no /v1 (mscli tried {url.url}); use https://{API_HOST}/v1."
         return fail(
             f"GET {url.path if url else ''}/models answered an HTML page{page} (HTTP {status}), not the API",
             key="protocol.not_api",

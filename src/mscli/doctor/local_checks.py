@@ -8,6 +8,7 @@ import difflib
 import ipaddress
 import os
 import platform
+import re
 import sys
 
 from mscli import __version__
@@ -179,10 +180,21 @@ def check_base_url(state: DoctorState) -> CheckResult:
         url = normalise_base_url(raw, allow_insecure_http=s.allow_insecure_http)
     except MscliError as exc:
         sent = "; nothing was sent" if exc.advice_key == "config.insecure_http" else ""
+        fix = advice_fix(state, exc)
+        if exc.advice_key == "config.base_url":  # say how to change it where it is set
+            from mscli.redact import Redactor
+
+            doubled = re.search(r"(?:/v1){2,}/?$", raw.strip())
+            good = (
+                Redactor().url(raw.strip()[: doubled.start()] + "/v1")
+                if doubled
+                else f"https://{API_HOST}/v1"
+            )
+            fix = f"Correct the base URL: {_set_hint(state, 'base_url', good)}."
         return fail(
-            f"{exc.message}{sent} (base URL from {source})",
+            f"{exc.message}{sent} (base URL from the {describe_source(source, 'base_url')})",
             key=exc.advice_key,
-            fix=advice_fix(state, exc),
+            fix=fix,
         )
     why = _lookalike(url.host)
     if why:

@@ -137,12 +137,7 @@ def run(
     selected = _with_prerequisites(only) if only else set(CHECK_NAMES)
     state = DoctorState(actx=actx, live=live)
     state.resolve_settings()
-    t = (
-        state.settings.timeout.value
-        if state.settings is not None
-        else (actx.options.timeout or STEP_TIMEOUT)
-    )
-    state.timeout = max(0.001, min(float(t), STEP_TIMEOUT))
+    state.timeout = max(0.001, step_timeout(state, actx))
     results: list[CheckResult] = []
     try:
         for check in CHECKS:
@@ -180,6 +175,18 @@ def run(
         profile=s.profile.value if s is not None else None,
         state=state,
     )
+
+
+def step_timeout(state: DoctorState, actx: AppContext) -> float:
+    """Each step's time limit: --timeout (or MSCLI_TIMEOUT) when given for this run, so "raise
+    --timeout" is advice that works; else the configured timeout capped at STEP_TIMEOUT (a
+    profile's long chat timeout must not make the doctor hang on a silent server)."""
+    s = state.settings
+    if s is None:
+        return float(actx.options.timeout or STEP_TIMEOUT)
+    if s.timeout.source == "flag" or s.timeout.source.startswith("env:"):
+        return float(s.timeout.value)
+    return min(float(s.timeout.value), STEP_TIMEOUT)
 
 
 def _blocked(needs: tuple[str, ...], results: dict[str, CheckResult]) -> CheckResult | None:

@@ -33,6 +33,16 @@ def _new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def parse_content_length(raw: str) -> int | None:
+    """The value of a Content-Length header, or None if it is not a plain run of ASCII digits
+    (`str.isdigit` alone would take "²" or Arabic-Indic digits, which `int` then refuses or
+    reads). More than 18 significant digits is refused too: no body is that large."""
+    text = raw.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 18:
+        return None
+    return int(text)
+
+
 class BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"mscli-sandbox/{__version__}"
@@ -162,10 +172,15 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._log_line()
 
     def handle_expect_100(self) -> bool:
-        length = self.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.sandbox.config.max_body_bytes:
-            self.send_error(413, self._too_large_message(int(length)))
-            return False
+        raw = self.headers.get("Content-Length")
+        if raw is not None:
+            n = parse_content_length(raw)
+            if n is None:
+                self.send_error(400, "Invalid Content-Length header.")
+                return False
+            if n > self.sandbox.config.max_body_bytes:
+                self.send_error(413, self._too_large_message(n))
+                return False
         return super().handle_expect_100()
 
     # --- dispatch ------------------------------------------------------------------------------
@@ -229,9 +244,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b""
-        if not raw.strip().isdigit():
+        n = parse_content_length(raw)
+        if n is None:
             raise Reject(400, "Invalid Content-Length header.", close=True)
-        n = int(raw)
         if n > limit:
             # refuse before reading: the unread body makes the connection unusable, so close it
             raise Reject(413, self._too_large_message(n), close=True, linger=n)
