@@ -336,3 +336,32 @@ def test_checklist_line_keeps_its_duration_whole(extra: int) -> None:
     assert all(len(line) <= width for line in lines)
     assert sum(line.count("(12 ms)") for line in lines) == 1
     assert not any(line.endswith("(12") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "profile_timeout", "expected"),
+    [
+        ({"timeout": 60.0}, {}, None, 60.0),  # --timeout given: it is the step limit
+        ({}, {"MSCLI_TIMEOUT": "45"}, None, 45.0),  # so is MSCLI_TIMEOUT
+        ({}, {}, 600, 15.0),  # a profile's long chat timeout is capped
+        ({}, {}, None, 15.0),  # the default (600 s) too
+        ({"timeout": 2.0}, {}, None, 2.0),
+    ],
+)
+def test_step_timeout(
+    options: dict[str, float],
+    env: dict[str, str],
+    profile_timeout: int | None,
+    expected: float,
+    tmp_path: Path,
+) -> None:
+    from mscli.doctor.runner import step_timeout
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    if profile_timeout is not None:
+        (cfg / "config.toml").write_text(f"[profiles.default]\ntimeout = {profile_timeout}\n")
+    actx = AppContext(GlobalOptions(**options), env={"MSCLI_CONFIG_DIR": str(cfg), **env})
+    st = DoctorState(actx=actx)
+    st.resolve_settings()
+    assert step_timeout(st, actx) == expected
