@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -349,3 +350,32 @@ def test_a_content_length_that_is_not_ascii_digits_is_400(sandbox_factory, lengt
     assert b"100 Continue" not in resp
     assert "internal error" not in log.getvalue()
     assert "connection error" not in log.getvalue()
+
+
+def _logged(log: io.StringIO, text: str, timeout: float = 3.0) -> bool:
+    """Wait for `text` in the log: its line is written just after the response is sent."""
+    end = time.monotonic() + timeout
+    while text not in log.getvalue() and time.monotonic() < end:
+        time.sleep(0.01)
+    return text in log.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"[" * 200_000, "nested too deeply"),
+        (b'{"model": ' + b"7" * 5000 + b"}", "a number is too long"),
+    ],
+)
+def test_json_too_deep_or_with_a_huge_integer_is_a_400_not_an_internal_error(
+    sandbox_factory, raw, needle
+):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    r = call(sb, "POST", "chat/completions", raw=raw, headers={"Content-Type": "application/json"})
+    assert r.status == 400, r.body[:200]
+    assert r.json() == envelope(
+        400, f"Request body is not valid JSON: {needle}.", "invalid_request_error"
+    )
+    assert _logged(log, '"POST /v1/chat/completions" 400'), log.getvalue()
+    assert "internal error" not in log.getvalue()

@@ -121,4 +121,8 @@ def parse_chat(body: bytes) -> ChatParams:
             400,
             f"Request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
         ) from None
+    except RecursionError:  # '[' * 200000: json's parser gives up on deep nesting
+        raise Reject(400, "Request body is not valid JSON: nested too deeply.") from None
+    except ValueError:  # an integer literal longer than int() converts (sys.int_info)
+        raise Reject(400, "Request body is not valid JSON: a number is too long.") from None
     return validate_chat(parsed)
