@@ -379,3 +379,47 @@ def test_json_too_deep_or_with_a_huge_integer_is_a_400_not_an_internal_error(
     )
     assert _logged(log, '"POST /v1/chat/completions" 400'), log.getvalue()
     assert "internal error" not in log.getvalue()
+
+
+# --- the log: one safe line per request ----------------------------------------------------------
+
+
+def _lines(log: io.StringIO) -> list[str]:
+    return log.getvalue().splitlines()
+
+
+def test_a_bad_request_after_a_good_one_is_logged_as_itself(sandbox_factory):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    req = (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + sb.api_key.encode()
+        + b"\r\n\r\nGARBAGE\r\n\r\n"
+    )
+    resp = _raw_exchange(sb.base_url, req)
+    assert resp.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 400 " in resp
+    first, second = _lines(log)
+    assert '"GET /v1/models" 200' in first
+    assert '"GARBAGE" 400' in second and "/v1/models" not in second
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v1/models HTTP/1.1",
+        b"GET /v1/models HTTP/1.1\r\n",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_test_k\r\n",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_test_k",
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n",
+    ],
+)
+def test_a_request_head_cut_off_by_eof_is_dropped_without_an_answer(sandbox_factory, head):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    u = urlsplit(sb.base_url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(head)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(65536) == b""  # closed, nothing sent
+    assert log.getvalue() == ""
+    assert call(sb, "GET", "models").status == 200

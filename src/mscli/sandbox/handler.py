@@ -43,12 +43,31 @@ def parse_content_length(raw: str) -> int | None:
     return int(text)
 
 
+class _HeadReader:
+    """Wraps `rfile` while the request head is parsed, to tell a head that ended with its blank
+    line from one cut off by EOF (`http.client.parse_headers` treats both as the end)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.cut_off = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.raw.readline(limit)
+        if not line.endswith(b"\n") and len(line) != limit:
+            self.cut_off = True  # EOF before the blank line that ends the head
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
 class BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"mscli-sandbox/{__version__}"
     sys_version = ""
     disable_nagle_algorithm = True
     server: _HTTPServer
+    raw_requestline: bytes  # set by the stdlib's handle_one_request (not in typeshed)
 
     # --- per-connection setup ------------------------------------------------------------------
 
@@ -80,6 +99,34 @@ class BaseHandler(BaseHTTPRequestHandler):
     def sandbox(self) -> SandboxServer:
         return self.server.sandbox
 
+    # --- reading a request head ----------------------------------------------------------------
+
+    def handle_one_request(self) -> None:
+        # forget the previous request on this keep-alive connection: a bad request that follows
+        # must not be logged (or answered) with the previous one's command or path
+        self.command = ""
+        self.path = ""
+        self.requestline = ""
+        self._head_reader: _HeadReader | None = None
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The stdlib's parsing, except that a head cut off by EOF (no blank line at its end) is
+        not a request: it is dropped without an answer or a log line, and the connection closed."""
+        if not self.raw_requestline.endswith(b"\n"):
+            self.close_connection = True
+            return False
+        reader = self._head_reader = _HeadReader(self.rfile)
+        self.rfile = reader  # type: ignore[assignment]
+        try:
+            ok = super().parse_request()
+        finally:
+            self.rfile = reader.raw
+        if reader.cut_off:
+            self.close_connection = True
+            return False
+        return ok
+
     # --- logging: one concise line per request, never a traceback --------------------------------
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -97,10 +144,13 @@ class BaseHandler(BaseHTTPRequestHandler):
     def _log_line(self) -> None:
         ms = (time.perf_counter() - self._t0) * 1000
         note = f" {self._note}" if self._note else ""
-        command = getattr(self, "command", None) or "-"
-        path = (getattr(self, "path", None) or "-")[:200]
+        command = getattr(self, "command", None)
+        if command:
+            request = f"{command} {(getattr(self, 'path', None) or '-')[:200]}"
+        else:  # not parsed (a bad request line): show what was sent, or '-'
+            request = (getattr(self, "requestline", None) or "-")[:200]
         self.sandbox.log(
-            f'{self.client_address[0]} "{command} {path}" {self._status or "-"} '
+            f'{self.client_address[0]} "{request}" {self._status or "-"} '
             f"{ms:.1f}ms {self._rid} key={self._key_label}{note}"
         )
 
@@ -172,6 +222,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._log_line()
 
     def handle_expect_100(self) -> bool:
+        reader = self._head_reader
+        if reader is not None and reader.cut_off:
+            return False  # not a request (see parse_request): no 100, no error
         raw = self.headers.get("Content-Length")
         if raw is not None:
             n = parse_content_length(raw)
