@@ -423,3 +423,25 @@ def test_a_request_head_cut_off_by_eof_is_dropped_without_an_answer(sandbox_fact
         assert s.recv(65536) == b""  # closed, nothing sent
     assert log.getvalue() == ""
     assert call(sb, "GET", "models").status == 200
+
+
+def test_control_characters_from_the_client_are_escaped_in_the_log(sandbox_factory):
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log)
+    evil = b"\x1b[2J\x1b]0;pwned\x07\x9b31m"
+    reqs = [
+        b"GET /v1/" + evil + b"x\rX HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # path
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"  # key
+        b"Authorization: Bearer sk_test_" + evil + b"\r\n\r\n",
+        evil + b"\r\n\r\n",  # a garbage request line
+    ]
+    for req in reqs:
+        assert _raw_exchange(sb.base_url, req).startswith(b"HTTP/1.1 ")
+    text = log.getvalue()
+    lines = _lines(log)
+    assert len(lines) == 3, text
+    for ch in ("\x1b", "\x07", "\x9b", "\r"):
+        assert ch not in text
+    assert lines[0].count(r"\x1b[2J\x1b]0;pwned\x07\x9b31mx\x0dX") == 1
+    assert r"key=sk_test_\x1b[2J" in lines[1]
+    assert r'"\x1b[2J\x1b]0;pwned\x07\x9b31m" 400' in lines[2]

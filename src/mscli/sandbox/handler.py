@@ -142,6 +142,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     def _log_line(self) -> None:
+        """One line per request. What the client sent (request line, path, key) reaches the
+        terminal only through `SandboxServer.log`, which escapes control characters."""
         ms = (time.perf_counter() - self._t0) * 1000
         note = f" {self._note}" if self._note else ""
         command = getattr(self, "command", None)

@@ -46,6 +46,17 @@ MAX_BODY_BYTES = 1024 * 1024
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
+#: C0 and C1 control characters and DEL as `\xNN`, and `\` as `\\` (what the stdlib's
+#: `BaseHTTPRequestHandler.log_message` does): a request path or key with an ESC sequence must not
+#: clear or recolour the operator's terminal, and a CR or LF must not forge a log line.
+_CONTROL_CHARS = {c: rf"\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_CHARS[ord("\\")] = "\\\\"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, safe to write to a terminal as one line."""
+    return text.translate(_CONTROL_CHARS)
+
 
 def is_loopback(host: str) -> bool:
     return host in _LOOPBACK_NAMES or host.startswith("127.")
@@ -244,10 +255,12 @@ class SandboxServer:
             return self._rng.random() < self.config.fail_rate
 
     def log(self, line: str) -> None:
+        """Write one log line. Lines carry client input (request line, path, key, error text):
+        control characters are escaped here, for every caller."""
         if self.config.quiet:
             return
         stream = self.config.log or sys.stderr
         stamp = time.strftime("%H:%M:%S")
         with self._log_lock, contextlib.suppress(Exception):
-            stream.write(f"{stamp} {line}\n")
+            stream.write(f"{stamp} {printable(line)}\n")
             stream.flush()
