@@ -241,3 +241,61 @@ def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe(
     finally:
         for fd in (master, slave, r, w):
             os.close(fd)
+
+
+def test_live_refreshes_never_erase_finished_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live region's thread redraws while the main thread prints finished blocks. Rich works
+    out how many lines to erase under the Live lock but writes after releasing it, so a redraw in
+    between made the next print erase lines of finished text (seen on loaded machines). With the
+    view holding the Live lock for the whole print, the final screen (scrollback included) is the
+    whole reply rendered once. Fast refreshes, slow writes and a tiny thread switch interval make
+    the interleaving near certain (without the lock, dozens of lines are lost)."""
+    import itertools
+    import time
+
+    from mscli.sandbox.generator import iter_tokens
+    from support.vt import render
+
+    class SlowTerminal(io.StringIO):
+        def write(self, text: str) -> int:
+            time.sleep(0.0005)  # a write that takes a while and releases the GIL, like a tty's
+            return super().write(text)
+
+    tokens = list(
+        itertools.islice(iter_tokens([{"role": "user", "content": "Explain streams"}], 0), 1200)
+    )
+    cols, rows = 80, 24
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live redraws at all
+
+    def console(file: io.StringIO, terminal: bool) -> Console:
+        return Console(
+            file=file,
+            width=cols,
+            height=rows,
+            color_system=None,
+            force_terminal=terminal,
+            legacy_windows=False,
+        )
+
+    expected_console = console(io.StringIO(), False)
+    render_markdown(expected_console, "".join(tokens))
+    expected = [line.rstrip() for line in expected_console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+
+    live_console = console(SlowTerminal(), True)
+    view = MarkdownView(live_console, live=True, refresh_per_second=2000)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for token in tokens:
+            view.feed(token)
+            time.sleep(0.0002)  # let the refresh thread run between tokens
+        view.close()
+    finally:
+        sys.setswitchinterval(interval)
+    written = live_console.file.getvalue().replace("\n", "\r\n")  # type: ignore[attr-defined]  # a tty's ONLCR
+    got = [line.rstrip() for line in render(written.encode(), cols, rows).text_lines()]
+    while got and not got[-1]:
+        got.pop()
+    while expected and not expected[-1]:
+        expected.pop()
+    assert got == expected

@@ -305,7 +305,14 @@ class MarkdownView:
             return self._split.tail(PREVIEW_MAX_LINES, PREVIEW_MAX_CHARS)
 
     def _print_block(self, block: str) -> None:
-        self.console.print(_Separated(self.markdown(block), self._printed > 0))
+        renderable = _Separated(self.markdown(block), self._printed > 0)
+        # Rich computes how far to erase the live region under the Live's lock but writes after
+        # releasing it; a refresh in between (its own thread) changes the region's height and
+        # the write then erases lines of finished text. Holding the lock for the whole print
+        # keeps the refresh out (same lock order as Live.refresh: Live's, then the console's).
+        lock = getattr(self._live, "_lock", None) if self._live is not None else None
+        with lock if lock is not None else contextlib.nullcontext():
+            self.console.print(renderable)
         self._printed += 1
 
     def feed(self, text: str) -> None:
