@@ -9,6 +9,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import pytest
 from sandbox_http import chat, connect, parse_sse
 
 
@@ -192,3 +193,79 @@ def test_stop_ends_open_streams_promptly(sandbox_factory):
         data += chunk
     s.close()
     assert b"[DONE]" not in data
+
+
+# --- stop sequences (OpenAI semantics: the reply ends right before the first one) --------------
+
+
+def _streamed(sb, content, **fields):
+    events = parse_sse(
+        chat(sb, content, stream=True, stream_options={"include_usage": True}, **fields).body
+    )
+    deltas = [e["choices"][0]["delta"]["content"] for e in events[1:-3]]
+    return "".join(deltas), len(deltas), events[-3]["choices"][0]["finish_reason"], events[-2]
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        (["Here is"], "## Hello\n\n"),  # the stop sequence spans tokens: none of it leaks
+        (["lo\n\nHe"], "## Hel"),  # it starts inside a token that was already due
+        (["o\n\nHere is a", "Here"], "## Hell"),  # the first occurrence wins, not the first seen
+        ("##", ""),
+    ],
+)
+def test_a_stop_sequence_across_tokens_ends_the_reply_right_before_it(sandbox, stop, expected):
+    doc = chat(sandbox, "Hello", stop=stop).json()
+    assert doc["choices"][0]["message"]["content"] == expected
+    assert doc["choices"][0]["finish_reason"] == "stop"
+    text, chunks, finish, usage = _streamed(sandbox, "Hello", stop=stop)
+    assert (text, finish) == (expected, "stop")
+    assert usage["usage"]["completion_tokens"] == chunks == doc["usage"]["completion_tokens"]
+
+
+def test_stop_sequences_cut_the_same_text_streamed_or_not(sandbox):
+    full = chat(sandbox, "Explain retries", max_tokens=300).json()["choices"][0]["message"]
+    full = full["content"]
+    for start, length in [(3, 1), (40, 12), (200, 30), (555, 7), (900, 2)]:
+        stops = [full[start : start + length], "never in the reply"]
+        expected = full[: full.find(stops[0])]
+        doc = chat(sandbox, "Explain retries", max_tokens=300, stop=stops).json()
+        assert doc["choices"][0]["message"]["content"] == expected
+        assert doc["choices"][0]["finish_reason"] == "stop"
+        text, chunks, finish, usage = _streamed(
+            sandbox, "Explain retries", max_tokens=300, stop=stops
+        )
+        assert (text, finish) == (expected, "stop")
+        assert usage["usage"]["completion_tokens"] == chunks == doc["usage"]["completion_tokens"]
+    # a stop sequence that never comes: the whole reply, cut by max_tokens as usual
+    text, chunks, finish, _ = _streamed(sandbox, "Explain retries", max_tokens=300, stop="@@@")
+    assert (text, chunks, finish) == (full, 300, "length")
+
+
+def test_a_stream_with_stop_sequences_stays_incremental(sandbox_factory):
+    # tokens are held back only until no stop sequence can start in them: with a 100 ms pace the
+    # first words arrive long before the reply is complete
+    sb = sandbox_factory(tokens_per_second=20)
+    conn = connect(sb.base_url)
+    body = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "Hello"}],
+            "stream": True,
+            "max_tokens": 40,
+            "stop": ["never in the reply"],
+        }
+    )
+    try:
+        t0 = time.perf_counter()
+        conn.request(
+            "POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {sb.api_key}"}
+        )
+        resp = conn.getresponse()
+        seen = b""
+        while b'"content":"## "' not in seen:
+            seen += resp.read1(65536)
+        assert time.perf_counter() - t0 < 1.0  # the whole reply takes about 2 s
+    finally:
+        conn.close()

@@ -16,6 +16,7 @@ import itertools
 import json
 import random
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -163,8 +164,22 @@ def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
     return _cycle(rng, 0, topic_of(messages))
 
 
+def _first_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the first occurrence of any stop sequence starts in `text`, or -1."""
+    return min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+
+
 class Reply:
-    """Iterate to get the reply's tokens; then read `finish_reason` and `completion_tokens`."""
+    """Iterate to get the reply's tokens; then read `finish_reason` and `completion_tokens`.
+
+    Stop sequences follow OpenAI: the reply ends right before the first occurrence of any of them
+    in the generated text (even one that spans tokens), the stop text itself is never sent, and
+    finish_reason is "stop". To decide, whole tokens are held back while the text after them is
+    shorter than the longest stop sequence minus one character; everything before is sent at once,
+    so a stream stays incremental. Each piece sent is one generated token (the last one possibly
+    cut where the stop sequence starts) and counts as one completion token, so `completion_tokens`
+    is the number of chunks streamed, and the streamed and non-streamed replies are the same.
+    """
 
     def __init__(
         self,
@@ -185,23 +200,47 @@ class Reply:
 
     def __iter__(self) -> Iterator[str]:
         stops = self._stops
-        keep = max((len(s) for s in stops), default=1) - 1
-        tail = ""
+        if not stops:
+            for tok in self._tokens:
+                self.completion_tokens += 1
+                yield tok
+            self.finish_reason = self._finish
+            return
+        # a stop sequence starting in the held-back text may still be completed by later tokens;
+        # one that could start before text[-keep:] would already be complete, and found
+        keep = max(len(s) for s in stops) - 1
+        held: deque[str] = deque()  # generated tokens not sent yet, in order
+        text = ""  # "".join(held)
         for tok in self._tokens:
-            if stops:
-                text = tail + tok
-                hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-                if hits:
-                    piece = text[len(tail) : max(min(hits), len(tail))]
-                    if piece:
-                        self.completion_tokens += 1
-                        yield piece
-                    self.finish_reason = "stop"
-                    return
-                tail = text[-keep:] if keep else ""
-            self.completion_tokens += 1
-            yield tok
-        self.finish_reason = self._finish
+            held.append(tok)
+            text += tok
+            cut = _first_stop(text, stops)
+            # a longer stop sequence starting before `cut` ends by `cut + keep`: wait for that
+            # much text, so the first occurrence wins, not the first one completed
+            if cut >= 0 and len(text) >= cut + keep:
+                break
+            while held and len(text) - len(held[0]) >= keep:
+                sent = held.popleft()
+                text = text[len(sent) :]
+                self.completion_tokens += 1
+                yield sent
+        cut = _first_stop(text, stops)
+        if cut < 0:  # no stop sequence: send the rest
+            for tok in held:
+                self.completion_tokens += 1
+                yield tok
+            self.finish_reason = self._finish
+            return
+        pos = 0
+        for tok in held:
+            piece = tok[: cut - pos]
+            if piece:
+                self.completion_tokens += 1
+                yield piece
+            pos += len(tok)
+            if pos >= cut:
+                break
+        self.finish_reason = "stop"
 
     def text(self) -> str:
         return "".join(self)
