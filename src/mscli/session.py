@@ -229,17 +229,22 @@ class Session:
                     break  # Ctrl-D
                 if not text.strip():
                     continue
-                if text.startswith("/") and not text.startswith("//"):
-                    if self.command(text.strip()) == "exit":
+                try:
+                    if self.handle(text) == "exit":
                         break
-                    continue
-                if text.startswith("//"):
-                    text = text[1:]
-                if self.exchange(text) == "exit":
-                    break
+                except KeyboardInterrupt:  # e.g. /model fetching the model list: cancel it only
+                    self._note("[cancelled]", "warn")
         finally:
             self.chat.close()
         return self.exit_code
+
+    def handle(self, text: str) -> str | None:
+        """One line from the prompt: a slash-command, or a message to send."""
+        if text.startswith("/") and not text.startswith("//"):
+            return self.command(text.strip())
+        if text.startswith("//"):
+            text = text[1:]
+        return self.exchange(text)
 
     def exchange(self, prompt: str) -> str | None:
         self._last_prompt = prompt

@@ -201,6 +201,24 @@ def test_ctrl_c_mid_reply_keeps_the_partial_text_and_the_session_goes_on(harness
     assert second.status == "complete" and second.reply == expected
 
 
+def test_ctrl_c_during_a_slash_command_cancels_it_and_the_session_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/model NAME` fetches the model list; Ctrl-C while it waits cancels the command only."""
+    from mscli import session as session_mod
+
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_mod, "check_model", interrupted)
+    code = harness.run("/model gpt-5-mini" + ENTER + "Hello" + ENTER + "/exit" + ENTER)
+    assert code == 0
+    assert "[cancelled]" in harness.stderr
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == ["Hello"]
+    assert conv.exchanges[0].model == MODEL  # the switch did not happen
+
+
 def test_multiline_input(harness: Harness) -> None:
     assert (
         harness.run("line one\\" + ENTER + "line two" + "\x1b" + ENTER + "three" + ENTER + CTRL_D)
