@@ -269,3 +269,41 @@ def test_a_stream_with_stop_sequences_stays_incremental(sandbox_factory):
         assert time.perf_counter() - t0 < 1.0  # the whole reply takes about 2 s
     finally:
         conn.close()
+
+
+# --- HTTP/1.0 clients ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("connection", [b"", b"Connection: keep-alive\r\n"])
+def test_an_http_1_0_stream_is_not_chunked_and_ends_with_the_connection(sandbox, connection):
+    body = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "old client"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    u = urlsplit(sandbox.base_url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer "
+            + sandbox.api_key.encode()
+            + b"\r\nContent-Type: application/json\r\n"
+            + connection
+            + b"Content-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        data = b""
+        while chunk := s.recv(65536):  # the server closes: that is the end of the body
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0].startswith(b"HTTP/1.1 200 ")
+    names = {line.split(b":")[0].lower() for line in lines[1:]}
+    assert b"transfer-encoding" not in names and b"content-length" not in names
+    assert b"Connection: close" in lines
+    events = parse_sse(payload)  # bare SSE, no chunk sizes in between
+    assert events[-1] == "[DONE]" and events[-3]["choices"][0]["finish_reason"] == "stop"
+    text = "".join(e["choices"][0]["delta"]["content"] for e in events[1:-3])
+    assert text == chat(sandbox, "old client").json()["choices"][0]["message"]["content"]

@@ -56,6 +56,9 @@ def _ratelimit_headers(decision: RateDecision, remaining: int) -> dict[str, str]
 class Handler(BaseHandler):
     """`BaseHandler` with the routes: what `SandboxServer` serves."""
 
+    #: whether the current stream uses chunked framing (not for HTTP/1.0, see `_stream`)
+    _chunked = True
+
     def _route(self) -> None:
         body = self._read_body()
         path = urlsplit(self.path).path
@@ -189,6 +192,12 @@ class Handler(BaseHandler):
         }
 
     def _chunk(self, data: bytes) -> None:
+        """One piece of a streamed body; b"" ends it. HTTP/1.0 has no chunked coding: the data
+        goes as is and the body ends when the connection closes."""
+        if not self._chunked:
+            if data:
+                self._write(data)
+            return
         self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _stream(
@@ -202,18 +211,15 @@ class Handler(BaseHandler):
     ) -> None:
         sb = self.sandbox
         cutoff = acct.kind == "cutoff"
-        if cutoff:
+        # Transfer-Encoding is HTTP/1.1 (RFC 9112 §6.1): an HTTP/1.0 client gets the bare SSE body,
+        # ended by closing the connection
+        self._chunked = self.request_version >= "HTTP/1.1"
+        if cutoff or not self._chunked:
             self.close_connection = True
-        self._write(
-            self._start(
-                200,
-                {
-                    "Content-Type": "text/event-stream; charset=utf-8",
-                    "Cache-Control": "no-cache",
-                    "Transfer-Encoding": "chunked",
-                },
-            )
-        )
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        if self._chunked:
+            headers["Transfer-Encoding"] = "chunked"
+        self._write(self._start(200, headers))
         head = (
             f'data: {{"id":"{cid}","object":"chat.completion.chunk","created":{created},'
             f'"model":{json.dumps(params.model)},"choices":'
