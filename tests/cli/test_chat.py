@@ -105,6 +105,17 @@ def test_out_of_range_options_are_usage_errors(sandbox: EmbeddedSandbox, args: l
 # --- stdin ----------------------------------------------------------------------------------
 
 
+def test_arguments_with_bytes_that_are_not_utf8_are_replaced_not_a_crash(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    """`mscli chat "caf\xe9 au lait"` from a Latin-1 shell: Python hands the bad byte over as a
+    surrogate escape; it becomes U+FFFD (as in piped input) instead of an internal error."""
+    res = chat(sandbox, "caf\udce9 au lait", "-s", "x\udcff", "--max-tokens", "5")
+    assert res.code == 0, res.stderr
+    ex = history_json("show", "1")["exchanges"][0]
+    assert ex["prompt"] == "caf\ufffd au lait" and ex["params"]["system"] == "x\ufffd"
+
+
 def test_piped_text_is_sent_before_the_prompt(sandbox: EmbeddedSandbox) -> None:
     res = chat(sandbox, "summarize", "--max-tokens", "8", input="line one\nline two é\n")
     assert res.code == 0, res.stderr

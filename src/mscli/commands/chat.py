@@ -142,7 +142,12 @@ def command(
     from mscli.errors import UsageError
 
     actx = get_app_context(ctx, json=json_)
-    stops = list(stop or [])
+    # Arguments that are not valid UTF-8 arrive as surrogate escapes: replace the bad bytes, as
+    # for piped input, rather than fail when the request is encoded.
+    prompt = [_valid_text(w) for w in prompt] if prompt else prompt
+    system = _valid_text(system) if system is not None else None
+    model = _valid_text(model) if model is not None else None
+    stops = [_valid_text(s) for s in stop or []]
     if len(stops) > MAX_STOP:
         raise UsageError(f"--stop can be given at most {MAX_STOP} times (got {len(stops)}).")
     if continue_ and conversation is not None:
@@ -230,6 +235,14 @@ def _open_history(
         store.close()
         raise
     return store, conv
+
+
+def _valid_text(arg: str) -> str:
+    """A command-line argument with undecodable bytes (surrogate escapes) replaced by U+FFFD."""
+    try:
+        return arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return arg.encode("utf-8", "replace").decode("utf-8")
 
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
