@@ -168,6 +168,17 @@ def test_plan_keys(sandbox, plan):
     assert bal["weekly_cap"] == p.weekly_cap
 
 
+def test_top_up_accounts_have_no_refill(sandbox_factory):
+    # top-up only: no subscription, so no refill time (not one that never comes)
+    sb = sandbox_factory(subscription_credits=5)
+    assert call(sb, "GET", "balance", key="sk_test_topup").json()["next_refill_at"] is None
+    assert call(sb, "GET", "balance", key="sk_test_pro").json()["next_refill_at"] is not None
+    sb = sandbox_factory(plan="topup", subscription_credits=5)  # what the key table says
+    doc = call(sb, "GET", "balance").json()
+    assert (doc["plan"], doc["subscription_credits"], doc["next_refill_at"]) == ("topup", 5, None)
+    assert "--subscription-credits" in BY_KEY["sk_test_topup"].behaviour
+
+
 def test_fresh_keys_use_the_server_plan_and_are_separate_accounts(sandbox_factory):
     sb = sandbox_factory(plan="starter")
     a, b = sb.new_key(), sb.new_key()

@@ -176,3 +176,17 @@ def test_openai_sdk_against_sandbox_serve(subprocess_env):
         _out, err = s.proc.communicate(timeout=10)
     assert s.proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_the_readme_lists_every_serve_option():
+    from pathlib import Path
+
+    import typer.main
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Testing your scripts against the sandbox", 1)[1].split("\n## ", 1)[0]
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    names = [n for p in serve.params for n in p.opts if n not in ("--help", "-h")]
+    assert len(names) >= 13
+    missing = [n for n in names if not re.search(rf"`{re.escape(n)}[ `]", section)]
+    assert not missing, f"README's sandbox section does not list {missing}"

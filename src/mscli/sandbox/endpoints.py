@@ -123,7 +123,12 @@ class Handler(BaseHandler):
 
     def _balance(self, acct: Account, body: bytes) -> None:
         sub, life = self.sandbox.accounts.snapshot(acct)
-        refill = acct.created_at + pricing.REFILL_INTERVAL_HOURS * 3600
+        # a top-up-only plan has no subscription, so no refill: null, not a time that never comes
+        refill = (
+            _rfc3339(acct.created_at + pricing.REFILL_INTERVAL_HOURS * 3600)
+            if acct.plan.refill_credits > 0
+            else None
+        )
         self._json(
             200,
             {
@@ -132,7 +137,7 @@ class Handler(BaseHandler):
                 "rate_limit_rpm": acct.rpm,
                 "subscription_credits": _credits(sub),
                 "lifetime_credits": _credits(life),
-                "next_refill_at": _rfc3339(refill),
+                "next_refill_at": refill,
                 "weekly_cap": _credits(acct.plan.weekly_cap),
             },
         )

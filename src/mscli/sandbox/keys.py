@@ -114,7 +114,8 @@ MAGIC_KEYS: tuple[MagicKey, ...] = (
     MagicKey("sk_test_max", "Valid account on the Max plan (60 RPM).", ExitCode.OK, "plan", "max"),
     MagicKey(
         "sk_test_topup",
-        "Valid top-up-only account (40 RPM, no subscription credits, lifetime credits only).",
+        "Valid top-up-only account (40 RPM): lifetime credits only and no refills; "
+        "`--subscription-credits N` gives it N subscription credits too.",
         ExitCode.OK,
         "plan",
         "topup",
