@@ -179,7 +179,7 @@ class AppContext:
     def warn(self, text: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text("Warning: ", style="warn") + Text(text), soft_wrap=True)
+        self.err.print(Text("Warning: ", style="warn") + Text(text))
 
     def note(self, text: str) -> None:
         from rich.text import Text

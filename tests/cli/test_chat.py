@@ -68,6 +68,27 @@ def test_usage_goes_to_stderr_labelled_an_estimate(sandbox: EmbeddedSandbox) -> 
     assert "stopped at the token limit (finish_reason: length)" in err  # the sandbox fills it
 
 
+def test_usage_and_limit_notes_wrap_at_words_on_a_narrow_terminal(sandbox: EmbeddedSandbox) -> None:
+    res = run(
+        "--base-url",
+        sandbox.base_url,
+        "chat",
+        "-m",
+        MODEL,
+        "Hello",
+        "--max-tokens",
+        "7",
+        "--usage",
+        env={"MODELSTACK_API_KEY": sandbox.api_key, "COLUMNS": "40"},
+    )
+    assert res.code == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) > 2 and all(len(line) <= 40 for line in lines)
+    words = flat(res.stderr).split()
+    for word in ("completion", "credits", "estimate", "--max-tokens"):
+        assert any(w.strip("(),;[]") == word for w in words), word
+
+
 def test_token_limit_note_only_when_the_reply_was_cut(sandbox: EmbeddedSandbox) -> None:
     res = chat(sandbox, "Hello", "--usage")  # no --max-tokens: the reply ends by itself
     assert res.code == 0, res.stderr

@@ -364,9 +364,9 @@ def _one_shot(
         actx.emit_json(out.to_json(chat.conversation_id if chat.log else None))
     if out.cut_at_limit and not actx.json and (show_usage or actx.err.is_terminal):
         note = out.cut_at_limit[:-1] + "; --max-tokens N allows a longer one]"
-        actx.err.print(note, style="muted", highlight=False, soft_wrap=True, markup=False)
+        actx.err.print(note, style="muted", highlight=False, markup=False)
     if show_usage and out.usage_to_show:
-        actx.err.print(usage_line(out), style="muted", highlight=False, soft_wrap=True)
+        actx.err.print(usage_line(out), style="muted", highlight=False)
     if out.status == "interrupted":
         raise typer.Exit(130)  # app.main ends the line on stderr
     if out.error is not None:
