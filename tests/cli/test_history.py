@@ -74,3 +74,18 @@ def test_corrupt_database_is_reported(sandbox: EmbeddedSandbox) -> None:
     assert res.code == 10
     assert "damaged" in flat(res.stderr)
     assert path.read_bytes() == b"garbage" * 100
+
+
+def test_list_shortens_the_title_only_on_a_narrow_terminal(sandbox: EmbeddedSandbox) -> None:
+    long_title = "This is a rather long first message that goes on and on about many things"
+    assert chat(sandbox, long_title, "--max-tokens", "3").code == 0
+    r = run("history", "list", env={"COLUMNS": "70"})
+    assert r.code == 0, r.stderr
+    out = r.stdout.decode() if isinstance(r.stdout, bytes) else r.stdout
+    lines = out.splitlines()
+    assert len(lines) == 2 and all(len(line.rstrip()) <= 70 for line in lines)
+    row = lines[1]
+    assert MODEL in row and "…" in row and long_title[:10] in row
+    import re
+
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", row)  # the date is whole, on one line

@@ -71,16 +71,18 @@ def list_(
     from rich.table import Table
     from rich.text import Text
 
+    rows = [(str(c.id), _when(c.updated_at), c.model or "", str(c.exchange_count)) for c in convs]
+    heads = ("ID", "UPDATED", "MODEL", "TURNS")
+    # Everything but the title keeps its width; the title gets what is left and is shortened
+    # (one space of padding each side between columns, none at the edges).
+    fixed = sum(max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads))
+    title_width = max(8, actx.out.width - fixed - 2 * len(heads))
     table = Table(box=None, pad_edge=False, header_style="title")
-    table.add_column("ID", justify="right")
-    table.add_column("UPDATED")
-    table.add_column("MODEL")
-    table.add_column("TURNS", justify="right")
-    table.add_column("TITLE", overflow="ellipsis", no_wrap=True)
-    for c in convs:
-        table.add_row(
-            str(c.id), _when(c.updated_at), c.model or "", str(c.exchange_count), Text(c.title)
-        )
+    for head in heads:
+        table.add_column(head, justify="right" if head in ("ID", "TURNS") else "left", no_wrap=True)
+    table.add_column("TITLE", overflow="ellipsis", no_wrap=True, max_width=title_width)
+    for row, c in zip(rows, convs, strict=True):
+        table.add_row(*row, Text(c.title))
     actx.out.print(table)
 
 
