@@ -68,8 +68,9 @@ def _key_bindings() -> Any:
     def _enter(event: Any) -> None:
         buf = event.current_buffer
         if buf.complete_state and buf.complete_state.current_completion is not None:
+            # the chosen completion is already shown (Tab, or arrows in the menu): take it and
+            # send the line, so `/mo` Tab Enter runs /model at once
             buf.apply_completion(buf.complete_state.current_completion)
-            return
         if buf.document.text_before_cursor.endswith("\\") and buf.document.is_cursor_at_the_end:
             buf.delete_before_cursor(1)
             buf.insert_text("\n")

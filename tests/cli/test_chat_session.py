@@ -219,6 +219,39 @@ def test_ctrl_c_during_a_slash_command_cancels_it_and_the_session_goes_on(
     assert conv.exchanges[0].model == MODEL  # the switch did not happen
 
 
+def test_enter_after_tab_completion_runs_the_line(harness: Harness) -> None:
+    """`/mo` Tab Enter runs /model at once (it took a second Enter). Completion runs
+    asynchronously, so the typist presses Enter once the completion is shown, as a person does."""
+    import threading
+    import time
+
+    session = harness.session()
+
+    def typist() -> None:
+        deadline = time.monotonic() + 30
+        while session._prompt is None or session._prompt.app.current_buffer.text != "/mo":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        harness.pipe.send_text("\t")
+        buf = session._prompt.app.current_buffer
+        while buf.text != "/model":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        harness.pipe.send_text(ENTER)
+        harness.pipe.send_text("/exit" + ENTER)
+
+    harness.pipe.send_text("/mo")
+    thread = threading.Thread(target=typist, daemon=True)
+    thread.start()
+    try:
+        assert session.run() == 0
+    finally:
+        harness.store.close()
+        thread.join(5)
+    assert f"model: {MODEL}" in harness.stderr
+    assert "unknown command" not in harness.stderr
+
+
 def test_multiline_input(harness: Harness) -> None:
     assert (
         harness.run("line one\\" + ENTER + "line two" + "\x1b" + ENTER + "three" + ENTER + CTRL_D)
