@@ -63,6 +63,7 @@ def command(
             "With piped stdin and a prompt, the piped text is sent first, then the prompt. "
             "No prompt on a terminal starts an interactive session.",
             show_default=False,
+            metavar="PROMPT",
         ),
     ] = None,
     model: Annotated[
@@ -101,7 +102,10 @@ def command(
     stop: Annotated[
         Optional[list[str]],
         typer.Option(
-            "--stop", help=f"Stop sequence (repeatable, at most {MAX_STOP}).", show_default=False
+            "--stop",
+            help=f"Stop sequence (repeatable, at most {MAX_STOP}).",
+            show_default=False,
+            metavar="TEXT",
         ),
     ] = None,
     no_stream: Annotated[
@@ -216,7 +220,10 @@ def _open_history(
     if not log and not wants:
         return None, None
     if not log and not default_path().exists():
-        raise UsageError("There is no saved conversation to continue (`mscli history list`).")
+        raise UsageError(
+            "There is no saved conversation to continue.",
+            fix='Start one with `mscli chat "Hello"`; `mscli history list` shows the saved ones.',
+        )
     store = HistoryStore.open()
     try:
         conv = None
@@ -229,7 +236,8 @@ def _open_history(
             conv = store.get(cid)
             if conv is None:
                 raise UsageError(
-                    f"There is no conversation {cid} (`mscli history list` shows the ids)."
+                    f"There is no conversation {cid}.",
+                    fix="`mscli history list` shows the saved conversations and their ids.",
                 )
     except BaseException:
         store.close()

@@ -42,7 +42,10 @@ def _open(create: bool = False) -> Any:
 def _not_found(cid: int) -> Exception:
     from mscli.errors import UsageError
 
-    return UsageError(f"There is no conversation {cid} (`mscli history list` shows the ids).")
+    return UsageError(
+        f"There is no conversation {cid}.",
+        fix="`mscli history list` shows the saved conversations and their ids.",
+    )
 
 
 @app.command("list")
