@@ -20,6 +20,9 @@ _CLEARED = (
     "MSCLI_MAX_WAIT",
     "MSCLI_SANDBOX",
     "MSCLI_COLOR",
+    "MSCLI_DEBUG",
+    "MSCLI_CACHE_DIR",  # the XDG variables below place the cache and data dirs per test
+    "MSCLI_DATA_DIR",
     "FORCE_COLOR",
     "TTY_COMPATIBLE",
     "TTY_INTERACTIVE",
