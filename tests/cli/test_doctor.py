@@ -526,3 +526,11 @@ def test_a_failed_proxy_check_skips_the_network_instead_of_failing_it_again(
     assert failed == ["proxy"] and r.doc["root_cause"]["check"] == "proxy"
     for name in ("dns", "tcp", "tls", "http"):
         assert r.check(name)["status"] == "skip"
+
+
+def test_bundle_into_a_missing_directory_is_refused_before_the_checks(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "b.json"
+    r = run("--sandbox", "--json", "doctor", "--bundle", str(target))
+    assert r.code == 2 and r.stdout == ""  # refused before any check ran
+    assert "does not exist" in json.loads(r.stderr)["error"]["message"]
+    assert not (tmp_path / "no").exists()  # no directory was created

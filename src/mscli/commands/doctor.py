@@ -55,6 +55,7 @@ def command(
     from mscli.context import get_app_context
     from mscli.doctor import render, runner
     from mscli.doctor.checks import CHECKS
+    from mscli.errors import UsageError
 
     actx = get_app_context(ctx, json=json_)
     if list_:
@@ -72,6 +73,15 @@ def command(
         return
     only_names = runner.parse_names(only, "--only")
     skip_names = runner.parse_names(skip, "--skip")
+    if bundle:  # say so before the checks run, not after
+        from pathlib import Path
+
+        parent = Path(bundle).expanduser().parent
+        if not parent.is_dir():
+            raise UsageError(
+                f"--bundle {bundle}: the directory {parent} does not exist",
+                fix="Create it first, or give a path in an existing directory.",
+            )
     if live and not actx.json:
         actx.note("--live: sending a tiny streamed completion (costs a few credits).")
 
@@ -106,7 +116,13 @@ def command(
     if bundle:
         from mscli.doctor import bundle as bundle_mod
 
-        path = bundle_mod.write(report, bundle)
+        try:
+            path = bundle_mod.write(report, bundle)
+        except OSError as exc:
+            raise UsageError(
+                f"Could not write the bundle to {bundle}: {exc.strerror or exc}",
+                fix="Give --bundle a path you can write to.",
+            ) from None
         actx.note(
             f"Support bundle written to {path} (redacted: keys masked). Attach it to your ticket."
         )

@@ -108,8 +108,6 @@ def write(report: DoctorReport, path: str) -> Path:
         ):  # pragma: no cover - defence in depth
             text = text.replace(secret.strip(), "****")
     target = Path(path).expanduser()
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
