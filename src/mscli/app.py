@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mscli.completers import complete_profile
+from mscli.completers import complete_color, complete_profile
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS, GlobalOptions
 
@@ -113,6 +113,7 @@ def root(
             help="auto, always or never (then NO_COLOR, FORCE_COLOR, TERM=dumb). \\[env: MSCLI_COLOR]",
             show_default=False,
             metavar="WHEN",
+            autocompletion=complete_color,
         ),
     ] = None,
     verbose: Annotated[

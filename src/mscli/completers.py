@@ -240,6 +240,40 @@ def complete_shell(incomplete: str) -> list[Completion]:
     return _matches(list(SHELLS), incomplete)
 
 
+#: --color values, with what each means.
+COLOR_MODES: tuple[tuple[str, str], ...] = (
+    ("auto", "colour when the stream is a terminal (default)"),
+    ("always", "colour even when piped"),
+    ("never", "no colour"),
+)
+
+
+def complete_color(incomplete: str) -> list[Completion]:
+    return _matches(list(COLOR_MODES), incomplete)
+
+
+def doctor_checks() -> list[tuple[str, str]]:
+    """(name, title) of every doctor check, in order (the registry imports no network stack)."""
+    try:
+        from mscli.doctor.checks import CHECKS
+    except Exception:
+        return []
+    return [(c.name, c.title) for c in CHECKS]
+
+
+def complete_check_names(incomplete: str) -> list[Completion]:
+    """Doctor check names for --only/--skip; in a comma-separated list, the last name completes
+    and the names already given are not offered again."""
+    head, comma, last = incomplete.rpartition(",")
+    given = set(head.split(",")) if comma else set()
+    prefix = head + comma
+    return [
+        (prefix + name, title)
+        for name, title in doctor_checks()
+        if name.startswith(last) and name not in given
+    ]
+
+
 # --- adapter ---------------------------------------------------------------------------------
 
 

@@ -120,6 +120,13 @@ def test_bash_shells(state: Path) -> None:
     assert bash("mscli completion show p") == ["powershell"]
 
 
+def test_bash_doctor_check_names_and_colour_modes(state: Path) -> None:
+    assert bash("mscli doctor --only t") == ["tcp", "tls"]
+    assert bash("mscli doctor --skip dns,t") == ["dns,tcp", "dns,tls"]
+    assert "dns,dns" not in bash("mscli doctor --only dns,")  # a name is not offered twice
+    assert bash("mscli --color a") == ["auto", "always"]
+
+
 # --- zsh -----------------------------------------------------------------------------------------
 
 

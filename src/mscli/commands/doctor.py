@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from mscli.completers import complete_check_names
+
 HELP = (
     "Check everything between this terminal and the API, in order (config, key, base URL, proxy, "
     "DNS, TCP, TLS, HTTP, auth, rate limit, models, balance) and name the root cause with its fix. "
@@ -25,11 +27,17 @@ def command(
             "--only",
             metavar="NAMES",
             help="Run only these checks (comma-separated; what they need runs too).",
+            autocompletion=complete_check_names,
         ),
     ] = None,
     skip: Annotated[
         Optional[str],
-        typer.Option("--skip", metavar="NAMES", help="Skip these checks (comma-separated)."),
+        typer.Option(
+            "--skip",
+            metavar="NAMES",
+            help="Skip these checks (comma-separated).",
+            autocompletion=complete_check_names,
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings fail too (exit with their class).")
