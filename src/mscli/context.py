@@ -37,6 +37,7 @@ class AppContext:
         self._sandbox: EmbeddedSandbox | None = None
         self._closers: list[Callable[[], None]] = []
         self._perm_warned = False
+        self._insecure_warned = False
         if not options.sandbox and self.env.get("MSCLI_SANDBOX", "").strip().lower() in (
             "1",
             "true",
@@ -133,8 +134,26 @@ class AppContext:
 
         key = self.api_key(required=require_key)
         config = replace(self.settings.client_config(), api_key=key, **overrides)
+        if key and not self._insecure_warned:
+            self._warn_insecure_http(config.base_url)
         return GatewayClient(
             config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+        )
+
+    def _warn_insecure_http(self, base_url: str) -> None:
+        """allow_insecure_http lets the key go over plain http to another host: say so, once."""
+        from urllib.parse import urlsplit
+
+        from mscli.api.urls import is_loopback_host
+
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
+            return
+        self._insecure_warned = True
+        self.warn(
+            f"Sending the API key over plain http:// to {parts.hostname} (allow_insecure_http is "
+            "on): anyone on the network path can read it. Use https:// unless this is a trusted "
+            "private network."
         )
 
     def _on_retry(self, notice: Any) -> None:

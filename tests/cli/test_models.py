@@ -134,3 +134,20 @@ def unused_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_allow_insecure_http_to_a_remote_host_warns_before_sending_the_key() -> None:
+    import os
+    from pathlib import Path
+
+    cfg = Path(os.environ["MSCLI_CONFIG_DIR"])
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(
+        '[profiles.default]\nallow_insecure_http = true\nbase_url = "http://gateway.invalid/v1"\n'
+    )
+    os.chmod(cfg / "config.toml", 0o600)
+    r = run("--max-retries", "0", "models", env={"MODELSTACK_API_KEY": "sk_test_abcdefghij"})
+    assert r.exit_code == 8  # the host does not resolve; the warning came first
+    err = " ".join(r.stderr.split())
+    assert "Sending the API key over plain http:// to gateway.invalid" in err
+    assert err.count("plain http://") == 1
