@@ -45,7 +45,8 @@ def _version(value: bool) -> None:
     if value:
         from mscli.cli import version_line
 
-        sys.stdout.write(version_line())
+        # eager: --json may not be parsed yet, so look for it among the arguments
+        sys.stdout.write(version_line(as_json="--json" in sys.argv[1:]))
         raise typer.Exit(0)
 
 

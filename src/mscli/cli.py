@@ -6,9 +6,12 @@ from __future__ import annotations
 import sys
 
 
-def version_line() -> str:
+def version_line(as_json: bool = False) -> str:
+    """``mscli X.Y.Z``, or with --json one JSON object (``{"version": "X.Y.Z"}``)."""
     from mscli import __version__
 
+    if as_json:
+        return f'{{"version": "{__version__}"}}\n'
     return f"mscli {__version__}\n"
 
 
@@ -16,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args in (["--version"], ["-V"]):
         sys.stdout.write(version_line())
+        return
+    if sorted(args) in (["--json", "--version"], ["--json", "-V"]):
+        sys.stdout.write(version_line(as_json=True))
         return
     from mscli.app import main as app_main
 

@@ -311,3 +311,13 @@ def test_help_shows_flags_without_a_type_label(args: list[str]) -> None:
     assert r.code == 0, r.stderr
     assert "--help" in r.stdout and "<bool>" not in r.stdout
     assert "<str>" in r.stdout or "<int>" in r.stdout or "<float>" in r.stdout  # values keep theirs
+
+
+@pytest.mark.parametrize(
+    "args", [["--json", "--version"], ["--version", "--json"], ["--json", "-V"]]
+)
+def test_version_under_json_is_a_json_object(args: list[str]) -> None:
+    proc = _run(args)  # the fast path in mscli.cli
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"version": __version__}
+    through_app = _run([*args, "--color", "never"])  # not the fast path: Typer's eager callback
+    assert json.loads(through_app.stdout) == {"version": __version__}

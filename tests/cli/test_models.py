@@ -151,3 +151,9 @@ def test_allow_insecure_http_to_a_remote_host_warns_before_sending_the_key() -> 
     err = " ".join(r.stderr.split())
     assert "Sending the API key over plain http:// to gateway.invalid" in err
     assert err.count("plain http://") == 1
+
+
+def test_a_filter_that_matches_nothing_says_so(sandbox: Any) -> None:
+    r = invoke(sandbox, "models", "--filter", "zzz")
+    assert r.exit_code == 0 and r.stdout == ""
+    assert "No served model matches 'zzz'" in r.stderr

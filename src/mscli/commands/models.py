@@ -95,6 +95,11 @@ def models(
     if actx.json:
         actx.emit_json({"object": "list", "cached": cached, "data": entries})
         return
+    if not entries and not ids:
+        actx.note(
+            f"No served model matches {filter_!r}." if filter_ else "The server lists no models."
+        )
+        return
     if ids:
         import sys
 
