@@ -153,6 +153,15 @@ def test_models_missing_id_is_protocol_error(httpx_mock: HTTPXMock, h: Harness, 
         h.client().list_models()
 
 
+def test_one_bad_entry_is_left_out_not_the_whole_list(httpx_mock: HTTPXMock, h: Harness) -> None:
+    """A list where one entry has no usable id still serves the others (and counts the skip);
+    a list with no usable entry at all stays a protocol error (above)."""
+    body = {"data": [{"id": "good"}, {"owned_by": "x"}, {"id": "  "}, 7, "also-good"]}
+    httpx_mock.add_response(url=MODELS, json=body)
+    models = h.client().list_models()
+    assert models.ids == ["good", "also-good"] and models.skipped == 3
+
+
 def test_json_as_text_plain_accepted(httpx_mock: HTTPXMock, h: Harness) -> None:
     httpx_mock.add_response(
         url=MODELS,

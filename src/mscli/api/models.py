@@ -106,11 +106,19 @@ class ModelEntry(_Lenient):
         return _int_or_none(value)
 
 
+def _has_id(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict) and isinstance(entry.get("id"), str) and bool(entry["id"].strip())
+    )
+
+
 class ModelList(_Lenient):
     """``GET /models``. Accepts ``{"data": [...]}``, a bare list, and bare-string entries."""
 
     object: str | None = None
     data: list[ModelEntry]
+    #: entries dropped for having no usable id (the rest of the list is still served)
+    skipped: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -122,7 +130,11 @@ class ModelList(_Lenient):
             if data is None and isinstance(value.get("models"), list):
                 data = value["models"]
             if isinstance(data, list):
-                value = {**value, "data": [{"id": d} if isinstance(d, str) else d for d in data]}
+                entries = [{"id": d} if isinstance(d, str) else d for d in data]
+                good = [e for e in entries if _has_id(e)]
+                if good or not entries:  # a list with no usable entry at all stays invalid
+                    entries = good
+                value = {**value, "data": entries, "skipped": len(data) - len(good)}
         return value
 
     @field_validator("object", mode="before")

@@ -37,6 +37,8 @@ def fetch_models(actx: AppContext, *, refresh: bool = False) -> tuple[list[dict[
             return cached, True
     with actx.client() as client:
         listing = client.list_models()
+    if listing.skipped:
+        actx.warn(f"{listing.skipped} entries of the server's model list had no id; left out.")
     entries = [m.model_dump(mode="json", exclude_none=True) for m in listing.data]
     models_cache.save(base_url, entries)
     return entries, False
