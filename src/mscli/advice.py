@@ -437,6 +437,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
             ("line", "line"),
             ("redirects to", "location"),
             ("base URL", "base_url"),
+            ("request id", "request_id"),
         ):
             value = facts.get(name)
             if value not in (None, ""):

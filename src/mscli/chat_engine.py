@@ -135,10 +135,12 @@ class Chat:
         first: float | None = None
         usage: Any = None
         result: Any = None
+        opened: Any = None
         try:
             client = self.client()
             if stream:
                 with client.chat_stream(req) as s:
+                    opened = s  # its result so far is kept even when the stream fails
                     for ev in s:
                         if isinstance(ev, TextDelta):
                             if not ev.text:
@@ -166,12 +168,14 @@ class Chat:
                         on_text(text)
         except KeyboardInterrupt:
             out.status = "interrupted"
+            result = result or getattr(opened, "result", None)
         except BrokenPipeError as err:  # the reader went away (`| head`): nothing more to show
             out.status = "interrupted"
             out.output_closed = err
         except MscliError as err:
             out.error = err
             out.status = "truncated" if isinstance(err, StreamTruncatedError) else "error"
+            result = result or getattr(opened, "result", None)
         finally:
             if out.output_closed is None:
                 try:

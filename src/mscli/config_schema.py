@@ -1,9 +1,12 @@
 """config.toml's schema: the known profile keys, parsing and checking values, profile helpers.
 
-``KNOWN_KEYS`` lists the keys a profile may hold, with their types and bounds; ``parse_value()``
-turns command-line text into a checked value (``mscli config set``), ``check_value()`` and
-``validate()`` check values read from or about to be written to the file (``ConfigStore.update()``),
-and the profile helpers read and edit the loaded data in place. Reading and writing the file lives
+``KNOWN_KEYS`` lists the keys a profile may hold, with their types and bounds: the one source of
+truth for what a value may be, wherever it comes from (``mscli config set``, the file, a global flag
+or an environment variable). ``value_from_text()`` and ``checked()`` do the parsing and checking and
+raise ``InvalidValue``, which each caller turns into the right error for where the value came from:
+``parse_value()`` (``mscli config set``: a usage error), ``check_value()`` and ``validate()`` (the
+file: a config error), ``mscli.settings`` (flags: usage; environment: config, naming the
+variable). The profile helpers read and edit the loaded data in place. Reading and writing the file lives
 in ``mscli.config_store``; settings resolution (flag > env > profile > default) in
 ``mscli.settings``.
 """
@@ -21,18 +24,24 @@ from mscli.errors import ConfigError, UsageError
 __all__ = [
     "DEFAULT_PROFILE",
     "KNOWN_KEYS",
+    "KNOWN_TOP_LEVEL",
+    "InvalidValue",
     "KeySpec",
     "active_profile_name",
     "check_profile_name",
     "check_value",
+    "checked",
     "delete_profile",
     "get_profile",
     "parse_value",
     "profile_names",
     "set_profile_value",
+    "stored_value_error",
     "structure_problem",
+    "unknown_keys",
     "unset_profile_value",
     "validate",
+    "value_from_text",
 ]
 
 DEFAULT_PROFILE = "default"
@@ -55,10 +64,54 @@ class KeySpec:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    #: what a number counts, for messages ("seconds")
+    unit: str = ""
 
     @property
     def type_name(self) -> str:
         return {str: "text", int: "integer", float: "number", bool: "true/false"}[self.type]
+
+    @property
+    def accepted(self) -> str:
+        """What a value must be, in words: the one phrase every message about this key uses."""
+        if self.type is bool:
+            return "true or false"
+        if self.type in (int, float):
+            what = "a whole number" if self.type is int else "a number"
+            if self.unit:
+                what += f" of {self.unit}"
+            low, high = self.minimum, self.maximum
+            if low is not None and 0 < low < 1:  # a tiny positive floor: "greater than 0"
+                return f"{what} greater than 0" + (f" and at most {high:g}" if high else "")
+            if low is not None and high is not None:
+                return f"{what} from {low:g} to {high:g}"
+            if low is not None:
+                return f"{what} of at least {low:g}"
+            if high is not None:
+                return f"{what} of at most {high:g}"
+            return what
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.name == "api_key":
+            return 'an API key as text, such as "sk_..."'
+        if self.name == "base_url":
+            return "an http(s) URL such as https://api.modelstack.cc/v1"
+        return "non-empty text without spaces"
+
+
+class InvalidValue(ValueError):
+    """A value a key does not accept. Callers turn it into the error that fits the value's origin
+    (``UsageError`` for the command line, ``ConfigError`` for the file or the environment)."""
+
+    def __init__(self, spec: KeySpec, value: Any) -> None:
+        super().__init__(f"{spec.name} must be {spec.accepted}, not {value!r}")
+        self.key = spec.name
+        self.value = value
+        self.accepted = spec.accepted
+
+    def says(self, subject: str) -> str:
+        """The problem with ``subject`` (e.g. ``--timeout`` or ``MSCLI_TIMEOUT``) as the name."""
+        return f"{subject} must be {self.accepted}, not {self.value!r}"
 
 
 def _plan_names() -> tuple[str, ...]:
@@ -76,7 +129,12 @@ KNOWN_KEYS: dict[str, KeySpec] = {
         KeySpec("base_url", str, "API base URL, e.g. https://api.modelstack.cc/v1"),
         KeySpec("default_model", str, "model used when -m/--model is not given"),
         KeySpec(
-            "timeout", float, "overall deadline per call, in seconds", minimum=0.001, maximum=86400
+            "timeout",
+            float,
+            "overall deadline per call, in seconds",
+            minimum=0.001,
+            maximum=86400,
+            unit="seconds",
         ),
         KeySpec(
             "max_retries",
@@ -91,6 +149,7 @@ KNOWN_KEYS: dict[str, KeySpec] = {
             "longest single wait mscli accepts, in seconds",
             minimum=0,
             maximum=86400,
+            unit="seconds",
         ),
         KeySpec(
             "plan", str, "your ModelStack plan (for estimates and advice)", choices=_plan_names()
@@ -103,6 +162,9 @@ KNOWN_KEYS: dict[str, KeySpec] = {
         ),
     )
 }
+
+#: Keys mscli reads at the top of the file (``prices``: per-model price overrides, see settings).
+KNOWN_TOP_LEVEL = ("active_profile", "profiles", "prices")
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -119,42 +181,88 @@ def _known(key: str) -> KeySpec:
     return spec
 
 
-def parse_value(key: str, text: str) -> Any:
-    """Turn command-line text into the typed value for ``key``, validated.
-
-    An unknown key raises ``UsageError`` (exit 2); a bad value raises ``ConfigError`` naming the
-    key, the expected type and what was given.
-    """
+def value_from_text(key: str, text: str) -> Any:
+    """Turn text (a command-line argument, an environment variable) into the checked, typed value
+    for ``key``. An unknown key raises ``UsageError``; a value the key does not accept raises
+    ``InvalidValue``."""
     spec = _known(key)
     raw = text.strip()
     value: Any
     if spec.type is bool:
         low = raw.lower()
-        if low in _TRUE:
-            value = True
-        elif low in _FALSE:
-            value = False
-        else:
-            raise ConfigError(f"{key} must be true or false, not {text!r}", key=key, value=text)
+        if low not in _TRUE | _FALSE:
+            raise InvalidValue(spec, text)
+        value = low in _TRUE
     elif spec.type is int:
         try:
             value = int(raw)
         except ValueError:
-            raise ConfigError(
-                f"{key} must be a whole number, not {text!r}", key=key, value=text
-            ) from None
+            raise InvalidValue(spec, text) from None
     elif spec.type is float:
         try:
             number = float(raw)
         except ValueError:
-            raise ConfigError(
-                f"{key} must be a number of seconds, not {text!r}", key=key, value=text
-            ) from None
+            raise InvalidValue(spec, text) from None
+        if not math.isfinite(number):
+            raise InvalidValue(spec, text)
         # keep integers integral in the file (timeout = 600, not 600.0)
         value = int(number) if number.is_integer() and abs(number) < 2**53 else number
     else:
         value = raw
-    return check_value(key, value)
+    try:
+        return checked(key, value)
+    except InvalidValue:
+        raise InvalidValue(spec, text) from None  # name the text as given
+
+
+def checked(key: str, value: Any) -> Any:
+    """Check a typed value (from the file, or a flag Typer already converted) against ``key``'s
+    type and bounds; returns it (a plan name lower-cased) or raises ``InvalidValue``."""
+    spec = _known(key)
+    if spec.type is bool:
+        if not isinstance(value, bool):
+            raise InvalidValue(spec, value)
+        return value
+    if spec.type in (int, float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (spec.type is int and not isinstance(value, int))
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            raise InvalidValue(spec, value)
+        if (spec.minimum is not None and value < spec.minimum) or (
+            spec.maximum is not None and value > spec.maximum
+        ):
+            raise InvalidValue(spec, value)
+        return value
+    # text values
+    if not isinstance(value, str):
+        raise InvalidValue(spec, value)
+    if not value or value != value.strip() or any(c.isspace() for c in value):
+        raise InvalidValue(spec, value)
+    # api_key: its format is checked by `mscli keys set` and when it is used, with the precise
+    # message (mscli.credentials), so a malformed stored key never blocks other edits.
+    if key == "base_url":
+        _check_base_url(spec, value)
+    elif spec.choices:
+        low = value.lower()
+        if low not in spec.choices:
+            raise InvalidValue(spec, value)
+        return low
+    return value
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Turn command-line text into the typed value for ``key`` (``mscli config set``), validated.
+
+    An unknown key, or a value the key does not accept, raises ``UsageError`` (exit 2): the message
+    names the key, the value given and what the key accepts.
+    """
+    try:
+        return value_from_text(key, text)
+    except InvalidValue as exc:
+        raise UsageError(str(exc), key=key, value=text, accepted=exc.accepted) from None
 
 
 def check_value(key: str, value: Any, *, where: str | None = None) -> Any:
@@ -163,62 +271,53 @@ def check_value(key: str, value: Any, *, where: str | None = None) -> Any:
     ``where`` (e.g. ``profiles.work.timeout``) names the value in the message when it came from the
     file rather than the command line.
     """
+    try:
+        return checked(key, value)
+    except InvalidValue as exc:
+        raise ConfigError(exc.says(where or key), key=key, accepted=exc.accepted) from None
+
+
+def stored_value_error(
+    key: str, value: Any, profile: str, path: str | None, exc: InvalidValue | None = None
+) -> ConfigError:
+    """The error for a value stored in the file that its key does not accept: exit 10, naming the
+    file, the profile and the key, with the command that repairs it."""
+    from mscli.settings import describe_source
+
     spec = _known(key)
-    label = where or key
-    if spec.type is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false, not {value!r}", key=key)
-        return value
-    if spec.type in (int, float):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or (spec.type is int and not isinstance(value, int))
-        ):
-            what = "a whole number" if spec.type is int else "a number"
-            raise ConfigError(f"{label} must be {what}, not {value!r}", key=key)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{label} must be a finite number, not {value!r}", key=key)
-        number = float(value)
-        if spec.minimum is not None and number < spec.minimum:
-            bound = (
-                "greater than 0"
-                if spec.minimum and spec.minimum < 1
-                else f"at least {spec.minimum:g}"
-            )
-            raise ConfigError(f"{label} must be {bound}, not {value!r}", key=key)
-        if spec.maximum is not None and number > spec.maximum:
-            raise ConfigError(f"{label} must be at most {spec.maximum:g}, not {value!r}", key=key)
-        return value
-    # text values
-    if not isinstance(value, str):
-        raise ConfigError(f"{label} must be text, not {value!r}", key=key)
-    if not value or value != value.strip() or any(c.isspace() for c in value):
-        raise ConfigError(f"{label} must be non-empty text without spaces, not {value!r}", key=key)
-    if key == "base_url":
-        _check_base_url(label, value)
-    elif key == "plan":
-        low = value.lower()
-        if spec.choices and low not in spec.choices:
-            raise ConfigError(
-                f"{label} must be one of {', '.join(spec.choices)}, not {value!r}", key=key
-            )
-        return low
-    # api_key: only its type is checked here; `mscli keys set` and the settings layer check its
-    # format with the precise message (mscli.credentials), so a bad key never blocks other edits.
-    return value
+    accepted = exc.accepted if exc is not None else spec.accepted
+    opt = f" --profile {profile}" if profile != DEFAULT_PROFILE else ""
+    if key == "api_key":
+        fix = (
+            f"store the key again with `mscli{opt} keys set`, or remove it with "
+            f"`mscli config unset api_key{opt}`"
+        )
+    else:
+        fix = (
+            f"set it with `mscli config set {key} VALUE{opt}`, or remove it with "
+            f"`mscli config unset {key}{opt}`"
+        )
+    return ConfigError(
+        f"{key} in the {describe_source('profile:' + profile)} must be {accepted}, not {value!r}",
+        path=path,
+        key=key,
+        profile=profile,
+        accepted=accepted,
+        fix=fix,
+    )
 
 
-def _check_base_url(label: str, value: str) -> None:
-    """A light shape check. The full rules (https, loopback, /v1) are applied by ``mscli.settings``."""
+def _check_base_url(spec: KeySpec, value: str) -> None:
+    """A light shape check. The full rules (https, loopback, /v1) are applied by ``mscli.api.urls``."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"{label} must be an http(s) URL such as https://api.modelstack.cc/v1, not {value!r}",
-            key="base_url",
-        )
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidValue(spec, value)
 
 
 def check_profile_name(name: str) -> str:
@@ -301,12 +400,16 @@ def validate(data: Mapping[str, Any], *, path: str | None = None) -> None:
         for key, value in table.items():
             if key in KNOWN_KEYS:
                 try:
-                    check_value(key, value, where=f"profiles.{name}.{key}")
-                except ConfigError as exc:
-                    exc.path = path
-                    exc.facts["path"] = path
-                    exc.facts.setdefault("fix", f"mscli config unset {key} --profile {name}")
-                    raise
+                    checked(key, value)
+                except InvalidValue as exc:
+                    raise stored_value_error(key, value, str(name), path, exc) from None
+
+
+def unknown_keys(data: Mapping[str, Any], profile: str) -> tuple[list[str], list[str]]:
+    """Keys this mscli ignores: (at the top of the file, in the profile). Kept on write."""
+    top = sorted(str(k) for k in data if k not in KNOWN_TOP_LEVEL)
+    in_profile = sorted(str(k) for k in get_profile(data, profile) if k not in KNOWN_KEYS)
+    return top, in_profile
 
 
 def structure_problem(data: Mapping[str, Any]) -> str | None:

@@ -6,7 +6,6 @@ third-party package at module level, so resolving settings costs nothing at star
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,10 +74,11 @@ class Sourced(Generic[T]):
     source: str
 
 
-def describe_source(source: str) -> str:
-    """A source tag (flag, env:NAME, profile:NAME, config, sandbox, stdin, default) in words."""
+def describe_source(source: str, key: str | None = None) -> str:
+    """A source tag (flag, env:NAME, profile:NAME, config, sandbox, stdin, default) in words, to
+    follow "the" in a sentence. With ``key``, a flag is named (``--max-retries flag``)."""
     if source == "flag":
-        return "command-line flag"
+        return f"{flag_name(key)} flag" if key else "command-line flag"
     if source.startswith("env:"):
         return f"environment variable {source[4:]}"
     if source.startswith("profile:"):
@@ -90,6 +90,11 @@ def describe_source(source: str) -> str:
     if source == "stdin":
         return "standard input"
     return source
+
+
+def flag_name(key: str) -> str:
+    """The global flag that sets a setting: ``max_retries`` -> ``--max-retries``."""
+    return "--" + key.replace("_", "-")
 
 
 @dataclass
@@ -126,12 +131,15 @@ class Settings:
     base_url_given: str = ""
     price_overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
     allow_insecure_http: bool = False
+    #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
+    allow_insecure_http_source: str = "default"
 
     def client_config(self) -> ClientConfig:
         """The API client's configuration (imports the client module: call from commands only)."""
         from mscli import __version__
         from mscli.api.client import ClientConfig
 
+        self.check_base_url()
         timeout = self.timeout.value
         return ClientConfig(
             base_url=self.base_url.value,
@@ -145,6 +153,24 @@ class Settings:
             allow_insecure_http=self.allow_insecure_http,
             user_agent=f"mscli/{__version__}",
         )
+
+    def check_base_url(self) -> None:
+        """Refuse an unusable base URL before any request (``BaseUrlError``, exit 10), saying where
+        it came from and how to change it there. Settings keep such a URL as given, so that
+        `config show` and `doctor` still work; this runs when a client is about to be built."""
+        from mscli.api.urls import normalise_base_url
+        from mscli.errors import BaseUrlError
+
+        try:
+            normalise_base_url(self.base_url.value, allow_insecure_http=self.allow_insecure_http)
+        except BaseUrlError as exc:
+            source = self.base_url.source
+            if source in ("default", "sandbox"):
+                raise
+            exc.message = f"{exc.message} (from the {describe_source(source, 'base_url')})"
+            exc.facts["source"] = source
+            exc.facts["fix"] = _base_url_fix(source, self.profile.value)
+            raise
 
     def as_rows(self) -> list[tuple[str, Any, str]]:
         """(name, value, source) for display; the key is masked, and the base URL is shown without
@@ -163,7 +189,19 @@ class Settings:
             ("max_wait", self.max_wait.value, self.max_wait.source),
             ("plan", self.plan.value, self.plan.source),
             ("log_history", self.log_history.value, self.log_history.source),
+            ("allow_insecure_http", self.allow_insecure_http, self.allow_insecure_http_source),
         ]
+
+
+def _base_url_fix(source: str, profile: str) -> str:
+    example = DEFAULT_BASE_URL
+    if source.startswith("env:"):
+        var = source[4:]
+        return f"change {var} to a usable URL such as {example}, or unset it: `unset {var}`"
+    if source == "flag":
+        return f"give {flag_name('base_url')} a usable URL such as {example}, or leave it out"
+    opt = f" --profile {profile}" if profile != DEFAULT_PROFILE else ""
+    return f"set it with `mscli config set base_url {example}{opt}`"
 
 
 def _nonempty(env: Mapping[str, str], name: str) -> str | None:
@@ -173,27 +211,85 @@ def _nonempty(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _number(
-    raw: Any, name: str, source: str, *, integer: bool = False, minimum: float = 0.0
-) -> Any:
-    """Parse a number from a flag, env var or config value, with an error naming its source."""
+def _env_fix(var: str, accepted: str) -> str:
+    return f"change {var} to {accepted}, or unset it: `unset {var}`"
+
+
+def _from_source(key: str, raw: Any, source: str) -> Any:
+    """A flag's or an environment variable's value for ``key``, checked against the same rules as
+    ``mscli config set`` (``config_schema.KNOWN_KEYS``). A bad flag is a usage error (exit 2); a
+    bad variable a config error (exit 10) naming the variable, with how to change or unset it.
+    Profile values are checked before (``_check_profile``); defaults need no check."""
+    from mscli.config_schema import InvalidValue, checked, value_from_text
+
+    if not (source == "flag" or source.startswith("env:")):
+        return raw
     try:
-        value = int(raw) if integer else float(raw)
-    except (TypeError, ValueError):
-        kind = "a whole number" if integer else "a number"
-        raise _bad_value(name, raw, source, f"must be {kind}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _bad_value(name, raw, source, "must be finite")
-    if value < minimum:
-        raise _bad_value(name, raw, source, f"must be at least {minimum:g}")
-    return value
+        return value_from_text(key, raw) if isinstance(raw, str) else checked(key, raw)
+    except InvalidValue as exc:
+        if source == "flag":
+            raise UsageError(exc.says(flag_name(key)), key=key, accepted=exc.accepted) from None
+        var = source[4:]
+        raise ConfigError(
+            f"{key} from the {describe_source(source)} must be {exc.accepted}, not {raw!r}",
+            key=key,
+            variable=var,
+            source=source,
+            accepted=exc.accepted,
+            fix=_env_fix(var, exc.accepted),
+        ) from None
 
 
-def _bad_value(name: str, raw: Any, source: str, why: str) -> Exception:
-    message = f"{name} = {raw!r} (from {source}) {why}"
-    if source == "flag":
-        return UsageError(message)
-    return ConfigError(message, key=name, source=source)
+#: Profile keys whose format is checked where they are used, with the full message (the key by
+#: mscli.credentials, the URL by mscli.api.urls): settings check only that they are text, so
+#: `config show` and `doctor` still work with a malformed one.
+_TYPE_ONLY = ("api_key", "base_url")
+
+
+def _check_profile(prof: Mapping[str, Any], pname: str, path: str) -> None:
+    """Every known key of the profile in use, against ``config_schema.KNOWN_KEYS``: a stored value
+    the key does not accept is a config error (exit 10) naming the file, profile and key."""
+    from mscli.config_schema import KNOWN_KEYS, InvalidValue, checked, stored_value_error
+
+    for key, value in prof.items():
+        spec = KNOWN_KEYS.get(key)
+        if spec is None or value is None:
+            continue
+        if key in _TYPE_ONLY:
+            if not isinstance(value, str):
+                raise stored_value_error(key, value, pname, path)
+            continue
+        try:
+            checked(key, value)
+        except InvalidValue as exc:
+            raise stored_value_error(key, value, pname, path, exc) from None
+
+
+def _check_profile_name(name: str, source: str) -> str:
+    from mscli.config_schema import check_profile_name
+
+    try:
+        return check_profile_name(name)
+    except UsageError:
+        if source == "flag":
+            raise
+        var = source[4:]
+        raise ConfigError(
+            f"the {describe_source(source)} names an invalid profile {name!r}: use letters, "
+            "digits, '_', '-' or '.' (up to 64 characters)",
+            variable=var,
+            source=source,
+            fix=f"change {var} to a profile name (`mscli config profiles` lists them), or unset "
+            f"it: `unset {var}`",
+        ) from None
+
+
+def profile_from_env(env: Mapping[str, str]) -> str | None:
+    """MSCLI_PROFILE, checked like --profile (a bad one is a config error naming the variable)."""
+    value = _nonempty(env, "MSCLI_PROFILE")
+    if value is None:
+        return None
+    return _check_profile_name(value.strip(), "env:MSCLI_PROFILE")
 
 
 def _pick(
@@ -243,10 +339,11 @@ def resolve(
         store = ConfigStore()
     data = store.load()
 
+    env_profile = None if options.profile is not None else profile_from_env(env)
     if options.profile is not None:
-        profile = Sourced(options.profile, "flag")
-    elif _nonempty(env, "MSCLI_PROFILE"):
-        profile = Sourced(str(env["MSCLI_PROFILE"]).strip(), "env:MSCLI_PROFILE")
+        profile = Sourced(_check_profile_name(options.profile, "flag"), "flag")
+    elif env_profile is not None:
+        profile = Sourced(env_profile, "env:MSCLI_PROFILE")
     elif isinstance(data.get("active_profile"), str):
         profile = Sourced(str(data["active_profile"]), "config")
     else:
@@ -257,6 +354,7 @@ def resolve(
     if not isinstance(prof, dict):
         prof = {}
     pname = profile.value
+    _check_profile(prof, pname, str(store.path))
 
     if sandbox is not None:
         base_url = Sourced(sandbox[0], "sandbox")
@@ -298,13 +396,14 @@ def resolve(
     w_raw, w_src = _pick(
         "max_wait", options.max_wait, env, "MSCLI_MAX_WAIT", prof, pname, DEFAULT_MAX_WAIT
     )
-    timeout = Sourced(float(_number(t_raw, "timeout", t_src, minimum=0.001)), t_src)
-    retries = Sourced(int(_number(r_raw, "max_retries", r_src, integer=True)), r_src)
-    max_wait = Sourced(float(_number(w_raw, "max_wait", w_src)), w_src)
+    timeout = Sourced(float(_from_source("timeout", t_raw, t_src)), t_src)
+    retries = Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src)
+    max_wait = Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src)
 
     model_raw, model_src = _pick("default_model", None, env, None, prof, pname, None)
     plan_raw, plan_src = _pick("plan", None, env, None, prof, pname, None)
     log_raw, log_src = _pick("log_history", None, env, None, prof, pname, True)
+    insecure_raw, insecure_src = _pick("allow_insecure_http", None, env, None, prof, pname, False)
 
     overrides: dict[str, tuple[float, float]] = {}
     prices = data.get("prices")
@@ -324,10 +423,11 @@ def resolve(
         timeout=timeout,
         max_retries=retries,
         max_wait=max_wait,
-        plan=Sourced(None if plan_raw in (None, "") else str(plan_raw), plan_src),
+        plan=Sourced(None if plan_raw in (None, "") else str(plan_raw).lower(), plan_src),
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
         base_url_given=base_url_given,
         price_overrides=overrides,
-        allow_insecure_http=bool(prof.get("allow_insecure_http", False)),
+        allow_insecure_http=insecure_raw is True,
+        allow_insecure_http_source=insecure_src,
     )

@@ -420,8 +420,10 @@ def test_cut_stream_with_json(sandbox: EmbeddedSandbox) -> None:
     assert res.code == 9
     doc = json.loads(res.stdout)
     assert doc["status"] == "truncated" and doc["finish_reason"] is None and doc["content"]
+    assert str(doc["id"]).startswith("chatcmpl-")  # the chunks carried it before the cut
     err = json.loads(res.stderr.strip().splitlines()[-1])
     assert err["error"]["code"] == 9
+    assert str(err["error"]["request_id"]).startswith("req_")  # for a support ticket
 
 
 def test_cut_non_streamed_reply_fails_with_nothing_on_stdout(sandbox: EmbeddedSandbox) -> None:

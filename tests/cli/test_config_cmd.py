@@ -196,21 +196,48 @@ def test_unknown_key_is_usage_error(verb: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
-    [("timeout", "soon"), ("max_retries", "-1"), ("log_history", "maybe"), ("plan", "gold")],
+    ("key", "value", "accepted"),
+    [
+        ("timeout", "abc", "a number of seconds greater than 0 and at most 86400"),
+        ("timeout", "1e308", "a number of seconds greater than 0 and at most 86400"),
+        ("max_retries", "-1", "a whole number from 0 to 100"),
+        ("log_history", "maybe", "true or false"),
+        ("plan", "gold", "one of starter, pro, max, topup"),
+        ("base_url", "", "an http(s) URL such as https://api.modelstack.cc/v1"),
+    ],
 )
-def test_bad_value_is_config_error_exit_10(key: str, value: str) -> None:
+def test_bad_value_on_the_command_line_is_a_usage_error(
+    key: str, value: str, accepted: str
+) -> None:
+    """What was typed is wrong, not the config: exit 2, naming the key, the value and what is
+    accepted, and no circular "fix it with `mscli config set`"."""
     r = run("config", "set", "--", key, value)
-    assert r.code == 10, r.stderr
-    assert key in r.stderr
+    assert r.code == 2, r.stderr
+    assert f"{key} must be {accepted}, not {value!r}" in flat(r.stderr)
+    assert "Invalid configuration" not in r.stderr
+    assert "config set KEY VALUE" not in r.stderr
     assert not cfg_path().exists()
 
 
 def test_bad_value_json_error() -> None:
     r = run("--json", "config", "set", "timeout", "soon")
-    assert r.code == 10
+    assert r.code == 2
     err = json.loads(r.stderr)["error"]
-    assert err["type"] == "config.invalid" and err["code"] == 10
+    assert err["type"] == "usage" and err["code"] == 2
+
+
+def test_a_bad_value_already_in_the_file_stays_a_config_error_with_the_path() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text('[profiles.default]\ntimeout = "x"\n')
+    for args in (("config", "show"), ("config", "set", "plan", "pro")):
+        r = run("--json", *args)
+        assert r.code == 10, (args, r.stderr)
+        err = r.error()
+        assert err["type"] == "config.invalid"
+        assert err["details"]["path"] == str(cfg_path())
+        assert err["message"].startswith("timeout in the config file, profile 'default' must be")
+        assert err["message"].endswith("not 'x'")
+        assert "`mscli config unset timeout`" in err["advice"]
 
 
 # --- profiles ------------------------------------------------------------------------------------

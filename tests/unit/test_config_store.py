@@ -347,9 +347,15 @@ def test_update_validates_before_writing(store: ConfigStore) -> None:
     def bad(data: dict[str, Any]) -> None:
         data["profiles"]["default"]["timeout"] = "soon"
 
-    with pytest.raises(ConfigError, match=r"profiles\.default\.timeout"):
+    with pytest.raises(ConfigError) as info:
         store.update(bad)
     assert store.path.read_bytes() == before
+    err = info.value
+    assert "timeout in the config file, profile 'default'" in err.message
+    assert err.facts["path"] == str(store.path)
+    # a fix that can be run as shown (the funnel capitalises it: "Set it with ...")
+    assert err.facts["fix"].startswith("set it with `mscli config set timeout VALUE`")
+    assert "`mscli config unset timeout`" in err.facts["fix"]
 
 
 def test_none_means_unset(store: ConfigStore) -> None:
@@ -517,25 +523,41 @@ def test_parse_value(key: str, text: str, value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "text", "fragment"),
+    ("key", "text", "accepted"),
     [
-        ("timeout", "soon", "number"),
-        ("timeout", "0", "greater than 0"),
-        ("timeout", "nan", "finite"),
-        ("max_retries", "1.5", "whole number"),
-        ("max_retries", "-1", "at least 0"),
+        ("timeout", "soon", "a number of seconds greater than 0 and at most 86400"),
+        ("timeout", "0", "a number of seconds greater than 0 and at most 86400"),
+        ("timeout", "nan", "a number of seconds greater than 0 and at most 86400"),
+        ("timeout", "1e308", "a number of seconds greater than 0 and at most 86400"),
+        ("max_retries", "1.5", "a whole number from 0 to 100"),
+        ("max_retries", "-1", "a whole number from 0 to 100"),
+        ("max_retries", "101", "a whole number from 0 to 100"),
+        ("max_wait", "86401", "a number of seconds from 0 to 86400"),
         ("log_history", "maybe", "true or false"),
-        ("plan", "gold", "one of"),
-        ("base_url", "api.modelstack.cc", "http(s) URL"),
-        ("default_model", "two words", "without spaces"),
-        ("default_model", "", "non-empty"),
+        ("allow_insecure_http", "sure", "true or false"),
+        ("plan", "gold", "one of starter, pro, max, topup"),
+        ("base_url", "api.modelstack.cc", "an http(s) URL"),
+        ("base_url", "", "an http(s) URL"),
+        ("default_model", "two words", "non-empty text without spaces"),
+        ("default_model", "", "non-empty text without spaces"),
     ],
 )
-def test_parse_value_rejects(key: str, text: str, fragment: str) -> None:
-    with pytest.raises(ConfigError) as info:
+def test_parse_value_rejects_as_a_usage_error(key: str, text: str, accepted: str) -> None:
+    """A bad value typed on the command line is a usage error (exit 2) naming the key, the value
+    and what the key accepts (not a config error pointing back at `mscli config set`)."""
+    with pytest.raises(UsageError) as info:
         parse_value(key, text)
-    assert fragment in str(info.value)
-    assert key in str(info.value)
+    assert str(info.value).startswith(f"{key} must be {accepted}")
+    assert str(info.value).endswith(f"not {text!r}")
+
+
+def test_stored_values_are_checked_with_the_same_words() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_value("timeout", 100000, where="profiles.x.timeout")
+    assert str(info.value) == (
+        "profiles.x.timeout must be a number of seconds greater than 0 and at most 86400, "
+        "not 100000"
+    )
 
 
 def test_unknown_key_is_usage_error() -> None:

@@ -32,6 +32,7 @@ from mscli.api.errors_parse import (
     html_title,
     is_error_payload,
     looks_like_html,
+    request_id_from,
 )
 from mscli.api.models import ChatEvent, ChatResult, Finish, TextDelta, Usage, UsageInfo
 from mscli.api.sse import DEFAULT_MAX_SIZE, SSEEvent, SSEParser
@@ -295,7 +296,9 @@ class ChatStream:
             yield from self._consume_sse([body])
         elif not text:
             raise StreamTruncatedError(
-                "The stream ended before the reply was complete (empty body)", partial_chars=0
+                "The stream ended before the reply was complete (empty body)",
+                partial_chars=0,
+                request_id=request_id_from(self._response.headers),
             )
         else:
             raise ProtocolError(
@@ -367,6 +370,8 @@ class ChatStream:
                 "The stream ended before the reply was complete (no finish_reason or [DONE])",
                 partial_chars=self.partial_chars,
                 partial_event=parser.truncated,
+                request_id=request_id_from(self._response.headers),
+                completion_id=self.result.id,
             )
 
     def _check_deadline(self) -> None:

@@ -26,7 +26,8 @@ from mscli.settings import describe_source
 app = typer.Typer(
     help=(
         "Show and change the config file: settings per profile (base_url, default_model, timeout, "
-        "max_retries, max_wait, plan, log_history) and which profile is active. "
+        "max_retries, max_wait, plan, log_history, allow_insecure_http) and which profile is "
+        "active. "
         "API keys: see `mscli keys`."
     ),
     no_args_is_help=True,
@@ -53,6 +54,15 @@ def write_line(text: str) -> None:
     """One plain line on stdout (no Rich wrapping or markup: safe for `$(...)`)."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _check_env_profile(actx: Any) -> None:
+    """MSCLI_PROFILE is checked like --profile before a command acts on the profile it names
+    (a bad one is a config error naming the variable; --profile beats it, as everywhere)."""
+    if actx.options.profile is None:
+        from mscli.settings import profile_from_env
+
+        profile_from_env(actx.env)
 
 
 def _shown(value: Any) -> str:
@@ -122,7 +132,7 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
     table.add_column("VALUE", overflow="fold")
     table.add_column("SOURCE", style="muted")
     for name, value, source in rows:
-        table.add_row(name, Text(_shown(value)), Text(describe_source(source)))
+        table.add_row(name, Text(_shown(value)), Text(describe_source(source, name)))
     actx.out.print(table)
     exists = "" if actx.store.exists() else " (does not exist yet)"
     actx.note(f"Config file: {settings.config_path}{exists}")
@@ -182,7 +192,10 @@ def set_(
     key: Annotated[
         str,
         typer.Argument(
-            help="Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, log_history.",
+            help=(
+                "Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, "
+                "log_history, allow_insecure_http."
+            ),
             show_default=False,
             metavar="KEY",
             autocompletion=complete_settable_key,
@@ -193,10 +206,11 @@ def set_(
     profile: ProfileOpt = None,
 ) -> None:
     """Store a setting in the profile (created if needed). API keys: `mscli keys set`."""
-    from mscli.config_schema import KNOWN_KEYS, parse_value, set_profile_value
+    from mscli.config_schema import KNOWN_KEYS, get_profile, parse_value, set_profile_value
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_, profile=profile)
+    _check_env_profile(actx)
     if key == "api_key":
         raise UsageError(
             "API keys are not set with `config set` (the command line is visible to other users "
@@ -216,9 +230,7 @@ def set_(
         if key == "base_url":
             from mscli.api.urls import normalise_base_url
 
-            allow = bool(
-                (data.get("profiles") or {}).get(name, {}).get("allow_insecure_http", False)
-            )
+            allow = get_profile(data, name).get("allow_insecure_http") is True
             new = normalise_base_url(typed, allow_insecure_http=allow).url
         set_profile_value(data, name, key, new)
         holder.update(profile=name, value=new)
@@ -241,7 +253,7 @@ def set_(
 
         actx.out.print(Text(f"Set {key} = {_shown(stored)} in profile '{pname}'."))
     if beaten:
-        actx.warn(f"The {describe_source(beaten)} overrides this value in this shell.")
+        actx.warn(f"The {describe_source(beaten, key)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
 
@@ -266,6 +278,7 @@ def unset(
     from mscli.errors import UsageError
 
     actx = app_context(ctx, json=json_, profile=profile)
+    _check_env_profile(actx)
     holder: dict[str, Any] = {}
 
     def apply(data: dict[str, Any]) -> None:
@@ -301,6 +314,7 @@ def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
     from mscli.redact import mask_key
 
     actx = app_context(ctx, json=json_)
+    _check_env_profile(actx)
     data = actx.store.load()
     in_use, why = target_profile(actx, data)
     active = active_profile_name(data)
@@ -353,7 +367,8 @@ def profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
     actx.out.print(table)
     if in_use != active:
         actx.note(
-            f"In use: '{in_use}' ({describe_source(why)}); the file's active profile is '{active}'."
+            f"In use: '{in_use}' (from the {describe_source(why, 'profile')}); "
+            f"the file's active profile is '{active}'."
         )
 
 
