@@ -392,14 +392,20 @@ class HistoryStore:
 def _store_error(err: sqlite3.Error, path: Path) -> LocalStoreError:
     text = str(err)
     low = text.lower()
+    no_log = "Chat still works meanwhile with --no-log."
     if "locked" in low or "busy" in low:
         reason, message = "locked", "The history database is locked by another process."
+        fix = f"Another mscli (or a program holding {path}) is writing to it: let it finish or close it, then try again. {no_log}"
     elif "not a database" in low or "malformed" in low or "corrupt" in low:
         reason, message = "corrupt", "The history database is damaged (it was not changed)."
+        fix = f"Move it aside (mv '{path}' '{path}.damaged'); mscli then starts a new one. {no_log}"
     elif "readonly" in low or "read-only" in low or "unable to open" in low:
         reason, message = "unwritable", "The history database cannot be opened for writing."
+        fix = f"Check the permissions of {path} and its directory (ls -l). {no_log}"
     else:
         reason, message = "error", "The history database cannot be used."
+        fix = None
+    facts: dict[str, Any] = {"fix": fix} if fix else {}
     return LocalStoreError(
-        f"{message} ({path}: {text})", path=str(path), reason=reason, detail=text
+        f"{message} ({path}: {text})", path=str(path), reason=reason, detail=text, **facts
     )

@@ -74,6 +74,8 @@ def test_corrupt_database_is_reported(sandbox: EmbeddedSandbox) -> None:
     assert res.code == 10
     assert "damaged" in flat(res.stderr)
     assert path.read_bytes() == b"garbage" * 100
+    doc = json.loads(run("--json", "history", "list").stderr)["error"]
+    assert doc["advice"].startswith("Move it aside (mv ") and ".damaged'" in doc["advice"]
 
 
 def test_list_shortens_the_title_only_on_a_narrow_terminal(sandbox: EmbeddedSandbox) -> None:
