@@ -15,6 +15,7 @@ refuses a model the gateway does not serve, before the first exchange and on `/m
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -312,14 +313,33 @@ class Chat:
             lines += [
                 "## You",
                 "",
-                user["content"].rstrip(),
+                _nested(user["content"].rstrip()),
                 "",
                 "## Assistant",
                 "",
-                assistant["content"].rstrip(),
+                _nested(assistant["content"].rstrip()),
                 "",
             ]
         return "\n".join(lines).rstrip() + "\n"
+
+
+_HEADING = re.compile(r"^(#{1,6})(\s)")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+
+
+def _nested(text: str) -> str:
+    """A message's own headings moved two levels down (at most ######), so they sit under the
+    transcript's "## You" / "## Assistant"; fenced code is left alone."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        if m and (fence is None or (m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence))):
+            fence = m.group(1) if fence is None else None
+        elif fence is None:
+            line = _HEADING.sub(lambda h: "#" * min(6, len(h.group(1)) + 2) + h.group(2), line)
+        out.append(line)
+    return "\n".join(out)
 
 
 # --- the model check ---------------------------------------------------------------------------

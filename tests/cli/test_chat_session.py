@@ -327,6 +327,8 @@ def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
     assert text.startswith("# First")
     assert "## System" in text and "Answer in French" in text
     assert text.count("## You") == 1 and "## Assistant" in text  # saved before "//literal slash"
+    # the reply's own "## First" heading sits under "## Assistant", two levels down
+    assert "\n#### First" in text and "\n## First" not in text
 
 
 def test_retry_replaces_the_last_reply(harness: Harness) -> None:
