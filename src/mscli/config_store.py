@@ -66,10 +66,12 @@ _HEADER = (
 
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The config directory: ``$MSCLI_CONFIG_DIR`` if set (and non-empty), else the platform's."""
+    """The config directory: ``$MSCLI_CONFIG_DIR`` if set (and non-empty), else the platform's.
+    Always absolute (a relative ``MSCLI_CONFIG_DIR`` is taken from the current directory), so every
+    message and `mscli config path` name a path that works from anywhere."""
     override = env.get(CONFIG_DIR_ENV, "").strip()
     if override:
-        return Path(override).expanduser()
+        return Path(os.path.abspath(Path(override).expanduser()))
     import platformdirs
 
     return Path(platformdirs.user_config_dir("mscli", appauthor=False))
@@ -106,7 +108,9 @@ class ConfigStore:
     def __init__(
         self, directory: Path | None = None, *, lock_timeout: float = LOCK_TIMEOUT
     ) -> None:
-        self.directory: Path = Path(directory) if directory is not None else config_dir()
+        self.directory: Path = (
+            Path(os.path.abspath(directory)) if directory is not None else config_dir()
+        )
         self.path: Path = self.directory / CONFIG_FILENAME
         self.lock_path: Path = self.directory / (CONFIG_FILENAME + ".lock")
         self.lock_timeout = lock_timeout

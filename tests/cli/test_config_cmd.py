@@ -105,6 +105,62 @@ def test_show_warns_about_a_world_readable_key_file() -> None:
     assert f"chmod 600 {cfg_path()}" in flat(r.stderr)
 
 
+def test_path_is_absolute_when_the_config_dir_is_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = run("config", "path", env={"MSCLI_CONFIG_DIR": "rel/cfg"})
+    assert r.code == 0
+    assert r.stdout == f"{tmp_path / 'rel' / 'cfg' / 'config.toml'}\n"
+    doc = run("config", "path", "--json", env={"MSCLI_CONFIG_DIR": "rel/cfg"}).doc
+    assert Path(doc["path"]).is_absolute() and Path(doc["directory"]).is_absolute()
+
+
+def test_show_lists_unknown_keys_at_the_top_and_in_the_profile() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text(
+        'colour = "x"\nprices = {}\n[profiles.default]\nfuture = 1\n[extra]\ny = 2\n'
+    )
+    r = run("config", "show")
+    assert r.code == 0, r.stderr
+    text = flat(r.stderr)
+    assert (
+        "Ignored keys at the top of the config file (unknown to this mscli): colour, extra" in text
+    )
+    assert "Ignored keys in profile 'default' (unknown to this mscli): future" in text
+    doc = run("config", "show", "--json").doc
+    assert doc["ignored_top_level_keys"] == ["colour", "extra"]
+    assert doc["ignored_keys"] == ["future"]
+
+
+def test_allow_insecure_http_is_shown_got_and_set() -> None:
+    doc = run("config", "show", "--json").doc
+    assert doc["settings"]["allow_insecure_http"] == {"value": False, "source": "default"}
+    r = run("config", "get", "allow_insecure_http")
+    assert (r.code, r.stdout) == (0, "false\n")
+    assert run("config", "set", "allow_insecure_http", "true").code == 0
+    r = run("config", "get", "allow_insecure_http")
+    assert (r.code, r.stdout) == (0, "true\n")
+    assert "config file, profile 'default'" in r.stderr
+    assert "allow_insecure_http" in run("config", "show").stdout
+    # ... and it is what lets `config set base_url` keep a plain http:// URL to another host
+    assert run("config", "set", "base_url", "http://gw.internal:8080/v1").code == 0
+    r = run("config", "set", "allow_insecure_http", "maybe")
+    assert r.code == 2 and "true or false" in r.stderr
+
+
+def test_get_names_the_source_of_every_value_but_the_default() -> None:
+    r = run("config", "get", "timeout")
+    assert (r.stdout, r.stderr) == ("600\n", "")
+    run("config", "set", "timeout", "30")
+    r = run("config", "get", "timeout")
+    assert r.stdout == "30\n" and "(from the config file, profile 'default')" in r.stderr
+    r = run("config", "get", "timeout", env={"MSCLI_TIMEOUT": "7"})
+    assert r.stdout == "7\n" and "(from the environment variable MSCLI_TIMEOUT)" in r.stderr
+    r = run("--timeout", "5", "config", "get", "timeout")
+    assert r.stdout == "5\n" and "(from the --timeout flag)" in r.stderr
+
+
 # --- get / set / unset ---------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ _GET_NAMES = (
     "max_wait",
     "plan",
     "log_history",
+    "allow_insecure_http",
 )
 
 
@@ -98,15 +99,14 @@ def path_cmd(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("show")
 def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Every effective setting and where it came from (flag, env, profile, default); the key is masked."""
-    from mscli.config_schema import KNOWN_KEYS, get_profile
+    from mscli.config_schema import unknown_keys
 
     actx = app_context(ctx, json=json_, profile=profile)
     settings = actx.settings
     rows = settings.as_rows()
     data = actx.store.load()
     pname = settings.profile.value
-    stored = get_profile(data, pname)
-    unknown = sorted(k for k in stored if k not in KNOWN_KEYS)
+    unknown_top, unknown = unknown_keys(data, pname)
     profile_exists = pname in (data.get("profiles") or {})
     if actx.json:
         actx.emit_json(
@@ -120,6 +120,7 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
                     name: {"value": value, "source": source} for name, value, source in rows
                 },
                 "ignored_keys": unknown,
+                "ignored_top_level_keys": unknown_top,
             }
         )
         warn_permissions(actx)
@@ -139,6 +140,11 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
     if not profile_exists and pname != "default":
         actx.warn(
             f"profile '{pname}' is not in the config file; only defaults and the environment apply."
+        )
+    if unknown_top:
+        actx.note(
+            f"Ignored keys at the top of the config file (unknown to this mscli): "
+            f"{', '.join(unknown_top)}"
         )
     if unknown:
         actx.note(
@@ -182,8 +188,8 @@ def get(
         actx.note(f"{key} is not set (profile '{settings.profile.value}').")
         return
     write_line(_shown(value))
-    if not source.startswith("profile:"):
-        actx.note(f"(from {describe_source(source)})")
+    if source != "default":  # like `config show`'s SOURCE column; the built-in default goes unsaid
+        actx.note(f"(from the {describe_source(source, key)})")
 
 
 @app.command("set")
