@@ -887,3 +887,20 @@ def test_no_proxy_keeps_the_api_host_in_the_message(monkeypatch: pytest.MonkeyPa
     )
     err = map_transport_error(ConnectionRefusedError(111, "refused"), host="api.modelstack.cc")
     assert err.kind == "refused" and "api.modelstack.cc refused" in err.message
+
+
+def test_a_timeout_says_which_limit_ran_out() -> None:
+    """A server that accepts and never answers: the error names the limit (real socket)."""
+    import socket
+
+    from mscli.errors import NetworkError
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        base = f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
+        client = GatewayClient(ClientConfig(base_url=base, api_key=KEY, max_retries=0, timeout=0.6))
+        with pytest.raises(NetworkError) as info:
+            client.list_models()
+    assert info.value.kind == "read_timeout"
+    assert info.value.message == "No response from 127.0.0.1 (within 0.6 s)"

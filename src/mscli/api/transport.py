@@ -222,7 +222,7 @@ _MESSAGES = {
     "reset": "The connection to {host} was closed or reset",
     "tls": "The TLS (https) handshake with {host} failed",
     "connect_timeout": "Timed out connecting to {host}",
-    "read_timeout": "No response from {host} in time",
+    "read_timeout": "No response from {host}",
     "timeout": "The request to {host} timed out",
     "proxy": "The proxy refused or failed the connection to {host}",
     "other": "Could not connect to {host}",
@@ -290,7 +290,24 @@ def request_error(
         )
     scheme = base_url.split("://", 1)[0].lower() if "://" in base_url else "https"
     proxy = proxy_for(scheme, host, env_getter()) if host else None
-    return map_transport_error(exc, host=host, attempts=attempt, redactor=redactor, proxy=proxy)
+    err = map_transport_error(exc, host=host, attempts=attempt, redactor=redactor, proxy=proxy)
+    limit = _limit_hit(exc, err.kind)
+    if limit is not None:  # say which limit ran out: "... within 30 s"
+        err.message = f"{err.message} (within {round(limit, 1):g} s)"
+        err.facts["limit_s"] = limit
+    return err
+
+
+def _limit_hit(exc: httpx.RequestError, kind: str) -> float | None:
+    """The timeout (seconds) that ran out, from the request's own timeout settings."""
+    slot = {"connect_timeout": "connect", "read_timeout": "read", "timeout": "read"}.get(kind)
+    if slot is None:
+        return None
+    try:
+        value = exc.request.extensions.get("timeout", {}).get(slot)
+    except RuntimeError:  # an exception without a request
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 # --- errors from replies -----------------------------------------------------------------------
