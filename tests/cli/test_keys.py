@@ -127,6 +127,17 @@ def test_set_hidden_prompt_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     assert KEY not in r.stdout + r.stderr
 
 
+def test_an_empty_entry_at_the_prompt_asks_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mscli.commands import _profile
+
+    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
+    r = run("keys", "set", input=f"\n\n{KEY}\n")  # two slipped Enters, then the key
+    assert r.code == 0, r.stderr
+    assert stored() == KEY and r.stderr.count("No key entered") == 2
+    r = run("keys", "set", input="\n\n\n", env={"MSCLI_PROFILE": "other"})  # three: give up
+    assert r.code == 3 and "no API key was given on the prompt" in " ".join(r.stderr.split())
+
+
 @pytest.mark.parametrize(
     ("pasted", "fragment"),
     [

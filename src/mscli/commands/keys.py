@@ -37,16 +37,27 @@ def _read_key(from_stdin: bool) -> tuple[str, str]:
 
     if not from_stdin and stdin_is_tty():
         source = "prompt"
-        try:
-            raw = typer.prompt(
-                "API key (input hidden)", hide_input=True, err=True, default="", show_default=False
-            )
-        except typer.Abort as exc:
-            # Click turns both Ctrl-C and Ctrl-D (end of input) into Abort. Ctrl-C stays an
-            # interruption (exit 130); Ctrl-D means "no key": the same answer as an empty line.
-            if not isinstance(exc.__context__, EOFError):
-                raise
-            raw = ""
+        raw = ""
+        for attempt in range(3):  # an empty Enter asks again (a slipped key), like passwd
+            if attempt:
+                typer.echo("No key entered. Paste it, or press Ctrl-C to cancel.", err=True)
+            try:
+                raw = typer.prompt(
+                    "API key (input hidden)",
+                    hide_input=True,
+                    err=True,
+                    default="",
+                    show_default=False,
+                )
+            except typer.Abort as exc:
+                # Click turns both Ctrl-C and Ctrl-D (end of input) into Abort. Ctrl-C stays an
+                # interruption (exit 130); Ctrl-D means "no key", at once.
+                if not isinstance(exc.__context__, EOFError):
+                    raise
+                raw = ""
+                break
+            if raw.strip():
+                break
     else:
         raw = sys.stdin.read(_STDIN_LIMIT) if sys.stdin is not None else ""
         source = "stdin"
