@@ -139,20 +139,27 @@ def _format_problems(key: str) -> list[str]:
     return problems
 
 
+def _where(source: str) -> str:
+    """``env:MODELSTACK_API_KEY`` -> ``the environment variable MODELSTACK_API_KEY``."""
+    from mscli.settings import describe_source  # settings imports this module lazily too
+
+    return "the " + describe_source(source, "api_key")
+
+
 def check_key_format(key: str, source: str) -> None:
     """Raise ``KeyFormatError`` (``KeyMissingError`` when empty) if ``key`` is not a well-formed
     ModelStack key; ``source`` (``flag``, ``env:MODELSTACK_API_KEY``, ``profile:work``, ``stdin``…)
     says where it came from. The message names exactly what is wrong, never the key itself.
     """
     if not key or not key.strip(" \t\r\n" + _INVISIBLE):
-        raise KeyMissingError(f"the API key from {source} is empty", source=source)
+        raise KeyMissingError(f"the API key from {_where(source)} is empty", source=source)
     if _VALID_RE.fullmatch(key) and MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH:
         return
     problems = _format_problems(key)
     if not problems:  # pragma: no cover - _VALID_RE and _format_problems agree
         problems = ["it is not a ModelStack key (sk_ followed by letters and digits)"]
     raise KeyFormatError(
-        f"the API key from {source} is malformed: {problems[0]}",
+        f"the API key from {_where(source)} is malformed: {problems[0]}",
         source=source,
         problem=problems[0],
         problems=problems,

@@ -76,7 +76,7 @@ def test_malformed_keys_say_what_is_wrong(key: str, fragment: str) -> None:
         check_key_format(key, source="env:MODELSTACK_API_KEY")
     err = info.value
     assert fragment in str(err)
-    assert "env:MODELSTACK_API_KEY" in str(err)
+    assert "the environment variable MODELSTACK_API_KEY" in str(err)
     assert err.source == "env:MODELSTACK_API_KEY"
     assert err.advice_key == "auth.malformed"
     assert err.facts["problem"] in str(err)

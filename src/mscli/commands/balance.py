@@ -290,6 +290,7 @@ def _when(value: Any) -> str:
 
 def _plan_label(result: dict[str, Any]) -> str:
     from mscli.pricing import PLANS
+    from mscli.settings import describe_source
 
     name = result["plan"]
     if not name:
@@ -297,7 +298,7 @@ def _plan_label(result: dict[str, Any]) -> str:
     plan = PLANS.get(str(name))
     label = plan.label if plan else str(name)
     src = result["plan_source"]
-    where = "" if src in (None, "server") else f" (from {src})"
+    where = "" if src in (None, "server") else f" (from the {describe_source(src, 'plan')})"
     return f"{label}{where}"
 
 

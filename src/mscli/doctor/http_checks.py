@@ -297,11 +297,13 @@ def check_default_model(state: DoctorState) -> CheckResult:
     assert s is not None
     ids = state.models or []
     if model in ids:
-        return ok(f"{model} (from {s.default_model.source}) is served")
+        return ok(
+            f"{model} (from the {describe_source(s.default_model.source, 'default_model')}) is served"
+        )
     picks = suggest(model, ids)
     mean = f"; did you mean {', '.join(picks)}?" if picks else ""
     return fail(
-        f"{model} (from {s.default_model.source}) is not served{mean}",
+        f"{model} (from the {describe_source(s.default_model.source, 'default_model')}) is not served{mean}",
         key="model.unsupported",
         fix=f"Pick a served model: `mscli config set default_model {picks[0] if picks else 'MODEL'}` (`mscli models` lists them).",
     )

@@ -89,7 +89,7 @@ def check_config(state: DoctorState) -> CheckResult:
         and state.settings.profile.source != "default"
     ):
         return warn(
-            f"{path} parses, but has no profile '{profile}' (selected by {state.settings.profile.source})",
+            f"{path} parses, but has no profile '{profile}' (selected by the {describe_source(state.settings.profile.source, 'profile')})",
             key="config.invalid",
             fix=f"create it with `mscli --profile {profile} keys set`, or pick an existing one: {', '.join(sorted(profiles)) or 'none'}.",
         )
@@ -200,12 +200,12 @@ def check_base_url(state: DoctorState) -> CheckResult:
     if why:
         good = f"https://{API_HOST}/v1"
         return fail(
-            f"{url.url} (from {source}): {why}; not contacted, your key would go to it",
+            f"{url.url} (from the {describe_source(source, 'base_url')}): {why}; not contacted, your key would go to it",
             key="config.base_url",
             fix=f"Use the API's address: {_set_hint(state, 'base_url', good)}.",
         )
     state.url = url
-    where = f"(from {source})"
+    where = f"(from the {describe_source(source, 'base_url')})"
     data = {"url": url.url, "form": url.form, "source": source}
     if url.scheme == "http" and not url.is_loopback:
         return warn(
