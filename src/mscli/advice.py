@@ -427,7 +427,10 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     specific = facts.get("fix")
     if isinstance(specific, str) and specific:
         # the concrete command for this case replaces the row's generic text
-        fix = [specific[0].upper() + specific[1:]]
+        # a sentence gets its capital; a fix that opens with a command (`mscli ...`) stays as is
+        lead = specific.split(" ", 1)[0]
+        starts_with_command = lead in ("mscli", "export", "unset", "chmod", "mv") or lead[:1] == "`"
+        fix = [specific if starts_with_command else specific[0].upper() + specific[1:]]
 
     if key.startswith(("network.", "protocol.", "config.", "store.")):
         for label, name in (

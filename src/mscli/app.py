@@ -161,6 +161,14 @@ def root(
     actx = AppContext(options)
     ctx.obj = actx
     ctx.call_on_close(actx.close)
+    env_color = (os.environ.get("MSCLI_COLOR") or "").strip()
+    if color is None and env_color and env_color.lower() not in ("auto", "always", "never"):
+        from mscli.errors import ConfigError
+
+        raise ConfigError(  # shown with colour on auto: the bad value is ignored for the panel
+            f"MSCLI_COLOR must be auto, always or never, not {env_color!r}",
+            fix="Change MSCLI_COLOR to auto, always or never, or unset it: `unset MSCLI_COLOR`.",
+        )
     if api_key is not None:
         actx.warn(
             "--api-key is visible to other users of this machine (process list, shell history); "

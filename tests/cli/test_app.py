@@ -321,3 +321,14 @@ def test_version_under_json_is_a_json_object(args: list[str]) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"version": __version__}
     through_app = _run([*args, "--color", "never"])  # not the fast path: Typer's eager callback
     assert json.loads(through_app.stdout) == {"version": __version__}
+
+
+def test_an_invalid_mscli_color_is_a_config_error_naming_it() -> None:
+    from support.cli import run
+
+    r = run("--json", "config", "path", env={"MSCLI_COLOR": "purple"})
+    assert r.code == 10
+    err = json.loads(r.stderr)["error"]
+    assert "MSCLI_COLOR" in err["message"] and "unset MSCLI_COLOR" in err["advice"]
+    assert run("--color", "never", "config", "path", env={"MSCLI_COLOR": "purple"}).code == 0
+    assert run("config", "path", env={"MSCLI_COLOR": "Always"}).code == 0  # any case

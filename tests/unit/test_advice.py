@@ -143,3 +143,16 @@ def test_panel_list_items_wrap_under_their_text() -> None:
     continuation = raw[i + 1]
     assert continuation[bullet_col] == " " and continuation[bullet_col + 2] != " "
     assert not continuation.strip("│ ").startswith("•")
+
+
+@pytest.mark.parametrize(
+    ("fix", "shown"),
+    [
+        ("mscli keys set stores a new key", "mscli keys set stores a new key"),
+        ("`mscli doctor` finds it", "`mscli doctor` finds it"),
+        ("export MSCLI_TIMEOUT=30", "export MSCLI_TIMEOUT=30"),
+        ("set it again", "Set it again"),
+    ],
+)
+def test_a_specific_fix_that_opens_with_a_command_keeps_its_case(fix: str, shown: str) -> None:
+    assert advise(MscliError("x", fix=fix)).fix == [shown]
