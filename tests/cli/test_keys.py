@@ -510,3 +510,11 @@ def test_ctrl_c_at_the_remove_confirmation_exits_130(subprocess_env: dict[str, s
     assert code == 130, shown
     assert "Traceback" not in shown
     assert stored() == KEY  # nothing removed
+
+
+def test_a_bad_mscli_profile_is_named_by_the_keys_commands() -> None:
+    for args in (("keys", "set"), ("keys", "list"), ("keys", "remove", "--yes")):
+        r = run("--json", *args, input=KEY, env={"MSCLI_PROFILE": "bad name"})
+        assert r.code == 10, args
+        assert "MSCLI_PROFILE" in json.loads(r.stderr)["error"]["message"]
+    assert not cfg_path().exists()

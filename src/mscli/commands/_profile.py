@@ -47,10 +47,11 @@ def target_profile(actx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
     """The profile a command acts on and why: --profile, then MSCLI_PROFILE, then the file's
     active_profile, then "default". (Same order as settings.resolve, without resolving the rest.)"""
     from mscli.config_schema import DEFAULT_PROFILE
+    from mscli.settings import profile_from_env
 
     if actx.options.profile:
         return actx.options.profile, "flag"
-    env = (actx.env.get("MSCLI_PROFILE") or "").strip()
+    env = profile_from_env(actx.env)  # a bad name is a config error naming the variable
     if env:
         return env, "env:MSCLI_PROFILE"
     active = data.get("active_profile")
