@@ -518,3 +518,13 @@ def test_a_bad_mscli_profile_is_named_by_the_keys_commands() -> None:
         assert r.code == 10, args
         assert "MSCLI_PROFILE" in json.loads(r.stderr)["error"]["message"]
     assert not cfg_path().exists()
+
+
+def test_a_key_stored_as_a_number_is_a_config_error_not_no_key() -> None:
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text("[profiles.default]\napi_key = 12\n")
+    os.chmod(cfg_path(), 0o600)
+    r = run("--json", "keys", "list")
+    assert r.code == 10
+    err = json.loads(r.stderr)["error"]
+    assert "api_key" in err["message"] and "keys set" in err["advice"]

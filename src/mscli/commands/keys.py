@@ -157,7 +157,12 @@ def set_(
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """The profiles with their keys (masked); * marks the profile in use."""
     from mscli.commands._profile import app_context, target_profile, warn_permissions
-    from mscli.config_schema import active_profile_name, get_profile, profile_names
+    from mscli.config_schema import (
+        active_profile_name,
+        get_profile,
+        profile_names,
+        stored_value_error,
+    )
     from mscli.redact import mask_key
 
     actx = app_context(ctx, json=json_)
@@ -167,6 +172,8 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     entries: list[dict[str, Any]] = []
     for name in profile_names(data):
         key = get_profile(data, name).get("api_key")
+        if key is not None and not isinstance(key, str):  # e.g. api_key = 12: not "no key"
+            raise stored_value_error("api_key", key, name, str(actx.store.path))
         entries.append(
             {
                 "profile": name,
