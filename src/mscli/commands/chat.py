@@ -280,12 +280,12 @@ def _view(actx: AppContext, *, raw: bool) -> ReplyView:
 
 
 def _rendered(actx: AppContext, *, raw: bool) -> bool:
-    """Markdown rendering: a real terminal on stdout (or --color always), and not --raw."""
-    if raw:
+    """Markdown rendering: only on a terminal, and not --raw. Piped output is always the exact
+    text received, even with --color always / FORCE_COLOR (CI often sets it, and `$(mscli chat
+    ...)` must not get cursor movements); --color always does win over TERM=dumb on a terminal."""
+    if raw or not _stdout_is_tty():
         return False
-    if actx.colour == "always":
-        return True
-    return _stdout_is_tty() and not actx.out.is_dumb_terminal
+    return actx.colour == "always" or not actx.out.is_dumb_terminal
 
 
 class _Collect:
