@@ -494,6 +494,19 @@ def test_credentials_in_the_base_url_never_show(base_url: str, tmp_path: Path) -
         assert host in text  # the URL is still shown, without its secret
 
 
+@pytest.mark.parametrize("skipped", ["http", "base_url", "key", "dns"])
+def test_skip_also_skips_what_needs_it_instead_of_failing_it(
+    sandbox: EmbeddedSandbox, skipped: str
+) -> None:
+    """`--skip http` must not leave `api` judging a reply that never came (it failed with exit 9);
+    `--skip key` must not send no key to `auth` (exit 3); dependents are skipped, naming it."""
+    r = doctor(sandbox.base_url, "--json", "--skip", skipped)
+    assert r.code == 0, r.doc["root_cause"]
+    assert not [c["name"] for c in r.doc["checks"] if c["status"] == "fail"]
+    assert r.check(skipped)["detail"] == "skipped (--skip)"
+    assert r.check("auth")["detail"] == f"skipped: needs {skipped}, skipped with --skip"
+
+
 def test_list_checks() -> None:
     r = run("doctor", "--list")
     assert r.code == 0

@@ -130,7 +130,8 @@ def run(
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> DoctorReport:
     """Run the checks in order. `only` also runs what the named checks need; `skip` reports the
-    named checks as skipped (their dependents still run and do without them)."""
+    named checks as skipped, and the checks that need them (directly or through another) as
+    skipped too: they cannot run without them (`--skip http` cannot still judge the reply)."""
     started = time.perf_counter()
     only = list(only or [])
     skipped = set(skip or [])
@@ -139,13 +140,21 @@ def run(
     state.resolve_settings()
     state.timeout = max(0.001, step_timeout(state, actx))
     results: list[CheckResult] = []
+    held: dict[str, str] = {}  # checks not run because of --skip -> the check the user skipped
     try:
         for check in CHECKS:
             if check.name not in selected:
                 continue
             t0 = time.perf_counter()
+            waiting = next((held[n] for n in check.needs if n in held), None)
             if check.name in skipped:
                 result = CheckResult(status="skip", detail="skipped (--skip)")
+                held[check.name] = check.name
+            elif waiting is not None:
+                result = CheckResult(
+                    status="skip", detail=f"skipped: needs {waiting}, skipped with --skip"
+                )
+                held[check.name] = waiting
             else:
                 result = _blocked(check.needs, state.results) or _call(check.fn, state)
             result = replace(
