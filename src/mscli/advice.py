@@ -64,6 +64,11 @@ ADVICE: dict[str, Row] = {
     "usage": Row(
         "Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE
     ),
+    "interrupted": Row(
+        "Interrupted",
+        ("Stopped with Ctrl-C; what was received so far was kept.",),
+        ExitCode.INTERRUPTED,
+    ),
     # configuration and local state
     "config.invalid": Row(
         "Invalid configuration",

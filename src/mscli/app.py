@@ -6,6 +6,7 @@ rule, so `mscli --help` and `mscli --version` never import httpx or pydantic.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Annotated, Any, Optional
@@ -215,12 +216,20 @@ def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     actx = context.current()
     advice = advise(err, actx.advice_context() if actx else None)
     redact = actx.redact if actx else None
-    if force_json or (actx is not None and actx.json):
+    if force_json or _wants_json(actx):
         print_error_json(advice, redact)
     else:
         console = actx.err if actx else stderr_console(colour_mode(None))
         print_error(console, advice, redact)
     return int(advice.exit_code)
+
+
+#: The arguments of this run, for errors raised before the app context knows about --json.
+_ARGS: list[str] = []
+
+
+def _wants_json(actx: Any) -> bool:
+    return bool(actx.json) if actx is not None else "--json" in _ARGS
 
 
 def _render_internal(err: BaseException) -> int:
@@ -264,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     from mscli.exit_codes import ExitCode
 
+    global _ARGS
+    _ARGS = list(sys.argv[1:] if argv is None else argv)
     click_exc = _click_exceptions()
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
@@ -300,8 +311,14 @@ def main(argv: list[str] | None = None) -> None:
         actx = context.current()
         if actx is not None:
             actx.close()
-    if code == int(ExitCode.INTERRUPTED) and end_line:
-        _quiet_stderr("\n")
+    if code == int(ExitCode.INTERRUPTED):
+        if _wants_json(context.current()):  # scripts get the error object, as for any failure
+            from mscli.errors import InterruptedByUser
+
+            with contextlib.suppress(BrokenPipeError, OSError):
+                _render_error(InterruptedByUser("Interrupted (Ctrl-C)"), force_json=True)
+        elif end_line:
+            _quiet_stderr("\n")
     if _stdout_pacified() or _stdout_broken():
         _silence_stdout()
     sys.exit(code)

@@ -190,17 +190,28 @@ class AppContext:
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        sys.stdout.write(
-            _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
-        )
+        text = _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a stdout that cannot take UTF-8 (PYTHONIOENCODING=ascii)
+            sys.stdout.write(_json.dumps(obj, indent=2, default=_json_default) + "\n")
         sys.stdout.flush()
 
     def warn(self, text: str) -> None:
+        """A warning on stderr; with --json, one `{"warning": {"message": ...}}` line, so that
+        stderr stays JSON lines a script can parse (at most one of them an error)."""
+        if self.json:
+            sys.stderr.write(_json.dumps({"warning": {"message": self.redact(text)}}) + "\n")
+            sys.stderr.flush()
+            return
         from rich.text import Text
 
         self.err.print(Text("Warning: ", style="warn") + Text(text))
 
     def note(self, text: str) -> None:
+        """A hint for a person on stderr; none with --json (stderr holds only JSON there)."""
+        if self.json:
+            return
         from rich.text import Text
 
         self.err.print(Text(text, style="muted"))

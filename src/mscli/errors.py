@@ -31,6 +31,12 @@ class UsageError(MscliError):
     advice_key = "usage"
 
 
+class InterruptedByUser(MscliError):
+    """Ctrl-C (exit 130); raised only to report it as a JSON error object under --json."""
+
+    advice_key = "interrupted"
+
+
 # --- configuration and local state (exit 10) -------------------------------------------------
 
 

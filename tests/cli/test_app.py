@@ -332,3 +332,26 @@ def test_an_invalid_mscli_color_is_a_config_error_naming_it() -> None:
     assert "MSCLI_COLOR" in err["message"] and "unset MSCLI_COLOR" in err["advice"]
     assert run("--color", "never", "config", "path", env={"MSCLI_COLOR": "purple"}).code == 0
     assert run("config", "path", env={"MSCLI_COLOR": "Always"}).code == 0  # any case
+
+
+def test_under_json_stderr_is_json_lines_warnings_included() -> None:
+    """--api-key warns (argv is visible); with --json the warning is a JSON line, then the error."""
+    proc = _run(["--json", "--sandbox", "--api-key", "sk_test_invalid", "models"])
+    assert proc.returncode == 3
+    docs = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert [next(iter(d)) for d in docs] == ["warning", "error"]
+    assert "--api-key is visible" in docs[0]["warning"]["message"]
+
+
+@pytest.mark.parametrize("args", [["--color", "sometimes"], ["--profile", ""]])
+def test_usage_errors_in_global_options_follow_json(args: list[str]) -> None:
+    proc = _run(["--json", *args, "models"])
+    assert proc.returncode == 2
+    assert json.loads(proc.stderr)["error"]["type"] == "usage"
+
+
+def test_json_on_an_ascii_only_stdout_is_escaped_not_a_crash() -> None:
+    assert _run(["--sandbox", "chat", "--max-tokens", "3", "café ☕"]).returncode == 0
+    proc = _run(["--json", "history", "show", "1"], {"PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.isascii() and json.loads(proc.stdout)["exchanges"][0]["prompt"] == "café ☕"

@@ -591,6 +591,31 @@ def test_closed_stdout_still_records_the_exchange(
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+) -> None:
+    sb = sandbox_factory(tokens_per_second=200)
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
+    proc = subprocess.Popen(
+        _argv(sb, "Long answer", "--max-tokens", "2000", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    time.sleep(1.0)  # some of the reply has arrived (nothing is shown until the end with --json)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads(out)["status"] == "interrupted"
+    lines = err.decode().splitlines()
+    assert len(lines) == 1  # stderr is JSON lines only
+    error = json.loads(lines[0])["error"]
+    assert (error["type"], error["code"]) == ("interrupted", 130)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_keeps_the_partial_reply_and_exits_130(
     sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
 ) -> None:
