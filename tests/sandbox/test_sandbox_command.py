@@ -122,9 +122,36 @@ def test_serve_on_a_non_loopback_host_warns(subprocess_env):
     s = serve(subprocess_env, "--host", "0.0.0.0", "--quiet")
     s.proc.send_signal(signal.SIGINT)
     _, err = s.proc.communicate(timeout=10)
-    assert "warning: listening on 0.0.0.0" in err
+    assert "Warning: listening on 0.0.0.0" in " ".join(err.split())
     assert s.base_url.startswith("http://127.0.0.1:")
     assert s.proc.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_serve_json_prints_one_line_a_script_can_read(subprocess_env, where):
+    """`--port 0` in a script: the URL and key come as one JSON line, not prose."""
+    import json
+
+    from sandbox_http import chat
+
+    argv = ["sandbox", "serve", "--port", "0", "--quiet"]
+    argv = [*argv, "--json"] if where == "after" else ["--json", *argv]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mscli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env,
+    )
+    try:
+        doc = json.loads(proc.stdout.readline())
+        assert set(doc) == {"base_url", "api_key", "plan", "pid"} and doc["pid"] == proc.pid
+        assert chat(Served(proc, doc["base_url"], doc["api_key"], ""), "hi").status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and out == "" and err == ""
 
 
 @pytest.mark.slow

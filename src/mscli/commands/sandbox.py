@@ -28,6 +28,7 @@ class PlanChoice(str, enum.Enum):
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str,
         typer.Option(
@@ -73,19 +74,27 @@ def serve(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No per-request log lines on stderr.")
     ] = False,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print one JSON line ({"base_url", "api_key", "plan", "pid"}) instead of the banner.',
+        ),
+    ] = False,
 ) -> None:
     """Run the sandbox until Ctrl-C. Prints its base URL and a ready test key."""
     import signal
 
+    from mscli.context import get_app_context
     from mscli.errors import UsageError
     from mscli.sandbox.embedded import new_test_key
     from mscli.sandbox.server import SandboxConfig, SandboxServer, is_loopback
 
+    actx = get_app_context(ctx, json=json_)  # `mscli --json sandbox serve` too
     if not is_loopback(host):
-        typer.echo(
-            f"warning: listening on {host}: the sandbox is reachable from other machines. "
-            "It has no real authentication; use it on trusted networks only.",
-            err=True,
+        actx.warn(
+            f"listening on {host}: the sandbox is reachable from other machines. "
+            "It has no real authentication; use it on trusted networks only."
         )
     config = SandboxConfig(
         host=host,
@@ -120,7 +129,14 @@ def serve(
         pass
     # From here on, Ctrl-C or SIGTERM at any moment (even during the banner) stops cleanly.
     try:
-        _print_banner(server.base_url, plan.value, new_test_key())
+        if actx.json:  # a script using --port 0 reads the URL and key from one line
+            import json
+            import os
+
+            doc = {"base_url": server.base_url, "api_key": new_test_key(), "plan": plan.value}
+            typer.echo(json.dumps({**doc, "pid": os.getpid()}))
+        else:
+            _print_banner(server.base_url, plan.value, new_test_key())
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -128,7 +144,7 @@ def serve(
         server.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    typer.echo("Sandbox stopped.", err=True)
+    actx.note("Sandbox stopped.")
 
 
 def _print_banner(base: str, plan: str, key: str) -> None:
