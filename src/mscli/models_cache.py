@@ -89,3 +89,21 @@ def save(base_url: str, models: list[dict[str, Any]], *, now: float | None = Non
             os.unlink(tmp)
         except (OSError, UnboundLocalError):
             pass
+        return
+    _prune(path.parent)
+
+
+#: Cached lists kept (one per base URL, newest first); every `mscli --sandbox` run has its own
+#: port, so without a bound the directory would grow by a file per run.
+MAX_FILES = 16
+
+
+def _prune(directory: Path) -> None:
+    try:
+        files = sorted(
+            directory.glob("models-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in files[MAX_FILES:]:
+            old.unlink()
+    except OSError:
+        pass

@@ -157,3 +157,18 @@ def test_a_filter_that_matches_nothing_says_so(sandbox: Any) -> None:
     r = invoke(sandbox, "models", "--filter", "zzz")
     assert r.exit_code == 0 and r.stdout == ""
     assert "No served model matches 'zzz'" in r.stderr
+
+
+def test_the_cache_keeps_a_bounded_number_of_lists() -> None:
+    """Every `mscli --sandbox` run has its own port, hence its own cached list: the newest
+    MAX_FILES are kept (completion reads them all), older ones are removed."""
+    import os
+
+    for i in range(models_cache.MAX_FILES + 5):
+        models_cache.save(f"http://127.0.0.1:{10000 + i}/v1", [{"id": f"m{i}"}], now=1000.0 + i)
+        path = models_cache._path(f"http://127.0.0.1:{10000 + i}/v1")
+        os.utime(path, (1000.0 + i, 1000.0 + i))  # distinct mtimes, oldest first
+    files = sorted(models_cache.cache_dir().glob("models-*.json"))
+    assert len(files) == models_cache.MAX_FILES
+    ids = models_cache.all_cached_ids()
+    assert f"m{models_cache.MAX_FILES + 4}" in ids and "m0" not in ids
