@@ -259,6 +259,16 @@ def test_a_one_hour_retry_after_says_when_not_retry_more(sandbox: EmbeddedSandbo
     assert "--max-retries" not in fix
 
 
+def test_a_flaky_server_is_a_warning_not_a_failure(sandbox: EmbeddedSandbox) -> None:
+    """sk_test_flaky fails every other request: one retry fixes it for every command, so the
+    doctor retries a 5xx once too and reports a flaky server as a warning (exit 0)."""
+    r = doctor(sandbox.base_url, "--json", key="sk_test_flaky")
+    assert r.code == 0, r.doc["root_cause"]
+    assert r.status("http") == "warn" and "then HTTP 200 on a retry" in r.check("http")["detail"]
+    assert r.status("models") == "ok" and r.status("balance") == "ok"
+    assert doctor(sandbox.base_url, "--json", "--strict", key="sk_test_flaky").code == 7
+
+
 def test_fault_server_error_500(sandbox: EmbeddedSandbox) -> None:
     r = doctor(sandbox.base_url, "--json", key="sk_test_server_error")
     assert (r.code, r.cause) == (7, "http")

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mscli.advice import advise, row_for
 from mscli.errors import ConfigError, MscliError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
@@ -224,6 +227,20 @@ class DoctorState:
             self.actx.note(shown)
 
     # -- the client --
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """`fn()` (an API call), once more after half a second when the server answers 5xx: the
+        doctor sends each request unretried to see the first answer, but one transient 5xx is
+        not a verdict (every other command retries it)."""
+        from mscli.errors import ApiError
+
+        try:
+            return fn()
+        except ApiError as exc:
+            if (exc.status or 0) < 500:
+                raise
+        time.sleep(0.5)
+        return fn()
 
     def client(self) -> GatewayClient:
         """A client on the checked base URL, with the key only when the key check passed, no

@@ -123,9 +123,28 @@ def check_http(state: DoctorState) -> CheckResult:
                 fix="The server is not answering HTTP. Retry later; check a proxy or load balancer in between; raise --timeout if it is only slow.",
             )
         return from_error(state, exc, detail=f"GET {path} failed after {took}: {exc.message}")
-    state.raw = raw
     status = _raw_status(raw)
+    first_failure: int | None = None
+    if status >= 500:  # one retry, as every other command does: one transient 5xx is not a verdict
+        time.sleep(0.5)
+        try:
+            again = state.client().request_raw("GET", "/models")
+        except MscliError:
+            again = None
+        if again is not None and _raw_status(again) < 500:
+            first_failure, raw, status = status, again, _raw_status(again)
+    state.raw = raw
     latency = _raw_latency_ms(raw, (time.perf_counter() - started) * 1000)
+    if first_failure is not None:
+        return warn(
+            f"GET {path} answered HTTP {first_failure}, then HTTP {status} on a retry: the server "
+            f"is flaky (server latency {latency:.0f} ms)",
+            key="server",
+            fix="Requests are retried automatically; if this keeps happening, check ModelStack's "
+            "status and contact support.",
+            http_status=status,
+            latency_ms=round(latency, 1),
+        )
     if status >= 500:
         text = _raw_text(raw)
         said = (
@@ -264,7 +283,7 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
 
 def check_models(state: DoctorState) -> CheckResult:
     try:
-        listing = state.client().list_models()
+        listing = state.call(lambda: state.client().list_models())
     except MscliError as exc:
         return from_error(state, exc)
     ids = [str(getattr(m, "id", m)) for m in getattr(listing, "data", listing)]
@@ -337,7 +356,7 @@ def _next_refill(value: Any) -> str | None:
 
 def check_balance(state: DoctorState) -> CheckResult:
     try:
-        bal = state.client().get_balance()
+        bal = state.call(lambda: state.client().get_balance())
     except ApiError as exc:
         if exc.status == 404:
             return skip(
