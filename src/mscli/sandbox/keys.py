@@ -43,7 +43,8 @@ class MagicKey:
 MAGIC_KEYS: tuple[MagicKey, ...] = (
     MagicKey(
         "sk_test_<anything>",
-        "A fresh valid account on the server's --plan (default pro), created on first use.",
+        "A fresh valid account on the server's --plan (default pro), created on first use. "
+        "mscli checks key format first: `sk_test_` and at least two more letters or digits.",
         ExitCode.OK,
         "account",
     ),
