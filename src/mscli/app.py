@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
 
     global _ARGS
     _ARGS = list(sys.argv[1:] if argv is None else argv)
+    _stop_on_termination()
     click_exc = _click_exceptions()
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
@@ -311,7 +312,9 @@ def main(argv: list[str] | None = None) -> None:
         actx = context.current()
         if actx is not None:
             actx.close()
-    if code == int(ExitCode.INTERRUPTED):
+    if code == int(ExitCode.INTERRUPTED) and _TERMINATED:
+        code = 128 + _TERMINATED[0]  # what a shell reports for that signal (143, 129)
+    if code >= int(ExitCode.INTERRUPTED):
         if _wants_json(context.current()):  # scripts get the error object, as for any failure
             from mscli.errors import InterruptedByUser
 
@@ -322,6 +325,30 @@ def main(argv: list[str] | None = None) -> None:
     if _stdout_pacified() or _stdout_broken():
         _silence_stdout()
     sys.exit(code)
+
+
+_TERMINATED: list[int] = []
+
+
+def _stop_on_termination() -> None:
+    """SIGTERM and SIGHUP (a cancelled CI job, a closed terminal) stop mscli the way Ctrl-C does,
+    so a chat saves what it received; the exit code is then 128 + the signal. POSIX main thread
+    only; a signal the parent chose to ignore stays ignored."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        _TERMINATED.append(signum)
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                signal.signal(sig, stop)
+        except (ValueError, OSError):  # not the main thread (in-process tests)
+            return
 
 
 def _click_exceptions() -> Any:

@@ -33,5 +33,5 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.NETWORK: "network: DNS, connection refused or reset, TLS, timeouts",
     ExitCode.PROTOCOL: "protocol: malformed or truncated response or stream, HTML instead of the API",
     ExitCode.CONFIG: "configuration: corrupt config, insecure http refused, bad base URL, redirect refused",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C; SIGTERM and SIGHUP stop the same way with 143 and 129)",
 }

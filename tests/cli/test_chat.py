@@ -616,9 +616,14 @@ def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
 def test_ctrl_c_keeps_the_partial_reply_and_exits_130(
-    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str], sig: int, code: int
 ) -> None:
+    """Ctrl-C, and SIGTERM / SIGHUP (a cancelled CI job, a closed terminal) the same way: the
+    partial reply stays on stdout and in the history; the exit code is 130, or 128 + signal."""
     sb = sandbox_factory(tokens_per_second=200)
     env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
     proc = subprocess.Popen(
@@ -632,11 +637,11 @@ def test_ctrl_c_keeps_the_partial_reply_and_exits_130(
     first = proc.stdout.readline()
     assert first.startswith(b"## ")
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     rest = proc.stdout.read()  # not communicate(): it would skip what readline() buffered
     assert proc.stderr is not None
     err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, err
+    assert proc.wait(timeout=60) == code, err
     assert b"Traceback" not in err
     out = (first + rest).decode()
     full = content(sb, "Long answer", max_tokens=2000)
