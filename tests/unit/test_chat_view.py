@@ -299,3 +299,33 @@ def test_live_refreshes_never_erase_finished_blocks(monkeypatch: pytest.MonkeyPa
     while expected and not expected[-1]:
         expected.pop()
     assert got == expected
+
+
+def test_ctrl_c_while_a_block_prints_drops_no_block() -> None:
+    """Ctrl-C landing in the middle of printing finished blocks: the block being printed and the
+    ones after it are printed by close(), not lost."""
+    console = _console()
+    real_print = console.print
+    calls = {"n": 0}
+
+    def print_(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # SIGINT while the second block renders
+        real_print(*args, **kwargs)  # type: ignore[arg-type]
+
+    console.print = print_  # type: ignore[method-assign]
+    view = MarkdownView(console, live=False)
+    interrupted = False
+    for chunk in ("# Title\n\nSecond block\n\nThird", " block\n\nFourth"):
+        try:
+            view.feed(chunk)
+        except KeyboardInterrupt:
+            interrupted = True
+            break  # as chat does: stop feeding, then close
+    view.close()
+    assert interrupted
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    for text in ("Title", "Second block"):
+        assert out.count(text) == 1, text
+    assert out.index("Title") < out.index("Second block")

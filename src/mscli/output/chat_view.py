@@ -294,6 +294,7 @@ class MarkdownView:
         self._live: Live | None = None
         self._printed = 0
         self._closed = False
+        self._pending: list[str] = []  # finished blocks not printed yet
 
     def markdown(self, text: str) -> Any:
         from rich.markdown import Markdown
@@ -322,9 +323,8 @@ class MarkdownView:
             return
         text = _CONTROL.sub("", text)  # no escape sequence from a model reaches the terminal
         with self._lock:
-            blocks = self._split.feed(text)
-        for block in blocks:
-            self._print_block(block)
+            self._pending.extend(self._split.feed(text))
+        self._print_pending()
         if self._use_live and self._live is None:
             from rich.live import Live
 
@@ -350,9 +350,15 @@ class MarkdownView:
                 live.stop()
         finally:
             with self._lock:
-                blocks = self._split.finish()
-            for block in blocks:
-                self._print_block(block)
+                self._pending.extend(self._split.finish())
+            self._print_pending()
+
+    def _print_pending(self) -> None:
+        """Print the finished blocks in order; a block leaves the list only once printed, so a
+        Ctrl-C in the middle leaves the rest for `close()` instead of dropping it."""
+        while self._pending:
+            self._print_block(self._pending[0])
+            self._pending.pop(0)
 
 
 @contextlib.contextmanager
