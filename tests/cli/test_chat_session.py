@@ -524,6 +524,43 @@ def _assert_clean_after_ctrl_c(term: Pty) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
+def test_a_session_starts_when_the_model_list_is_temporarily_failing(
+    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+) -> None:
+    """The model check before a session meets a 5xx: warn and start (the session's own panels
+    handle errors); a one-shot still fails at once."""
+    sb = sandbox_factory()
+    env = {**_pty_env(sb, subprocess_env), "MODELSTACK_API_KEY": "sk_test_server_error"}
+    import subprocess
+
+    argv = [
+        *_argv(sb)[:3],
+        "--max-retries",
+        "0",
+        *_argv(sb)[3:],
+    ]  # python -m mscli --max-retries 0 ...
+    term = Pty(argv, env)
+    ok = False
+    try:
+        term.read_until("›".encode())
+        term.write(b"/exit\r")
+        term.drain()
+        ok = True
+    finally:
+        status = term.finish(30 if ok else 0)
+    assert status == 0
+    assert "Could not check the model list" in " ".join(term.plain().split())
+    one_shot = subprocess.run(
+        [*argv, "hi"],
+        env=env,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert one_shot.returncode == 7
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
 def test_session_in_a_real_terminal(
     sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
 ) -> None:

@@ -318,9 +318,21 @@ def _run(
 ) -> None:
     from mscli.chat_engine import Chat, check_model
     from mscli.chat_exchange import Params
+    from mscli.errors import ApiError, NetworkError
 
     chosen = _pick_model(actx, model, conv)
-    check_model(actx, chosen)
+    try:
+        check_model(actx, chosen)
+    except (ApiError, NetworkError) as err:
+        # a session can still work (its panels handle these); a one-shot fails now, as it would
+        temporary = (
+            isinstance(err, NetworkError)
+            or err.status in (408, 409, 429)
+            or ((err.status or 0) >= 500)
+        )
+        if not (interactive and temporary):
+            raise
+        actx.warn(f"Could not check the model list ({err.message}); starting anyway.")
     params = Params(
         model=chosen,
         system=system if system is not None else (conv.system if conv is not None else None),
