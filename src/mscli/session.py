@@ -358,6 +358,9 @@ class Session:
             if not arg:
                 self._note("usage: /save FILE", "warn")
                 return None
+            if not chat.turns:  # do not overwrite FILE with an empty transcript
+                self._note("nothing to save yet: the conversation has no exchange", "warn")
+                return None
             path = Path(arg).expanduser()
             try:
                 path.write_text(chat.transcript(), encoding="utf-8")

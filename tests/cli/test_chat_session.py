@@ -331,6 +331,13 @@ def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
     assert "\n#### First" in text and "\n## First" not in text
 
 
+def test_save_with_nothing_to_save_keeps_the_file(harness: Harness, tmp_path: Path) -> None:
+    target = tmp_path / "keep.md"
+    target.write_text("precious\n")
+    assert harness.run(f"/save {target}" + ENTER + "/exit" + ENTER) == 0
+    assert target.read_text() == "precious\n" and "nothing to save" in harness.stderr
+
+
 def test_retry_replaces_the_last_reply(harness: Harness) -> None:
     assert harness.run("Only" + ENTER + "/retry" + ENTER + CTRL_D) == 0
     (conv,) = harness.conversations()
