@@ -617,6 +617,7 @@ def test_one_shot_ctrl_c_in_a_real_terminal(
         status = term.finish(30 if ok else 0)
     assert status == 130
     assert "Traceback" not in term.plain()
+    assert re.search(r"\[interrupted: \d+ characters kept\]", term.plain())
     _assert_clean_after_ctrl_c(term)
 
 

@@ -388,6 +388,10 @@ def _one_shot(
     if show_usage and out.usage_to_show:
         actx.err.print(usage_line(out), style="muted", highlight=False)
     if out.status == "interrupted":
+        if not actx.json and actx.err.is_terminal:  # as the session says it
+            actx.err.print(
+                f"\n[interrupted: {len(out.reply)} characters kept]", style="warn", markup=False
+            )
         raise typer.Exit(130)  # app.main ends the line on stderr
     if out.error is not None:
         raise out.error
