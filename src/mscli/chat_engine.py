@@ -32,6 +32,23 @@ if TYPE_CHECKING:
 SANDBOX_DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
+#: A prompt the server refused as too large is kept only this long in the history (it was never
+#: read, and storing megabytes per retry would only grow the database).
+REFUSED_PROMPT_KEPT = 4096
+
+
+def _stored_prompt(out: Outcome) -> str:
+    prompt = out.prompt
+    refused = out.error is not None and out.error.advice_key == "request.too_large"
+    if refused and not out.reply and len(prompt) > REFUSED_PROMPT_KEPT:
+        cut = len(prompt) - REFUSED_PROMPT_KEPT
+        return (
+            prompt[:REFUSED_PROMPT_KEPT]
+            + f"\n… [{cut} more characters not stored: refused as too large]"
+        )
+    return prompt
+
+
 def _turn(
     prompt: str, reply: str, exchange_id: int | None
 ) -> tuple[dict[str, str], dict[str, str], int | None]:
@@ -261,7 +278,7 @@ class Chat:
                 out.exchange_id = self.store.add_exchange(
                     self.conversation_id,
                     Exchange(
-                        prompt=out.prompt,
+                        prompt=_stored_prompt(out),
                         reply=out.reply,
                         model=out.model,
                         status=out.status,

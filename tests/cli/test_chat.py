@@ -648,3 +648,14 @@ def test_ctrl_c_keeps_the_partial_reply_and_exits_130(
     assert full.startswith(out) and len(out) < len(full)
     ex = history_json("show", "1")["exchanges"][0]
     assert ex["status"] == "interrupted" and ex["reply"] == out
+
+
+def test_a_prompt_refused_as_too_large_is_not_stored_in_full(sandbox: EmbeddedSandbox) -> None:
+    """The sandbox answers 413 over 1 MiB (exit 6); the history keeps the attempt with a short
+    head of the prompt, not megabytes per try."""
+    big = "x" * (1024 * 1024 + 10)
+    res = chat(sandbox, "-", input=big)
+    assert res.code == 6, res.stderr
+    ex = history_json("show", "1")["exchanges"][0]
+    assert ex["status"] == "error" and ex["prompt"].startswith("x" * 4096)
+    assert len(ex["prompt"]) < 5000 and "not stored: refused as too large" in ex["prompt"]
