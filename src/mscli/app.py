@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
         from mscli.cli import version_line
 
         # eager: --json may not be parsed yet, so look for it among the arguments
-        sys.stdout.write(version_line(as_json="--json" in sys.argv[1:]))
+        sys.stdout.write(version_line(as_json="--json" in _ARGS))
         raise typer.Exit(0)
 
 
@@ -316,10 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 128 + _TERMINATED[0]  # what a shell reports for that signal (143, 129)
     if code >= int(ExitCode.INTERRUPTED):
         if _wants_json(context.current()):  # scripts get the error object, as for any failure
-            from mscli.errors import InterruptedByUser
-
             with contextlib.suppress(BrokenPipeError, OSError):
-                _render_error(InterruptedByUser("Interrupted (Ctrl-C)"), force_json=True)
+                _interrupted_json(code)
         elif end_line:
             _quiet_stderr("\n")
     if _stdout_pacified() or _stdout_broken():
@@ -351,6 +349,23 @@ def _stop_on_termination() -> None:
             return
 
 
+def _interrupted_json(code: int) -> None:
+    """The --json error object for Ctrl-C (130) or a termination signal (128 + signal): its
+    `code` is the exit code this run ends with, its message names what stopped it."""
+    import json
+    import signal
+
+    from mscli.advice import advise
+    from mscli.errors import InterruptedByUser
+    from mscli.output.errors import error_object
+
+    what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
+    doc = error_object(advise(InterruptedByUser(f"Interrupted ({what})")))
+    doc["error"]["code"] = code
+    sys.stderr.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    sys.stderr.flush()
+
+
 def _click_exceptions() -> Any:
     """Click's exception module: vendored as typer._click in Typer >= 0.29, else click itself."""
     try:
@@ -365,7 +380,7 @@ def _render_click_error(err: Any) -> int:
     from mscli import context
 
     actx = context.current()
-    wants_json = (actx is not None and actx.json) or "--json" in sys.argv[1:]
+    wants_json = _wants_json(actx) or "--json" in _ARGS  # `mscli models --json --bogus` too
     code = int(getattr(err, "exit_code", 2))
     if wants_json:
         from mscli.errors import UsageError

@@ -591,8 +591,15 @@ def test_closed_stdout_still_records_the_exchange(
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("sig", "code", "what"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")]
+)
 def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
-    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+    sandbox_factory: Callable[..., Any],
+    subprocess_env: dict[str, str],
+    sig: int,
+    code: int,
+    what: str,
 ) -> None:
     sb = sandbox_factory(tokens_per_second=200)
     env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
@@ -604,14 +611,15 @@ def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
         env=env,
     )
     time.sleep(1.0)  # some of the reply has arrived (nothing is shown until the end with --json)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert json.loads(out)["status"] == "interrupted"
     lines = err.decode().splitlines()
     assert len(lines) == 1  # stderr is JSON lines only
     error = json.loads(lines[0])["error"]
-    assert (error["type"], error["code"]) == ("interrupted", 130)
+    assert (error["type"], error["code"]) == ("interrupted", code)  # the code the run exits with
+    assert error["message"] == f"Interrupted ({what})"
 
 
 @pytest.mark.slow
