@@ -35,7 +35,7 @@ def command(
         typer.Option(
             "--skip",
             metavar="NAMES",
-            help="Skip these checks (comma-separated).",
+            help="Skip these checks (comma-separated); the checks that need them are skipped too.",
             autocompletion=complete_check_names,
         ),
     ] = None,
