@@ -160,6 +160,11 @@ KNOWN_KEYS: dict[str, KeySpec] = {
             bool,
             "allow a plain http:// base URL to a non-loopback host (the key travels in clear text)",
         ),
+        KeySpec(
+            "trusted_host",
+            str,
+            "a host you mean to use although it looks like api.modelstack.cc (refused otherwise)",
+        ),
     )
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,7 +47,7 @@ def record(
     prompt_tokens: int,
     completion_tokens: int,
     *,
-    overrides: dict[str, tuple[float, float]] | None = None,
+    overrides: Mapping[str, tuple[float, float]] | None = None,
     now: float | None = None,
 ) -> Entry | None:
     """Append one entry; returns it, or None when the ledger could not be written."""

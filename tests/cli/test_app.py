@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mscli import __version__
 from mscli.app import app
+from support.loopback import closed_port
 
 runner = CliRunner()
 
@@ -129,10 +130,14 @@ def test_json_errors_go_to_stderr_as_one_object() -> None:
 
 
 def test_malformed_key_refused_before_any_request() -> None:
-    # The base URL is unroutable on purpose: a request would fail with exit 8, not 3.
+    # ModelStack's own host, reached only through a proxy on a closed loopback port: a request
+    # would fail with exit 8, not 3, and could never leave this machine.
     proc = _run(
-        ["--base-url", "https://192.0.2.1/v1", "models"],
-        {"MODELSTACK_API_KEY": "sk-openai-style-key-123"},
+        ["--base-url", "https://api.modelstack.cc/v1", "models"],
+        {
+            "MODELSTACK_API_KEY": "sk-openai-style-key-123",
+            "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}",
+        },
     )
     assert proc.returncode == 3, proc.stderr
     assert "sk-openai-style-key-123" not in proc.stderr + proc.stdout

@@ -6,7 +6,6 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -51,10 +50,9 @@ _GET_NAMES = (
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def write_line(text: str) -> None:
+def write_line(actx: Any, text: str) -> None:
     """One plain line on stdout (no Rich wrapping or markup: safe for `$(...)`)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    actx.terminal.write(actx.terminal.stdout, text + "\n")
 
 
 def _check_env_profile(actx: Any) -> None:
@@ -93,7 +91,7 @@ def path_cmd(ctx: typer.Context, json_: JsonOpt = False) -> None:
             }
         )
         return
-    write_line(str(store.path))
+    write_line(actx, str(store.path))
 
 
 @app.command("show")
@@ -187,7 +185,7 @@ def get(
     if value is None:
         actx.note(f"{key} is not set (profile '{settings.profile.value}').")
         return
-    write_line(_shown(value))
+    write_line(actx, _shown(value))
     if source != "default":  # like `config show`'s SOURCE column; the built-in default goes unsaid
         actx.note(f"(from the {describe_source(source, key)})")
 

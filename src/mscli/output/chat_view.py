@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -362,12 +361,12 @@ class MarkdownView:
 
 
 @contextlib.contextmanager
-def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
+def quiet_input(stream: IO[str]) -> Iterator[bool]:
     """Turn off the terminal's ECHO and ECHOCTL on `stream` for the block, and restore the previous
     settings afterwards, also after an exception or Ctrl-C. ISIG is left alone, so Ctrl-C still
     interrupts. Type-ahead is kept (TCSANOW, nothing flushed).
 
-    By default the terminal is stdin's, else stdout's: the settings belong to the terminal, not to
+    The caller passes stdin when it is the terminal, else stdout: the settings belong to the terminal, not to
     the descriptor, so `cat notes | mscli chat "summarize"` on a terminal is quiet too (keys typed
     there still echo on the screen even though stdin is the pipe).
 
@@ -379,8 +378,6 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     except ImportError:  # Windows
         yield False
         return
-    if stream is None:
-        stream = sys.stdin if _is_tty(sys.stdin) else sys.stdout
     saved: list[Any] | None = None
     try:
         fd = stream.fileno()
@@ -399,13 +396,6 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     finally:
         with contextlib.suppress(OSError, termios.error):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
-
-
-def _is_tty(stream: IO[str] | None) -> bool:
-    try:
-        return stream is not None and os.isatty(stream.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _in_foreground(fd: int) -> bool:
