@@ -352,18 +352,15 @@ def _stop_on_termination() -> None:
 def _interrupted_json(code: int) -> None:
     """The --json error object for Ctrl-C (130) or a termination signal (128 + signal): its
     `code` is the exit code this run ends with, its message names what stopped it."""
-    import json
     import signal
+    from dataclasses import replace
 
     from mscli.advice import advise
     from mscli.errors import InterruptedByUser
-    from mscli.output.errors import error_object
+    from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    doc = error_object(advise(InterruptedByUser(f"Interrupted ({what})")))
-    doc["error"]["code"] = code
-    sys.stderr.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stderr.flush()
+    print_error_json(replace(advise(InterruptedByUser(f"Interrupted ({what})")), exit_code=code))
 
 
 def _click_exceptions() -> Any:

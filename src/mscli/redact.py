@@ -15,7 +15,14 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["MASK", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_PARAMS", "Redactor", "mask_key"]
+__all__ = [
+    "MASK",
+    "SENSITIVE_HEADERS",
+    "SENSITIVE_QUERY_PARAMS",
+    "Redactor",
+    "mask_key",
+    "strip_control",
+]
 
 #: What a fully masked value looks like.
 MASK = "****"
@@ -59,6 +66,13 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=\-]{8,})")
 _MIN_SECRET_LEN = 6
 # Keys shorter than this are masked completely.
 _MIN_PARTIAL_LEN = 12
+# C0 controls but tab and newline, DEL, C1 controls: what could move the cursor or start an escape.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """``text`` without control characters (tab and newline kept): safe to put on a terminal."""
+    return _CONTROL.sub("", text)
 
 
 def mask_key(key: str) -> str:

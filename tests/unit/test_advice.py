@@ -155,4 +155,4 @@ def test_panel_list_items_wrap_under_their_text() -> None:
     ],
 )
 def test_a_specific_fix_that_opens_with_a_command_keeps_its_case(fix: str, shown: str) -> None:
-    assert advise(MscliError("x", fix=fix)).fix == [shown]
+    assert advise(MscliError("x", fix=fix)).fix == (shown,)
