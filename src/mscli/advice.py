@@ -389,10 +389,6 @@ def refines(*keys: str) -> Callable[[Refiner], Refiner]:
     return register
 
 
-def _applies(keys: tuple[str, ...], key: str) -> bool:
-    return not keys or any(key == k or key.startswith(k + ".") for k in keys)
-
-
 def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     """Turn an error into advice specific to this run."""
     ctx = ctx or AdviceContext()
@@ -401,7 +397,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     api = err if isinstance(err, ApiError) else None
     draft = _Draft(list(row.fix), _answer_details(api) if api else [])
     for keys, refine in REFINERS:
-        if _applies(keys, key):
+        if not keys or any(key == k or key.startswith(k + ".") for k in keys):
             refine(err, ctx, draft)
     specific = err.facts.get("fix")
     if isinstance(specific, str) and specific:
