@@ -7,6 +7,8 @@ Standard library only (it is imported by code that must start fast). Rules (reli
 - the values of credential headers are masked, keeping a short type prefix and the last 4
   characters so two keys can still be told apart;
 - URL userinfo is dropped and credential query parameters are masked.
+
+`strip_control` is the one rule for control characters in text bound for a terminal.
 """
 
 from __future__ import annotations
