@@ -7,7 +7,6 @@ rule, so `mscli --help` and `mscli --version` never import httpx or pydantic.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import Annotated, Any, Optional
@@ -218,7 +217,7 @@ def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     from mscli.advice import advise
     from mscli.errors import MscliError
     from mscli.output.console import make_console
-    from mscli.output.errors import error_object, print_error
+    from mscli.output.errors import print_error, print_error_json
 
     assert isinstance(err, MscliError)
     actx = context.current()
@@ -226,7 +225,7 @@ def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     redact = actx.redact if actx else None
     term = _TERM[0]
     if force_json or _wants_json(actx):
-        term.write(term.stderr, json.dumps(error_object(advice, redact), ensure_ascii=False) + "\n")
+        print_error_json(term, advice, redact)
     else:
         console = actx.err if actx else make_console(term, "err", term.colour_mode(None))
         print_error(console, advice, redact)
@@ -367,15 +366,15 @@ def _interrupted_json(code: int, term: Terminal) -> None:
     """The --json error object for Ctrl-C (130) or a termination signal (128 + signal): its
     `code` is the exit code this run ends with, its message names what stopped it."""
     import signal
+    from dataclasses import replace
 
     from mscli.advice import advise
     from mscli.errors import InterruptedByUser
-    from mscli.output.errors import error_object
+    from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    doc = error_object(advise(InterruptedByUser(f"Interrupted ({what})")))
-    doc["error"]["code"] = code
-    term.write(term.stderr, json.dumps(doc, ensure_ascii=False) + "\n")
+    advice = advise(InterruptedByUser(f"Interrupted ({what})"))
+    print_error_json(term, replace(advice, exit_code=code))
 
 
 def _click_exceptions() -> Any:

@@ -220,12 +220,14 @@ class AppContext:
 
         self.err.print(Text(text, style="muted"))
 
-    def advice_context(self) -> AdviceContext:
+    def advice_context(self, settings: Settings | None = None) -> AdviceContext:
+        """What the advice may use of this run's settings (`settings`: others than the run's,
+        e.g. the doctor's file-less ones)."""
         from mscli.advice import AdviceContext
 
         actx = AdviceContext()
         try:
-            s = self.settings
+            s = settings if settings is not None else self.settings
         except Exception:
             return actx
         actx.key_source = s.api_key.source if s.api_key.value else None
@@ -233,6 +235,8 @@ class AppContext:
         actx.base_url = s.base_url.value
         actx.config_path = s.config_path
         actx.plan = s.plan.value
+        if not s.host.modelstack and s.host.url is not None:
+            actx.gateway = s.host.url.host
         try:
             from mscli import models_cache
 

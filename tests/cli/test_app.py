@@ -263,6 +263,34 @@ def test_json_error_object_keys_and_the_servers_type(sandbox) -> None:  # type: 
     )
     assert err["request_id"]
     assert "sk_test_invalid" not in proc.stderr
+    assert err["retry_after_s"] is None  # the server asked for no wait
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "wait"),
+    [
+        ("sk_test_rate_limited", "rate_limit", 1.0),  # Retry-After: 1, no retries left
+        ("sk_test_retry_after_long", "rate_limit.wait_too_long", 3600.0),  # beyond --max-wait
+    ],
+)
+def test_json_error_object_carries_the_servers_retry_after_as_a_number(  # type: ignore[no-untyped-def]
+    sandbox, key: str, kind: str, wait: float
+) -> None:
+    from support.cli import run
+
+    r = run(
+        "--json",
+        "--base-url",
+        sandbox.base_url,
+        "--max-retries",
+        "0",
+        "models",
+        "--refresh",
+        env={"MODELSTACK_API_KEY": key},
+    )
+    assert r.code == 5, r.stderr
+    err = r.error()
+    assert (err["type"], err["status"], err["retry_after_s"]) == (kind, 429, wait)
 
 
 def test_empty_profile_name_is_a_usage_error() -> None:

@@ -120,10 +120,16 @@ def test_check_json_error_on_stderr(sandbox: Any) -> None:
 
 
 def test_invalid_key_is_auth_panel_exit_3(sandbox: Any) -> None:
-    result = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    # the built-in sandbox is ModelStack: its advice speaks of ModelStack keys
+    env = {"MODELSTACK_API_KEY": "sk_test_invalid"}
+    result = run("--sandbox", "models", "--refresh", env=env)
     assert result.exit_code == 3
     assert "401" in result.stderr and "sk_" in result.stderr
     assert "sk_test_invalid" not in result.stderr
+    # served on its own, at a loopback URL, it is just another gateway to the host policy
+    result = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    assert result.exit_code == 3 and "401" in result.stderr
+    assert "127.0.0.1 is not ModelStack" in " ".join(result.stderr.split())
 
 
 def test_connection_refused_is_exit_8(unused_tcp_port: int) -> None:

@@ -204,13 +204,7 @@ class DoctorState:
             self.settings = None
 
     def advice_context(self) -> Any:
-        ctx = self.actx.advice_context()
-        if self.settings is not None:
-            ctx.key_source = self.settings.api_key.source if self.settings.api_key.value else None
-            ctx.profile = self.settings.profile.value
-            ctx.plan = self.settings.plan.value
-            ctx.config_path = self.settings.config_path
-        return ctx
+        return self.actx.advice_context(self.settings)
 
     # -- redaction --
 

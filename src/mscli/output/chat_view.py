@@ -29,13 +29,14 @@ import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from mscli.redact import strip_control
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.live import Live
 
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: How much of the unfinished tail the live region renders (it is only a preview).
 PREVIEW_MAX_LINES = 60
@@ -221,7 +222,7 @@ class RawView:
         self._last = "\n"
 
     def feed(self, text: str) -> None:
-        text = _CONTROL.sub("", text)
+        text = strip_control(text)
         if text:
             self._last = text[-1]
             self._pipe.feed(text)
@@ -320,7 +321,7 @@ class MarkdownView:
             raise BrokenPipeError(32, "the reader of this output went away")
         if not text or self._closed:
             return
-        text = _CONTROL.sub("", text)  # no escape sequence from a model reaches the terminal
+        text = strip_control(text)  # no escape sequence from a model reaches the terminal
         with self._lock:
             self._pending.extend(self._split.feed(text))
         self._print_pending()
