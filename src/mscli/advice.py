@@ -12,12 +12,12 @@ function, not a longer ladder. The result is an `Advice` of typed fields; the pa
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mscli.catalogue import suggest
 from mscli.errors import ApiError, MscliError
 from mscli.exit_codes import ExitCode
 from mscli.pricing import PLANS
@@ -354,16 +354,6 @@ ADVICE: dict[str, Row] = {
 
 def row_for(key: str) -> Row:
     return ADVICE.get(key) or ADVICE.get(key.split(".")[0]) or ADVICE["internal"]
-
-
-def suggest(model: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Closest model ids for a did-you-mean line."""
-    known = list(dict.fromkeys(known))
-    picks = difflib.get_close_matches(model, known, n=n, cutoff=0.5)
-    if not picks:
-        low = model.lower()
-        picks = [m for m in known if low and (low in m.lower() or m.lower() in low)][:n]
-    return picks
 
 
 @dataclass

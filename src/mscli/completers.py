@@ -55,9 +55,9 @@ def model_ids() -> list[str]:
     """Model ids from the models cache (every base URL, newest first); the documented catalogue
     when nothing is cached yet. No network call."""
     try:
-        from mscli import models_cache
+        from mscli.catalogue import all_cached_ids
 
-        ids = models_cache.all_cached_ids()
+        ids = all_cached_ids()
     except Exception:
         ids = []
     if ids:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mscli.advice import AdviceContext
     from mscli.api.client import GatewayClient
+    from mscli.catalogue import Catalogue
     from mscli.config_store import ConfigStore
     from mscli.sandbox.embedded import EmbeddedSandbox
 
@@ -151,6 +152,15 @@ class AppContext:
             config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
         )
 
+    def catalogue(self) -> Catalogue:
+        """The models this run's API serves. The key is checked first (present, well formed),
+        so `models check X && ...` fails with no usable key even when the answer could come
+        from the cache; only the server can tell a revoked key (`mscli keys check`)."""
+        from mscli.catalogue import Catalogue
+
+        self.api_key(required=True)
+        return Catalogue(self.settings.base_url.value, self.client, warn=self.warn)
+
     def warn_once(self, text: str) -> None:
         if text not in self._warned:
             self._warned.add(text)
@@ -238,9 +248,9 @@ class AppContext:
         if not s.host.modelstack and s.host.url is not None:
             actx.gateway = s.host.url.host
         try:
-            from mscli import models_cache
+            from mscli.catalogue import cached_ids
 
-            actx.known_models = models_cache.cached_ids(s.base_url.value)
+            actx.known_models = cached_ids(s.base_url.value)
         except Exception:
             pass
         return actx

@@ -99,22 +99,6 @@ class Conversation:
     exchanges: list[Exchange] = field(default_factory=list)
     exchange_count: int = 0
 
-    def messages(self, system: str | None = None) -> list[dict[str, str]]:
-        """The chat messages to resume from: the system prompt, then each answered exchange.
-
-        Exchanges with no reply text (failed before the first token) are left out; a partial reply
-        (interrupted or truncated) is kept, as the user saw it.
-        """
-        out: list[dict[str, str]] = []
-        sys_text = self.system if system is None else system
-        if sys_text:
-            out.append({"role": "system", "content": sys_text})
-        for ex in self.exchanges:
-            if ex.reply:
-                out.append({"role": "user", "content": ex.prompt})
-                out.append({"role": "assistant", "content": ex.reply})
-        return out
-
     def to_json(self, *, with_exchanges: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
             "id": self.id,

@@ -714,7 +714,7 @@ def test_balance(httpx_mock: HTTPXMock, h: Harness) -> None:
     b = h.client().get_balance()
     assert b.plan == "pro" and b.rate_limit_rpm == 40
     assert b.subscription_credits == 512.5 and b.lifetime_credits == 100.0
-    assert b.total_credits == 612.5
+    assert b.spendable == 612.5
     assert b.next_refill is not None and b.next_refill.year == 2026
     assert b.model_extra == {"new_field": True}
 
@@ -725,7 +725,7 @@ def test_balance_lenient_garbage(httpx_mock: HTTPXMock, h: Harness) -> None:
         json={"subscription_credits": "lots", "rate_limit_rpm": None, "next_refill_at": "soon"},
     )
     b = h.client().get_balance()
-    assert b.subscription_credits is None and b.next_refill is None and b.total_credits is None
+    assert b.subscription_credits is None and b.next_refill is None and b.spendable is None
 
 
 def test_balance_404(httpx_mock: HTTPXMock, h: Harness) -> None:

@@ -194,9 +194,9 @@ def test_unknown_model_is_refused_before_sending_with_did_you_mean(
 
 
 def test_a_stale_cache_is_refetched_before_saying_no(sandbox: EmbeddedSandbox) -> None:
-    from mscli import models_cache
+    from mscli import catalogue
 
-    models_cache.save(sandbox.base_url, [{"id": "old-model"}])
+    catalogue.save(sandbox.base_url, [{"id": "old-model"}])
     res = chat(sandbox, "Hi", "--max-tokens", "2")
     assert res.code == 0, res.stderr
 

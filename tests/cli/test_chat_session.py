@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from rich.console import Console
 
-from mscli.chat_engine import Chat, check_model
-from mscli.chat_exchange import Params
+from mscli.chat.engine import Chat
+from mscli.chat.exchange import Params
+from mscli.chat.recorder import Recorder
+from mscli.chat.session import Session
 from mscli.context import AppContext
 from mscli.history import HistoryStore
 from mscli.output.chat_view import MarkdownView
 from mscli.output.console import THEME
-from mscli.session import Session
 from mscli.settings import GlobalOptions
 from support.chat_run import MODEL, completion, flat
 
@@ -75,14 +76,22 @@ class Harness:
     def session(self, *, max_tokens: int | None = 6, log: bool = True, **kw: Any) -> Session:
         from prompt_toolkit.output import DummyOutput
 
-        check_model(self.actx, MODEL)
-        chat = Chat(
-            self.actx, Params(model=MODEL, max_tokens=max_tokens), store=self.store, log=log
-        )
+        from mscli.advice import advise
+        from mscli.output.errors import print_error
+
+        catalogue = self.actx.catalogue()
+        catalogue.check(MODEL)
+        s = self.actx.settings
+        recorder = Recorder(s.base_url.value, store=self.store, log=log)
+        chat = Chat(self.actx.client(), Params(model=MODEL, max_tokens=max_tokens), recorder)
         return Session(
             chat,
+            catalogue,
             out=self.out,
             err=self.err,
+            show_error=lambda e: print_error(
+                self.err, advise(e, self.actx.advice_context()), self.actx.redact, show_exit=False
+            ),
             history_file=self.tmp / "input_history" if log else None,
             pt_input=self.pipe,
             pt_output=DummyOutput(),
@@ -205,14 +214,15 @@ def test_ctrl_c_during_a_slash_command_cancels_it_and_the_session_goes_on(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`/model NAME` fetches the model list; Ctrl-C while it waits cancels the command only."""
-    from mscli import session as session_mod
 
     def interrupted(*_: Any, **__: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(session_mod, "check_model", interrupted)
-    code = harness.run("/model gpt-5-mini" + ENTER + "Hello" + ENTER + "/exit" + ENTER)
-    assert code == 0
+    session = harness.session()
+    monkeypatch.setattr(session.catalogue, "check", interrupted)
+    harness.pipe.send_text("/model gpt-5-mini" + ENTER + "Hello" + ENTER + "/exit" + ENTER)
+    assert session.run() == 0
+    harness.store.close()
     assert "[cancelled]" in harness.stderr
     (conv,) = harness.conversations()
     assert [e.prompt for e in conv.exchanges] == ["Hello"]
@@ -395,7 +405,7 @@ def _session_with_key(h: Harness, key: str) -> Callable[..., Session]:
         s = original(h, **kw)  # the model check runs with the good key
         h.actx.env["MODELSTACK_API_KEY"] = key  # the context copied the environment when built
         h.actx.__dict__.pop("settings", None)
-        s.chat._client = None
+        s.chat._client = h.actx.client()
         return s
 
     return session
@@ -405,7 +415,7 @@ def test_completion_of_commands_and_models(harness: Harness) -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from mscli.session import _completer
+    from mscli.chat.session import _completer
 
     comp = _completer(lambda: ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-mini"])
 

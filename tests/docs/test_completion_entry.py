@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mscli import completers, models_cache
+from mscli import catalogue, completers
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHED = ["gpt-test-one", "gpt-test-two", "claude-test-x"]
@@ -32,9 +32,7 @@ base_url = "https://gateway.example.com/v1"
 @pytest.fixture()
 def state(isolation: Path) -> Path:
     """A models cache and a config file with three profiles, in the isolated home."""
-    models_cache.save(
-        "https://api.modelstack.cc/v1", [{"id": i, "object": "model"} for i in CACHED]
-    )
+    catalogue.save("https://api.modelstack.cc/v1", [{"id": i, "object": "model"} for i in CACHED])
     config_dir = Path(os.environ["MSCLI_CONFIG_DIR"])
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(CONFIG, encoding="utf-8")

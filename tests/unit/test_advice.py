@@ -7,7 +7,8 @@ import inspect
 import pytest
 
 from mscli import errors
-from mscli.advice import ADVICE, AdviceContext, advise, exit_code_for, suggest
+from mscli.advice import ADVICE, AdviceContext, advise, exit_code_for
+from mscli.catalogue import suggest
 from mscli.errors import ApiError, MscliError, NetworkError, RateLimitWaitTooLongError
 from mscli.exit_codes import ExitCode
 

@@ -256,11 +256,6 @@ class Balance(_Lenient):
         except ValueError:
             return None
 
-    @property
-    def total_credits(self) -> float | None:
-        parts = [p for p in (self.subscription_credits, self.lifetime_credits) if p is not None]
-        return sum(parts) if parts else None
-
 
 # --- streaming events -------------------------------------------------------------------------
 

@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 if TYPE_CHECKING:
+    from mscli.api.client import GatewayClient
+    from mscli.api.models import Balance
     from mscli.context import AppContext
+    from mscli.errors import ApiError
 
 HELP = (
     "Show plan, RPM limit, subscription and lifetime credits, next refill and weekly cap. "
@@ -107,25 +110,23 @@ def command(
 # --- building the result -------------------------------------------------------------------------
 
 
-def _result(actx: AppContext, bal: Any, min_: float | None) -> dict[str, Any]:
+def _result(actx: AppContext, bal: Balance | None, min_: float | None) -> dict[str, Any]:
     from mscli.pricing import PLANS, REFILL_INTERVAL_HOURS
 
     s = actx.settings
     reported = bal is not None
-    plan_name = (getattr(bal, "plan", None) if reported else None) or s.plan.value
+    plan_name = (bal.plan if bal is not None else None) or s.plan.value
     plan_source = (
-        "server"
-        if reported and getattr(bal, "plan", None)
-        else (s.plan.source if s.plan.value else None)
+        "server" if bal is not None and bal.plan else (s.plan.source if s.plan.value else None)
     )
     plan = PLANS.get(str(plan_name)) if plan_name else None
-    sub = _num(getattr(bal, "subscription_credits", None)) if reported else None
-    life = _num(getattr(bal, "lifetime_credits", None)) if reported else None
-    spendable = bal.spendable if reported else None
-    rpm = getattr(bal, "rate_limit_rpm", None) if reported else None
+    sub = bal.subscription_credits if bal is not None else None
+    life = bal.lifetime_credits if bal is not None else None
+    spendable = bal.spendable if bal is not None else None
+    rpm = bal.rate_limit_rpm if bal is not None else None
     if rpm is None and plan is not None:
         rpm = plan.rpm
-    cap = _num(getattr(bal, "weekly_cap", None)) if reported else None
+    cap = bal.weekly_cap if bal is not None else None
     if min_ is None:
         min_check = None
     elif spendable is None:
@@ -141,7 +142,7 @@ def _result(actx: AppContext, bal: Any, min_: float | None) -> dict[str, Any]:
         "subscription_credits": sub,
         "lifetime_credits": life,
         "spendable": spendable,
-        "next_refill_at": getattr(bal, "next_refill_at", None) if reported else None,
+        "next_refill_at": bal.next_refill_at if bal is not None else None,
         "weekly_cap": cap if cap is not None or reported else None,
         "min": min_,
         "min_check": min_check,
@@ -165,13 +166,6 @@ def _result(actx: AppContext, bal: Any, min_: float | None) -> dict[str, Any]:
             "ModelStack documents no balance endpoint). Exact figures: Dashboard → Billing."
         )
     return result
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _same_base(a: str, b: str) -> bool:
@@ -203,17 +197,16 @@ def _ledger(base_url: str) -> dict[str, Any]:
     return out
 
 
-def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
+def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> ApiError | None:
     """Send the smallest completion to the cheapest served model; record what came back.
     Returns the 402 ApiError, if any."""
     from mscli import ledger
     from mscli.api.models import ChatRequest
-    from mscli.commands.models import fetch_models
     from mscli.errors import ApiError
     from mscli.pricing import cheapest_of, estimate_credits
 
     s = actx.settings
-    entries, _cached = fetch_models(actx)
+    entries, _cached = actx.catalogue().entries()
     model = cheapest_of(str(e.get("id", "")) for e in entries)
     if not actx.json:
         actx.note(
@@ -234,14 +227,14 @@ def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
         if result["min_check"] == "unknown":
             result["min_check"] = "below"
         return exc
-    usage = getattr(reply, "usage", None)
-    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
-    ct = int(getattr(usage, "completion_tokens", 0) or 0)
+    usage = reply.usage
+    pt = (usage.prompt_tokens or 0) if usage is not None else 0
+    ct = (usage.completion_tokens or 0) if usage is not None else 0
     cost = None
     if usage is not None:
         ledger.record(
             s.base_url.value,
-            getattr(reply, "model", None) or model,
+            reply.model or model,
             pt,
             ct,
             overrides=s.price_overrides,

@@ -13,8 +13,9 @@ import typer
 from mscli.completers import complete_conversation, complete_model
 
 if TYPE_CHECKING:
-    from mscli.chat_exchange import Outcome
+    from mscli.chat.exchange import Outcome, Params
     from mscli.context import AppContext
+    from mscli.errors import MscliError
     from mscli.history import Conversation, HistoryStore
     from mscli.output.chat_view import ReplyView
     from mscli.terminal import Terminal
@@ -128,6 +129,7 @@ def command(
         bool, typer.Option("--no-log", help="Do not save this conversation to the history.")
     ] = False,
 ) -> None:
+    from mscli.chat.exchange import Params
     from mscli.context import get_app_context
     from mscli.errors import UsageError
 
@@ -170,26 +172,18 @@ def command(
                 'No prompt: give one (`mscli chat "prompt"`) or pipe text into `mscli chat`.'
             )
 
+    requested = Params(
+        model=model or "",
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        top_p=top_p,
+        stop=stops or None,
+    )
     log = not no_log and bool(actx.settings.log_history.value)
     store, conv = _open_history(actx, log=log, continue_=continue_, conversation_id=conversation)
     try:
-        _run(
-            actx,
-            text=text,
-            interactive=interactive,
-            store=store,
-            conv=conv,
-            log=log,
-            model=model,
-            system=system,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            top_p=top_p,
-            stops=stops,
-            stream=not no_stream,
-            raw=raw,
-            show_usage=usage,
-        )
+        _run(actx, text, requested, interactive, store, conv, log, not no_stream, raw, usage)
     finally:
         if store is not None:
             store.close()
@@ -241,7 +235,7 @@ def _valid_text(arg: str) -> str:
 
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
-    from mscli.chat_engine import SANDBOX_DEFAULT_MODEL
+    from mscli.chat.engine import SANDBOX_DEFAULT_MODEL
     from mscli.errors import NoModelError
 
     if model:
@@ -287,29 +281,28 @@ class _Collect:
 
 def _run(
     actx: AppContext,
-    *,
     text: str,
+    requested: Params,
     interactive: bool,
     store: HistoryStore | None,
     conv: Conversation | None,
     log: bool,
-    model: str | None,
-    system: str | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    top_p: float | None,
-    stops: list[str],
     stream: bool,
     raw: bool,
     show_usage: bool,
 ) -> None:
-    from mscli.chat_engine import Chat, check_model
-    from mscli.chat_exchange import Params
+    """`requested`: the options given; the model, and the system prompt when none is given,
+    come from the conversation continued or the settings."""
+    from dataclasses import replace
+
+    from mscli.chat.engine import Chat
+    from mscli.chat.recorder import Recorder
     from mscli.errors import ApiError, NetworkError
 
-    chosen = _pick_model(actx, model, conv)
+    chosen = _pick_model(actx, requested.model, conv)
+    catalogue = actx.catalogue()
     try:
-        check_model(actx, chosen)
+        catalogue.check(chosen, lenient=True)
     except (ApiError, NetworkError) as err:
         # a session can still work (its panels handle these); a one-shot fails now, as it would
         temporary = (
@@ -320,25 +313,27 @@ def _run(
         if not (interactive and temporary):
             raise
         actx.warn(f"Could not check the model list ({err.message}); starting anyway.")
-    params = Params(
-        model=chosen,
-        system=system if system is not None else (conv.system if conv is not None else None),
-        temperature=temperature,
-        max_tokens=max_tokens,
-        top_p=top_p,
-        stop=stops or None,
-    )
-    chat = Chat(actx, params, store=store, conversation=conv, log=log)
+    system = requested.system
+    params = replace(requested, model=chosen)
+    if system is None and conv is not None:
+        params.system = conv.system
+    s = actx.settings
+    recorder = Recorder(s.base_url.value, overrides=s.price_overrides, store=store, log=log)
+    term = actx.terminal
+    controlling = term.controlling if (term.stdin_tty or term.stdout_tty) else None
+    chat = Chat(actx.client(), params, recorder, conversation=conv, controlling=controlling)
     if system is not None and conv is not None and system != conv.system:
         chat.set_system(system)
 
     if interactive:
-        from mscli.session import Session, input_history_path
+        from mscli.chat.session import Session, input_history_path
 
         session = Session(
             chat,
+            catalogue,
             out=actx.out,
             err=actx.err,
+            show_error=lambda err: _panel(actx, err),
             stream=stream,
             raw=raw,
             show_usage=show_usage,
@@ -355,10 +350,18 @@ def _run(
         chat.close()
 
 
+def _panel(actx: AppContext, err: MscliError) -> None:
+    """An error as the funnel shows it, without an exit code: the session goes on."""
+    from mscli.advice import advise
+    from mscli.output.errors import print_error
+
+    print_error(actx.err, advise(err, actx.advice_context()), actx.redact, show_exit=False)
+
+
 def _one_shot(
     actx: AppContext, chat: Any, text: str, *, stream: bool, raw: bool, show_usage: bool
 ) -> None:
-    from mscli.chat_exchange import usage_line
+    from mscli.chat.exchange import usage_line
 
     view: ReplyView = _Collect() if actx.json else _view(actx, raw=raw)
     out: Outcome = chat.send(text, view, stream=stream)
@@ -368,7 +371,7 @@ def _one_shot(
     if out.output_closed is not None:
         raise out.output_closed  # app.main exits 0, quietly
     if actx.json and (out.reply or out.error is None):
-        actx.emit_json(out.to_json(chat.conversation_id if chat.log else None))
+        actx.emit_json(out.to_json(chat.conversation_id if chat.recorder.logging else None))
     if out.cut_at_limit and not actx.json and (show_usage or actx.err.is_terminal):
         note = out.cut_at_limit[:-1] + "; --max-tokens N allows a longer one]"
         actx.err.print(note, style="muted", highlight=False, markup=False)

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from mscli.commands._options import JsonOpt
 from mscli.completers import complete_model
 
-if TYPE_CHECKING:
-    from mscli.context import AppContext
-
 app = typer.Typer(
     help="List the models the API serves (cached for 10 minutes), or check one before you chat.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
-
-
-def fetch_models(actx: AppContext, *, refresh: bool = False) -> tuple[list[dict[str, Any]], bool]:
-    """The model entries (dicts with at least "id"), and whether they came from the cache.
-
-    A fresh cache entry is used unless `refresh`; otherwise the live list is fetched and cached.
-    The key is checked first either way (present, well formed), so `models check X && ...` fails
-    with no usable key even when the answer could come from the cache; only the server can tell
-    a revoked key (`mscli keys check`).
-    """
-    from mscli import models_cache
-
-    actx.api_key(required=True)
-    base_url = actx.settings.base_url.value
-    if not refresh:
-        cached = models_cache.load(base_url)
-        if cached is not None:
-            return cached, True
-    with actx.client() as client:
-        listing = client.list_models()
-    if listing.skipped:
-        actx.warn(f"{listing.skipped} entries of the server's model list had no id; left out.")
-    entries = [m.model_dump(mode="json", exclude_none=True) for m in listing.data]
-    models_cache.save(base_url, entries)
-    return entries, False
 
 
 def _columns(entries: list[dict[str, Any]]) -> list[str]:
@@ -84,7 +56,7 @@ def models(
     from mscli.context import get_app_context
 
     actx = get_app_context(ctx, json=json_)
-    entries, cached = fetch_models(actx, refresh=refresh)
+    entries, cached = actx.catalogue().entries(refresh=refresh)
     if filter_:
         needle = filter_.lower()
         entries = [
@@ -143,24 +115,11 @@ def check(
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore the 10-minute cache.")] = False,
 ) -> None:
     """Exit 0 when MODEL is served, else 6 with the closest ids (check before you chat)."""
-    from mscli.advice import suggest
     from mscli.context import get_app_context
-    from mscli.errors import ModelNotServedError
 
     actx = get_app_context(ctx, json=json_)
-    entries, cached = fetch_models(actx, refresh=refresh)
-    known = [str(e["id"]) for e in entries]
-    if model not in known and cached:
-        entries, cached = fetch_models(actx, refresh=True)  # a stale cache must not say no
-        known = [str(e["id"]) for e in entries]
-    if model in known:
-        if actx.json:
-            actx.emit_json({"model": model, "served": True})
-        else:
-            actx.out.print(f"{model}: served")
-        return
-    raise ModelNotServedError(
-        f"The model {model!r} is not served by {actx.settings.base_url.value}.",
-        model=model,
-        suggestions=suggest(model, known),
-    )
+    actx.catalogue().check(model, refresh=refresh)
+    if actx.json:
+        actx.emit_json({"model": model, "served": True})
+    else:
+        actx.out.print(f"{model}: served")

@@ -76,7 +76,7 @@ def _history_path() -> Path:
 
 def file_docs() -> list[FileDoc]:
     """The files mscli reads and writes, from the same functions the code uses."""
-    from mscli import ledger, models_cache
+    from mscli import catalogue, ledger
     from mscli.config_store import CONFIG_FILENAME, config_dir
 
     getters: list[tuple[Callable[[], Path], str]] = [
@@ -86,7 +86,7 @@ def file_docs() -> list[FileDoc]:
             "`MSCLI_CONFIG_DIR` names another directory.",
         ),
         (
-            lambda: models_cache.cache_dir() / "models-*.json",
+            lambda: catalogue.cache_dir() / "models-*.json",
             "The model list per base URL, reused for 10 minutes, and read without network by "
             "shell completion. `MSCLI_CACHE_DIR` names another directory.",
         ),

@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
+    from mscli.api.transport import RawResponse
     from mscli.api.urls import NormalisedUrl
     from mscli.context import AppContext
     from mscli.settings import Settings
@@ -159,7 +160,7 @@ class DoctorState:
     proxy_target: tuple[str, int] | None = None
     addrs: list[tuple[Any, ...]] = field(default_factory=list)
     tcp_addr: tuple[Any, ...] | None = None
-    raw: Any = None  # the RawResponse of GET /models
+    raw: RawResponse | None = None  # GET /models
     models: list[str] | None = None
     balance: Any = None
     #: the doctor's one retry after a 5xx: the wait is the retry policy's (its sleep injectable)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
-from mscli.advice import row_for, suggest
+from mscli.advice import row_for
+from mscli.catalogue import suggest
 from mscli.doctor.base import (
     API_HOST,
     CheckResult,
@@ -28,51 +30,6 @@ from mscli.settings import describe_source
 LOW_CREDITS = 50.0
 #: Warn when fewer than this share of the rate-limit window is left.
 RATE_HEADROOM_WARN = 0.1
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    try:
-        value = headers.get(name)
-        if value is not None:
-            return str(value)
-        lname = name.lower()
-        for k, v in headers.items():
-            if str(k).lower() == lname:
-                return str(v)
-    except Exception:
-        return None
-    return None
-
-
-def _raw_status(raw: Any) -> int:
-    for attr in ("status", "status_code"):
-        value = getattr(raw, attr, None)
-        if isinstance(value, int):
-            return value
-    return 0
-
-
-def _raw_text(raw: Any) -> str:
-    for attr in ("excerpt", "body_excerpt", "text", "body"):
-        value = getattr(raw, attr, None)
-        if isinstance(value, bytes):
-            return value[:2000].decode("utf-8", "replace")
-        if isinstance(value, str):
-            return value
-    return ""
-
-
-def _raw_latency_ms(raw: Any, fallback_ms: float) -> float:
-    for attr in ("latency_ms", "elapsed_ms"):
-        value = getattr(raw, attr, None)
-        if isinstance(value, (int, float)):
-            return float(value)
-    value = getattr(raw, "latency", None)
-    if isinstance(value, (int, float)):
-        return float(value) * 1000 if value < 100 else float(value)
-    return fallback_ms
 
 
 def _html_title(text: str) -> str | None:
@@ -123,18 +80,18 @@ def check_http(state: DoctorState) -> CheckResult:
                 fix="The server is not answering HTTP. Retry later; check a proxy or load balancer in between; raise --timeout if it is only slow.",
             )
         return from_error(state, exc, detail=f"GET {path} failed after {took}: {exc.message}")
-    status = _raw_status(raw)
+    status = raw.status
     first_failure: int | None = None
     if status >= 500:  # one retry, as every other command does: one transient 5xx is not a verdict
-        state.pause_before_retry(getattr(raw, "headers", None))
+        state.pause_before_retry(raw.headers)
         try:
             again = state.client().request_raw("GET", "/models")
         except MscliError:
             again = None
-        if again is not None and _raw_status(again) < 500:
-            first_failure, raw, status = status, again, _raw_status(again)
+        if again is not None and again.status < 500:
+            first_failure, raw, status = status, again, again.status
     state.raw = raw
-    latency = _raw_latency_ms(raw, (time.perf_counter() - started) * 1000)
+    latency = raw.latency_ms
     if first_failure is not None:
         return warn(
             f"GET {path} answered HTTP {first_failure}, then HTTP {status} on a retry: the server "
@@ -146,13 +103,13 @@ def check_http(state: DoctorState) -> CheckResult:
             latency_ms=round(latency, 1),
         )
     if status >= 500:
-        text = _raw_text(raw)
+        text = raw.text
         said = (
             _server_message(text)
             or _html_title(text)
             or (text.strip()[:80] if text.strip() else "empty body")
         )
-        rid = _header(getattr(raw, "headers", None), "x-request-id")
+        rid = raw.headers.get("x-request-id")
         rid_note = f"; request id {rid}" if rid else ""
         return fail(
             f"GET {path} answered HTTP {status}: {said}{rid_note}", key="server", http_status=status
@@ -166,9 +123,9 @@ def check_http(state: DoctorState) -> CheckResult:
 
 def check_api(state: DoctorState) -> CheckResult:
     raw = state.raw
-    status = _raw_status(raw)
-    text = _raw_text(raw)
-    ctype = (_header(getattr(raw, "headers", None), "content-type") or "").lower()
+    assert raw is not None  # the http check ran
+    status, text = raw.status, raw.text
+    ctype = (raw.headers.get("content-type") or "").lower()
     stripped = text.lstrip()
     if "html" in ctype or stripped[:1] == "<":
         title = _html_title(text)
@@ -208,8 +165,9 @@ def check_api(state: DoctorState) -> CheckResult:
 
 def check_auth(state: DoctorState) -> CheckResult:
     raw = state.raw
-    status = _raw_status(raw)
-    said = _server_message(_raw_text(raw))
+    assert raw is not None  # the http check ran
+    status = raw.status
+    said = _server_message(raw.text)
     s = state.settings
     source = "the " + describe_source(s.api_key.source) if s is not None else "?"
     if status in (401, 403):
@@ -227,8 +185,8 @@ def check_auth(state: DoctorState) -> CheckResult:
 
 def check_rate_limit(state: DoctorState) -> CheckResult:
     raw = state.raw
-    status = _raw_status(raw)
-    headers = getattr(raw, "headers", None)
+    assert raw is not None  # the http check ran
+    status, headers = raw.status, raw.headers
     plan = state.plan
     plan_note = (
         f"plan {plan.label} allows {plan.rpm} RPM"
@@ -242,7 +200,7 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
 
         wait = parse_retry_after(headers, now=_time.time())
         after = f", retry after {wait:g} s" if wait else ""
-        said = _server_message(_raw_text(raw))
+        said = _server_message(raw.text)
         detail = f"HTTP 429 on GET /models{after}{': ' + said if said else ''}; {plan_note}"
         max_wait = state.settings.max_wait.value if state.settings is not None else 60.0
         if wait is not None and wait > max(60.0, float(max_wait or 0)):
@@ -257,9 +215,9 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
                 retry_after=wait,
             )
         return fail(detail, key="rate_limit", retry_after=wait)
-    limit = _header(headers, "x-ratelimit-limit-requests") or _header(headers, "x-ratelimit-limit")
-    remaining = _header(headers, "x-ratelimit-remaining-requests") or _header(
-        headers, "x-ratelimit-remaining"
+    limit = headers.get("x-ratelimit-limit-requests") or headers.get("x-ratelimit-limit")
+    remaining = headers.get("x-ratelimit-remaining-requests") or headers.get(
+        "x-ratelimit-remaining"
     )
     try:
         lim = int(float(limit)) if limit else None
@@ -286,7 +244,7 @@ def check_models(state: DoctorState) -> CheckResult:
         listing = state.call(lambda: state.client().list_models())
     except MscliError as exc:
         return from_error(state, exc)
-    ids = [str(getattr(m, "id", m)) for m in getattr(listing, "data", listing)]
+    ids = listing.ids
     state.models = ids
     if not ids:
         return warn(
@@ -332,19 +290,9 @@ def _fmt_credits(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def _next_refill(value: Any) -> str | None:
-    if not value:
+def _next_refill(when: datetime | None) -> str | None:
+    if when is None:
         return None
-    from datetime import datetime, timezone
-
-    try:
-        when = (
-            value
-            if isinstance(value, datetime)
-            else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        )
-    except ValueError:
-        return str(value)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     secs = (when - datetime.now(timezone.utc)).total_seconds()
@@ -374,7 +322,7 @@ def check_balance(state: DoctorState) -> CheckResult:
             "(Dashboard → Billing shows them; --live tries a request)"
         )
     sub, life = bal.subscription_credits or 0.0, bal.lifetime_credits or 0.0
-    refill = _next_refill(getattr(bal, "next_refill_at", None))
+    refill = _next_refill(bal.next_refill)
     refill_note = f"; next refill {refill}" if refill else ""
     detail = f"{_fmt_credits(total)} credits ({_fmt_credits(sub)} subscription + {_fmt_credits(life)} lifetime){refill_note}"
     data: dict[str, Any] = {"subscription_credits": sub, "lifetime_credits": life}
@@ -399,7 +347,7 @@ def check_live(state: DoctorState) -> CheckResult:
 
     s = state.settings
     model = cheapest_of(state.models)  # the list the models check fetched
-    from mscli.api.models import ChatRequest
+    from mscli.api.models import ChatRequest, TextDelta
 
     req = ChatRequest(
         model=model, messages=[{"role": "user", "content": "Reply with OK."}], max_tokens=1
@@ -409,24 +357,21 @@ def check_live(state: DoctorState) -> CheckResult:
     try:
         with state.client().chat_stream(req) as stream:
             for event in stream:
-                if first is None and getattr(event, "text", None) is not None:
+                if first is None and isinstance(event, TextDelta):
                     first = time.perf_counter() - started
-            result = getattr(stream, "result", None)
+            result = stream.result
     except MscliError as exc:
         return from_error(
             state, exc, detail=f"streamed completion on {model} failed: {exc.message}"
         )
     total = time.perf_counter() - started
-    usage = getattr(result, "usage", None)
+    usage = result.usage
     cost = ""
     if usage is not None and state.url is not None and s is not None:
         from mscli import ledger
         from mscli.pricing import estimate_credits
 
-        pt, ct = (
-            int(getattr(usage, "prompt_tokens", 0) or 0),
-            int(getattr(usage, "completion_tokens", 0) or 0),
-        )
+        pt, ct = usage.prompt_tokens or 0, usage.completion_tokens or 0
         ledger.record(s.base_url.value, model, pt, ct, overrides=s.price_overrides)
         cost = (
             f", about {estimate_credits(model, pt, ct, s.price_overrides):.4f} credits (estimate)"

@@ -151,10 +151,6 @@ class BlockSplitter:
 
     # -- the unfinished tail ------------------------------------------------------------------
 
-    @property
-    def in_fence(self) -> bool:
-        return self._fence is not None
-
     def tail(self, max_lines: int | None = None, max_chars: int | None = None) -> str:
         """The unfinished text (bounded for previews: the last lines, fence opener kept)."""
         lines = self._lines if max_lines is None else self._lines[-max_lines:]
@@ -411,8 +407,3 @@ def render_markdown(console: Console, text: str, *, code_theme: str = "monokai")
     view = MarkdownView(console, live=False, code_theme=code_theme)
     view.feed(text)
     view.close()
-
-
-def iter_chunks(text: str, size: int) -> Iterator[str]:
-    for i in range(0, len(text), size):
-        yield text[i : i + size]

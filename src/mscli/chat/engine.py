@@ -8,8 +8,8 @@ any). While a reply is rendered on a terminal, the terminal's echo is off (`quie
 that ended early without a usage report gets an estimate (`Outcome.partial`: tokens received, the
 prompt at ~4 characters a token) for `--usage` and the ledger. Nothing here picks an exit code:
 one-shot chat re-raises the error for the funnel in `app.main`; the session shows it as a panel and
-goes on. Nothing is retried here: the client retries before the first token only. `check_model`
-refuses a model the gateway does not serve, before the first exchange and on `/model`.
+goes on. Nothing is retried here: the client retries before the first token only. `Chat` gets a
+client, its parameters and a `Recorder` (ledger and history), never the app context.
 """
 
 from __future__ import annotations
@@ -17,36 +17,21 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-from mscli.chat_exchange import Outcome, Params, Totals
+from mscli.chat.exchange import Outcome, Params, Totals
 from mscli.errors import MscliError
 
 if TYPE_CHECKING:
-    from mscli.context import AppContext
-    from mscli.history import Conversation, HistoryStore
+    from mscli.api.client import GatewayClient
+    from mscli.api.models import ChatResult, UsageInfo
+    from mscli.api.stream import ChatStream
+    from mscli.chat.recorder import Recorder
+    from mscli.history import Conversation
     from mscli.output.chat_view import ReplyView
 
 #: The model used when none is given or configured, in sandbox mode only.
 SANDBOX_DEFAULT_MODEL = "claude-sonnet-4-5"
-
-
-#: A prompt the server refused as too large is kept only this long in the history (it was never
-#: read, and storing megabytes per retry would only grow the database).
-REFUSED_PROMPT_KEPT = 4096
-
-
-def _stored_prompt(out: Outcome) -> str:
-    prompt = out.prompt
-    refused = out.error is not None and out.error.advice_key == "request.too_large"
-    if refused and not out.reply and len(prompt) > REFUSED_PROMPT_KEPT:
-        cut = len(prompt) - REFUSED_PROMPT_KEPT
-        return (
-            prompt[:REFUSED_PROMPT_KEPT]
-            + f"\n… [{cut} more characters not stored: refused as too large]"
-        )
-    return prompt
 
 
 def _turn(
@@ -61,17 +46,18 @@ class Chat:
 
     def __init__(
         self,
-        actx: AppContext,
+        client: GatewayClient,
         params: Params,
+        recorder: Recorder,
         *,
-        store: HistoryStore | None = None,
         conversation: Conversation | None = None,
-        log: bool = True,
+        controlling: IO[str] | None = None,
     ) -> None:
-        self.actx = actx
+        self._client: GatewayClient | None = client
         self.params = params
-        self.store = store
-        self.log = log and store is not None
+        self.recorder = recorder
+        #: the terminal whose echo is turned off while a reply is rendered (None: no terminal)
+        self.controlling = controlling
         self.conversation_id: int | None = conversation.id if conversation else None
         self.title = conversation.title if conversation else None
         #: (user message, assistant message, exchange id or None) per answered exchange.
@@ -81,7 +67,6 @@ class Chat:
                 if ex.reply:
                     self.turns.append(_turn(ex.prompt, ex.reply, ex.id))
         self.totals = Totals()
-        self._client: Any = None
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -95,17 +80,10 @@ class Chat:
         out.append({"role": "user", "content": prompt})
         return out
 
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self.actx.client()
-        return self._client
-
     def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def send(
         self,
@@ -113,7 +91,6 @@ class Chat:
         view: ReplyView,
         *,
         stream: bool = True,
-        on_text: Callable[[str], None] | None = None,
     ) -> Outcome:
         """Send one exchange and stream its reply into `view`. Never raises MscliError,
         KeyboardInterrupt or BrokenPipeError: they are in the outcome (`error`, status interrupted,
@@ -121,21 +98,14 @@ class Chat:
         from mscli.output.chat_view import MarkdownView, quiet_input
 
         guard = (
-            quiet_input(self.actx.terminal.controlling)
-            if isinstance(view, MarkdownView)
+            quiet_input(self.controlling)
+            if isinstance(view, MarkdownView) and self.controlling is not None
             else contextlib.nullcontext()
         )
         with guard:  # no echoed ^C or type-ahead inside the live region
-            return self._send(prompt, view, stream=stream, on_text=on_text)
+            return self._send(prompt, view, stream=stream)
 
-    def _send(
-        self,
-        prompt: str,
-        view: ReplyView,
-        *,
-        stream: bool,
-        on_text: Callable[[str], None] | None,
-    ) -> Outcome:
+    def _send(self, prompt: str, view: ReplyView, *, stream: bool) -> Outcome:
         from mscli.api.models import ChatRequest, Finish, TextDelta, UsageInfo
         from mscli.errors import StreamTruncatedError
 
@@ -155,11 +125,12 @@ class Chat:
         parts: list[str] = []
         t0 = time.monotonic()
         first: float | None = None
-        usage: Any = None
-        result: Any = None
-        opened: Any = None
+        usage: UsageInfo | None = None
+        result: ChatResult | None = None
+        opened: ChatStream | None = None
         try:
-            client = self.client()
+            client = self._client
+            assert client is not None, "send after close"
             if stream:
                 with client.chat_stream(req) as s:
                     opened = s  # its result so far is kept even when the stream fails
@@ -172,32 +143,28 @@ class Chat:
                             parts.append(ev.text)
                             out.received_tokens += 1
                             view.feed(ev.text)
-                            if on_text is not None:
-                                on_text(ev.text)
                         elif isinstance(ev, Finish):
                             out.finish_reason = ev.reason
                         elif isinstance(ev, UsageInfo):
                             usage = ev
-                    result = getattr(s, "result", None)
+                    result = s.result
             else:
                 result = client.chat(req)
-                text = getattr(result, "content", None) or ""
+                text = result.content
                 first = time.monotonic()
                 if text:
                     parts.append(text)
                     view.feed(text)
-                    if on_text is not None:
-                        on_text(text)
         except KeyboardInterrupt:
             out.status = "interrupted"
-            result = result or getattr(opened, "result", None)
+            result = result or (opened.result if opened is not None else None)
         except BrokenPipeError as err:  # the reader went away (`| head`): nothing more to show
             out.status = "interrupted"
             out.output_closed = err
         except MscliError as err:
             out.error = err
             out.status = "truncated" if isinstance(err, StreamTruncatedError) else "error"
-            result = result or getattr(opened, "result", None)
+            result = result or (opened.result if opened is not None else None)
         finally:
             if out.output_closed is None:
                 try:
@@ -212,93 +179,32 @@ class Chat:
             self._fill(out, result, usage)
         return out
 
-    def _fill(self, out: Outcome, result: Any, usage: Any) -> None:
-        if result is not None:
-            out.completion_id = getattr(result, "id", None)
-            out.response_model = getattr(result, "model", None)
-            out.finish_reason = out.finish_reason or getattr(result, "finish_reason", None)
-            if usage is None:
-                usage = getattr(result, "usage", None)
-        if usage is not None:
-            out.prompt_tokens = getattr(usage, "prompt_tokens", None)
-            out.completion_tokens = getattr(usage, "completion_tokens", None)
-            out.total_tokens = getattr(usage, "total_tokens", None)
-        from mscli.pricing import estimate_credits
+    def _fill(self, out: Outcome, result: ChatResult | None, usage: UsageInfo | None) -> None:
+        from mscli.api.models import UsageInfo
 
-        model = out.response_model or out.model
-        overrides = self.actx.settings.price_overrides
-        if out.usage is not None:
-            out.credits = estimate_credits(
-                model, out.prompt_tokens or 0, out.completion_tokens or 0, overrides
-            )
-        elif out.status != "complete" and out.received_tokens:
-            # Ended early, no usage report: the tokens received, and the prompt at ~4 characters
-            # per token. The request was made and is charged, so this is what the ledger gets.
-            prompt_tokens = -(-out.prompt_chars // 4)
-            out.partial = (
-                prompt_tokens,
-                out.received_tokens,
-                estimate_credits(model, prompt_tokens, out.received_tokens, overrides),
-            )
+        if result is not None:
+            out.completion_id = result.id
+            out.response_model = result.model
+            out.finish_reason = out.finish_reason or result.finish_reason
+            if usage is None and result.usage is not None:
+                usage = UsageInfo.from_usage(result.usage)
+        if usage is not None:
+            out.prompt_tokens = usage.prompt_tokens
+            out.completion_tokens = usage.completion_tokens
+            out.total_tokens = usage.total_tokens
+        self.recorder.price(out)
 
     # -- after an exchange --------------------------------------------------------------------
 
     def record(self, out: Outcome) -> None:
-        """Ledger (always, when usage is known or estimated for a reply that ended early: it stores
-        no text), history (when logging), and the conversation's context (when there is reply
-        text)."""
-        s = self.actx.settings
-        tokens: tuple[int, int] | None = None
-        if out.usage is not None:
-            tokens = (out.prompt_tokens or 0, out.completion_tokens or 0)
-        elif out.partial is not None:
-            tokens = out.partial[:2]
-        if tokens is not None:
-            from mscli import ledger
-
-            ledger.record(
-                s.base_url.value,
-                out.response_model or out.model,
-                tokens[0],
-                tokens[1],
-                overrides=s.price_overrides,
-            )
+        """Ledger and history (the recorder), and the conversation's context (when there is
+        reply text)."""
+        self.conversation_id = self.recorder.record(self.conversation_id, self.params, out)
         self.totals.add(out)
         if self.title is None:
             from mscli.history import make_title
 
             self.title = make_title(out.prompt)
-        if self.log and self.store is not None:
-            from mscli.history import Exchange
-
-            try:
-                if self.conversation_id is None:
-                    self.conversation_id = self.store.new_conversation(
-                        out.prompt,
-                        model=out.model,
-                        system=self.params.system,
-                        base_url=s.base_url.value,
-                    )
-                out.exchange_id = self.store.add_exchange(
-                    self.conversation_id,
-                    Exchange(
-                        prompt=_stored_prompt(out),
-                        reply=out.reply,
-                        model=out.model,
-                        status=out.status,
-                        params=self.params.stored(),
-                        finish_reason=out.finish_reason,
-                        completion_id=out.completion_id,
-                        prompt_tokens=out.prompt_tokens,
-                        completion_tokens=out.completion_tokens,
-                        estimated_credits=out.credits,
-                        first_token_ms=out.first_token_ms,
-                        total_ms=out.total_ms,
-                        error=(f"{type(out.error).__name__}: {out.error}" if out.error else None),
-                    ),
-                )
-            except MscliError as err:
-                out.store_error = err
         if out.reply:
             self.turns.append(_turn(out.prompt, out.reply, out.exchange_id))
 
@@ -307,8 +213,7 @@ class Chat:
         if not self.turns:
             return None
         user, assistant, eid = self.turns.pop()
-        if eid is not None and self.store is not None and self.log:
-            self.store.delete_exchange(eid)
+        self.recorder.forget(eid)
         return user, assistant
 
     def clear(self) -> None:
@@ -320,8 +225,7 @@ class Chat:
 
     def set_system(self, text: str | None) -> None:
         self.params.system = text
-        if self.store is not None and self.log and self.conversation_id is not None:
-            self.store.set_system(self.conversation_id, text)
+        self.recorder.set_system(self.conversation_id, text)
 
     def transcript(self) -> str:
         """The conversation as a markdown document (`/save`)."""
@@ -361,37 +265,3 @@ def _nested(text: str) -> str:
             line = _HEADING.sub(lambda h: "#" * min(6, len(h.group(1)) + 2) + h.group(2), line)
         out.append(line)
     return "\n".join(out)
-
-
-# --- the model check ---------------------------------------------------------------------------
-
-
-def check_model(actx: AppContext, model: str) -> list[str]:
-    """Raise ModelNotServedError (with did-you-mean) unless `model` is served; returns the known ids.
-
-    Uses the 10-minute cache and refetches once before saying no. A gateway without a usable model
-    list (404/405, or a reply that is not a list) is not a reason to refuse: the check is skipped.
-    """
-    from mscli.advice import suggest
-    from mscli.commands.models import fetch_models
-    from mscli.errors import ApiError, ModelNotServedError, ProtocolError
-
-    try:
-        entries, cached = fetch_models(actx)
-        known = [str(e["id"]) for e in entries]
-        if model not in known and cached:
-            entries, cached = fetch_models(actx, refresh=True)
-            known = [str(e["id"]) for e in entries]
-    except ApiError as err:
-        if err.status in (404, 405, 501):
-            return []
-        raise
-    except ProtocolError:
-        return []
-    if known and model not in known:
-        raise ModelNotServedError(
-            f"The model {model!r} is not served by {actx.settings.base_url.value}.",
-            model=model,
-            suggestions=suggest(model, known),
-        )
-    return known

@@ -1,5 +1,5 @@
 """The interactive chat session (prompt_toolkit): multi-line input, persistent input history,
-slash-commands with completion, around a `chat_engine.Chat`.
+slash-commands with completion, around a `chat.engine.Chat`.
 
 Imported only when a session starts. Its input and output are injectable, so tests drive it with
 `create_pipe_input()` and `DummyOutput()`.
@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mscli.chat_engine import check_model
-from mscli.chat_exchange import usage_line
+from mscli.chat.exchange import usage_line
 from mscli.errors import MscliError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mscli.chat_engine import Chat
+    from mscli.catalogue import Catalogue
+    from mscli.chat.engine import Chat
     from mscli.output.chat_view import ReplyView
 
 COMMANDS: dict[str, str] = {
@@ -98,9 +98,11 @@ class Session:
     def __init__(
         self,
         chat: Chat,
+        catalogue: Catalogue,
         *,
         out: Console,
         err: Console,
+        show_error: Callable[[MscliError], None],
         stream: bool = True,
         raw: bool = False,
         show_usage: bool = False,
@@ -110,8 +112,10 @@ class Session:
         view_factory: Callable[[], ReplyView] | None = None,
     ) -> None:
         self.chat = chat
+        self.catalogue = catalogue
         self.out = out
         self.err = err
+        self._error = show_error  # a panel; the session goes on
         self.stream = stream
         self.raw = raw
         self.show_usage = show_usage
@@ -131,25 +135,6 @@ class Session:
 
         self.err.print(Text(text, style=style))
 
-    def _error(self, err: MscliError) -> None:
-        from mscli.advice import advise
-        from mscli.output.errors import print_error
-
-        print_error(
-            self.err,
-            advise(err, self.chat.actx.advice_context()),
-            self.chat.actx.redact,
-            show_exit=False,  # the session goes on: no exit code to announce
-        )
-
-    def _model_ids(self) -> list[str]:
-        from mscli import models_cache
-
-        try:
-            return models_cache.cached_ids(self.chat.actx.settings.base_url.value)
-        except Exception:
-            return []
-
     def _make_prompt(self) -> Any:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -168,7 +153,7 @@ class Session:
             history = InMemoryHistory()
         return PromptSession(
             history=history,
-            completer=_completer(self._model_ids),
+            completer=_completer(self.catalogue.cached_ids),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             multiline=True,
@@ -212,7 +197,7 @@ class Session:
             bits.append(
                 f"continuing conversation {self.chat.conversation_id} ({_plural(len(self.chat.turns), 'exchange')})"
             )
-        if not self.chat.log:
+        if not self.chat.recorder.logging:
             bits.append("not saved to history")
         self._note("mscli chat · " + " · ".join(bits))
         self._note("Enter sends · Esc Enter or a trailing \\ adds a line · /help · Ctrl-D exits")
@@ -299,7 +284,7 @@ class Session:
             if not arg:
                 self._note(f"model: {chat.params.model}")
                 return None
-            check_model(chat.actx, arg)
+            self.catalogue.check(arg, lenient=True)
             chat.params.model = arg
             self._note(f"model: {arg}")
             return None

@@ -1,8 +1,8 @@
 """One chat exchange's data: the request parameters (`Params`), what it produced (`Outcome`), the
 running usage `Totals` of a conversation and the `--usage` line (`usage_line`).
 
-Plain dataclasses and formatting, shared by the engine (`chat_engine.py`), one-shot chat and the
-interactive session (`session.py`).
+Plain dataclasses and formatting, shared by the engine, the recorder, one-shot chat and the
+interactive session.
 """
 
 from __future__ import annotations
