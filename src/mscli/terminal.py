@@ -3,7 +3,9 @@ each is a terminal, the width, the environment variables and the colour decision
 
 `app.main` builds one with `Terminal.system()` (the only code that looks at `sys.std*`, `isatty()`
 and `os.environ`) and hands it to the app context; tests build one with `Terminal.fake()` and run
-the whole CLI in-process, terminal or pipe, without a pseudo-terminal. Standard library only.
+the whole CLI in-process, terminal or pipe, without a pseudo-terminal; the interactive session's
+line editor reads and draws through it too (`line_editor()`, a pipe input in tests). Standard
+library only at import time.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Terminal:
     stderr_tty: bool = False
     #: columns when known (a terminal, or COLUMNS); None lets Rich decide
     width: int | None = None
+    #: prompt_toolkit's input and output for the interactive session (tests: a pipe input and a
+    #: DummyOutput); None: built on stdin and stdout by `line_editor()`
+    line_input: Any = None
+    line_output: Any = None
 
     @classmethod
     def system(cls) -> Terminal:
@@ -66,6 +72,8 @@ class Terminal:
         stdout_tty: bool | None = None,
         stderr_tty: bool | None = None,
         width: int = 100,
+        line_input: Any = None,
+        line_output: Any = None,
     ) -> Terminal:
         """A terminal for tests: in-memory streams; `tty=True` makes all three look interactive."""
         return cls(
@@ -77,6 +85,8 @@ class Terminal:
             stdout_tty=tty if stdout_tty is None else stdout_tty,
             stderr_tty=tty if stderr_tty is None else stderr_tty,
             width=width,
+            line_input=line_input,
+            line_output=line_output,
         )
 
     # --- questions every command asks -----------------------------------------------------
@@ -91,6 +101,15 @@ class Terminal:
         """The stream whose terminal settings are the terminal's: stdin when it is one, else
         stdout (`cat notes | mscli chat "summarize"` on a terminal: stdin is the pipe)."""
         return self.stdin if self.stdin_tty else self.stdout
+
+    def line_editor(self) -> tuple[Any, Any]:
+        """prompt_toolkit's (input, output): the given ones, or built on stdin and stdout."""
+        from prompt_toolkit.input import create_input
+        from prompt_toolkit.output import create_output
+
+        stdin: Any = self.stdin
+        stdout: Any = self.stdout
+        return self.line_input or create_input(stdin), self.line_output or create_output(stdout)
 
     def getenv(self, name: str) -> str | None:
         """A variable's value, or None when unset or blank."""

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from support.chat_run import MODEL, chat, completion, content, flat, history_json, run
+from support.proc import wait_blocked_reading
+from support.relay import Relay
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -189,6 +190,7 @@ def test_unknown_model_is_refused_before_sending_with_did_you_mean(
     )
     assert res.code == 6
     assert "Did you mean: claude-sonnet-4-5" in flat(res.stderr)
+    sb.stop()  # waits for requests in flight: the sandbox logs a request once it has answered it
     assert "chat/completions" not in log.getvalue()
     assert "/models" in log.getvalue()
 
@@ -457,7 +459,7 @@ def test_error_with_json_goes_to_stderr_as_json(sandbox: EmbeddedSandbox) -> Non
 # --- subprocess: bytes, Ctrl-C, closed stdout --------------------------------------------------
 
 
-def _argv(sb: EmbeddedSandbox, *args: str) -> list[str]:
+def _argv(sb: EmbeddedSandbox | Relay, *args: str) -> list[str]:
     return [sys.executable, "-m", "mscli", "--base-url", sb.base_url, "chat", "-m", MODEL, *args]
 
 
@@ -595,26 +597,30 @@ def test_closed_stdout_still_records_the_exchange(
     ("sig", "code", "what"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")]
 )
 def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
-    sandbox_factory: Callable[..., Any],
+    sandbox: EmbeddedSandbox,
     subprocess_env: dict[str, str],
     sig: int,
     code: int,
     what: str,
 ) -> None:
-    sb = sandbox_factory(tokens_per_second=200)
-    env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
-    proc = subprocess.Popen(
-        _argv(sb, "Long answer", "--max-tokens", "2000", "--json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    time.sleep(1.0)  # some of the reply has arrived (nothing is shown until the end with --json)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
+    with Relay(sandbox.base_url, chunks=5) as relay:
+        proc = subprocess.Popen(
+            _argv(relay, "Long answer", "--max-tokens", "2000", "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        relay.wait_held()  # 5 text chunks sent, the rest held back
+        wait_blocked_reading(proc.pid)  # mscli has read them (nothing is shown with --json)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
-    assert json.loads(out)["status"] == "interrupted"
+    doc = json.loads(out)
+    assert doc["status"] == "interrupted"
+    full = content(sandbox, "Long answer", max_tokens=2000)
+    assert doc["content"] and full.startswith(doc["content"]) and doc["content"] != full
     lines = err.decode().splitlines()
     assert len(lines) == 1  # stderr is JSON lines only
     error = json.loads(lines[0])["error"]
@@ -628,31 +634,28 @@ def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
     ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
 def test_ctrl_c_keeps_the_partial_reply_and_exits_130(
-    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str], sig: int, code: int
+    sandbox: EmbeddedSandbox, subprocess_env: dict[str, str], sig: int, code: int
 ) -> None:
     """Ctrl-C, and SIGTERM / SIGHUP (a cancelled CI job, a closed terminal) the same way: the
     partial reply stays on stdout and in the history; the exit code is 130, or 128 + signal."""
-    sb = sandbox_factory(tokens_per_second=200)
-    env = {**subprocess_env, "MODELSTACK_API_KEY": sb.api_key}
-    proc = subprocess.Popen(
-        _argv(sb, "Long answer", "--max-tokens", "2000"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith(b"## ")
-    time.sleep(0.2)
-    proc.send_signal(sig)
-    rest = proc.stdout.read()  # not communicate(): it would skip what readline() buffered
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == code, err
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
+    with Relay(sandbox.base_url, chunks=5) as relay:
+        proc = subprocess.Popen(
+            _argv(relay, "Long answer", "--max-tokens", "2000"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        relay.wait_held()
+        wait_blocked_reading(proc.pid)  # the 5 chunks are read (and written to stdout)
+        proc.send_signal(sig)
+        raw, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
     assert b"Traceback" not in err
-    out = (first + rest).decode()
-    full = content(sb, "Long answer", max_tokens=2000)
+    out = raw.decode()
+    assert out.startswith("## ")
+    full = content(sandbox, "Long answer", max_tokens=2000)
     assert full.startswith(out) and len(out) < len(full)
     ex = history_json("show", "1")["exchanges"][0]
     assert ex["status"] == "interrupted" and ex["reply"] == out

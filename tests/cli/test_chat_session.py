@@ -1,5 +1,6 @@
-"""The interactive chat session, driven through prompt_toolkit's pipe input against the sandbox, and
-once through a real pseudo-terminal (the whole CLI, with a real Ctrl-C)."""
+"""The interactive chat session: the whole CLI in-process through `main(argv, terminal=...)` on a
+fake terminal whose keys come from prompt_toolkit's pipe input, against the sandbox; and a few end
+to end runs in a real pseudo-terminal (a real Ctrl-C), synchronised on what the terminal shows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from rich.console import Console
 
-from mscli.chat.engine import Chat
-from mscli.chat.exchange import Params
-from mscli.chat.recorder import Recorder
-from mscli.chat.session import Session
-from mscli.context import AppContext
+from mscli.app import main
+from mscli.chat.session import input_history_path
 from mscli.history import HistoryStore
 from mscli.output.chat_view import MarkdownView
-from mscli.output.console import THEME
-from mscli.settings import GlobalOptions
+from mscli.terminal import Terminal
 from support.chat_run import MODEL, completion, flat
+from support.vt import render
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import PipeInput
@@ -44,75 +43,65 @@ def pipe() -> Iterator[PipeInput]:
         yield inp
 
 
+def screen(text: str) -> list[str]:
+    """The lines a person sees once everything written to the terminal was drawn (LF becomes
+    CR LF, as the terminal's output processing makes it)."""
+    return render(text.replace("\n", "\r\n").encode(), 100, 40).text_lines()
+
+
 class Harness:
-    def __init__(
-        self, sb: EmbeddedSandbox, pipe: PipeInput, tmp: Path, key: str | None = None
-    ) -> None:
-        os.environ["MODELSTACK_API_KEY"] = key or sb.api_key
+    """`mscli --base-url SANDBOX chat -m MODEL ...` on a fake terminal (stdin, stdout and stderr
+    all terminals), its keys typed through `pipe`."""
+
+    def __init__(self, sb: EmbeddedSandbox, pipe: PipeInput, key: str | None = None) -> None:
         self.sb = sb
-        self.actx = AppContext(GlobalOptions(base_url=sb.base_url))
-        self.out = Console(file=io.StringIO(), width=100, color_system=None, theme=THEME)
-        self.err = Console(file=io.StringIO(), width=100, color_system=None, theme=THEME)
-        self.store = HistoryStore.open()
         self.pipe = pipe
-        self.tmp = tmp
-        self.interrupt_after: int | None = None
+        self.key = key or sb.api_key
+        self.terminal: Terminal | None = None
 
-    def view(self) -> Any:
-        h = self
-
-        class Interrupting(MarkdownView):
-            fed = 0
-
-            def feed(self, text: str) -> None:
-                super().feed(text)
-                Interrupting.fed += 1
-                if h.interrupt_after is not None and Interrupting.fed >= h.interrupt_after:
-                    h.interrupt_after = None
-                    raise KeyboardInterrupt  # what SIGINT does in the middle of a reply
-
-        return Interrupting(self.out, live=False)
-
-    def session(self, *, max_tokens: int | None = 6, log: bool = True, **kw: Any) -> Session:
+    def start(
+        self,
+        *args: str,
+        max_tokens: int | None = 6,
+        log: bool = True,
+        options: tuple[str, ...] = (),
+    ) -> Callable[[], int]:
+        """The run, ready to go (call it); `options` are global ones."""
         from prompt_toolkit.output import DummyOutput
 
-        from mscli.advice import advise
-        from mscli.output.errors import print_error
-
-        catalogue = self.actx.catalogue()
-        catalogue.check(MODEL)
-        s = self.actx.settings
-        recorder = Recorder(s.base_url.value, store=self.store, log=log)
-        chat = Chat(self.actx.client(), Params(model=MODEL, max_tokens=max_tokens), recorder)
-        return Session(
-            chat,
-            catalogue,
-            out=self.out,
-            err=self.err,
-            show_error=lambda e: print_error(
-                self.err, advise(e, self.actx.advice_context()), self.actx.redact, show_exit=False
-            ),
-            history_file=self.tmp / "input_history" if log else None,
-            pt_input=self.pipe,
-            pt_output=DummyOutput(),
-            view_factory=self.view,
-            **kw,
+        argv = [*options, "--base-url", self.sb.base_url, "chat", "-m", MODEL, *args]
+        if max_tokens is not None:
+            argv += ["--max-tokens", str(max_tokens)]
+        if not log:
+            argv.append("--no-log")
+        env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": self.key}
+        self.terminal = term = Terminal.fake(
+            tty=True, env=env, line_input=self.pipe, line_output=DummyOutput()
         )
 
-    def run(self, keys: str, **kw: Any) -> int:
+        def go() -> int:
+            try:
+                main(argv, terminal=term)
+            except SystemExit as exc:
+                return exc.code if isinstance(exc.code, int) else 0
+            return 0
+
+        return go
+
+    def run(self, keys: str, *args: str, **kw: Any) -> int:
+        go = self.start(*args, **kw)
         self.pipe.send_text(keys)
-        try:
-            return self.session(**kw).run()
-        finally:
-            self.store.close()
+        return go()
 
     @property
     def stdout(self) -> str:
-        return str(self.out.file.getvalue())  # type: ignore[attr-defined]
+        assert self.terminal is not None
+        return str(self.terminal.stdout.getvalue())  # type: ignore[attr-defined]
 
     @property
     def stderr(self) -> str:
-        return flat(str(self.err.file.getvalue()))  # type: ignore[attr-defined]
+        assert self.terminal is not None
+        return flat(str(self.terminal.stderr.getvalue()))  # type: ignore[attr-defined]
 
     def conversations(self) -> list[Any]:
         with HistoryStore.open() as store:
@@ -120,11 +109,8 @@ class Harness:
 
 
 @pytest.fixture()
-def harness(
-    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Harness:
-    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
-    return Harness(sandbox, pipe, tmp_path)
+def harness(sandbox: EmbeddedSandbox, pipe: PipeInput) -> Harness:
+    return Harness(sandbox, pipe)
 
 
 def _reply(sb: EmbeddedSandbox, messages: list[dict[str, str]], max_tokens: int = 6) -> str:
@@ -151,14 +137,14 @@ def test_two_exchanges_then_ctrl_d(harness: Harness) -> None:
             {"role": "user", "content": "And more"},
         ],
     )
-    assert harness.stdout == _rendered(one) + _rendered(two)
+    assert screen(harness.stdout) == screen(_rendered(one) + _rendered(two))
     (conv,) = harness.conversations()
     assert [(e.prompt, e.reply, e.status) for e in conv.exchanges] == [
         ("Hello", one, "complete"),
         ("And more", two, "complete"),
     ]
     assert "mscli chat" in harness.stderr and MODEL in harness.stderr
-    assert (harness.tmp / "input_history").read_text().count("+Hello") == 1
+    assert input_history_path().read_text().count("+Hello") == 1
 
 
 def test_a_reply_cut_at_the_token_limit_says_so(harness: Harness) -> None:
@@ -187,8 +173,20 @@ def test_ctrl_c_with_text_clears_the_line_and_goes_on(harness: Harness) -> None:
     assert [e.prompt for e in conv.exchanges] == ["Hi"]
 
 
-def test_ctrl_c_mid_reply_keeps_the_partial_text_and_the_session_goes_on(harness: Harness) -> None:
-    harness.interrupt_after = 3
+def test_ctrl_c_mid_reply_keeps_the_partial_text_and_the_session_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = MarkdownView.feed
+    fed = 0
+
+    def interrupting(self: MarkdownView, text: str) -> None:
+        nonlocal fed
+        feed(self, text)
+        fed += 1
+        if fed == 3:
+            raise KeyboardInterrupt  # what SIGINT does in the middle of a reply
+
+    monkeypatch.setattr(MarkdownView, "feed", interrupting)
     code = harness.run("Long please" + ENTER + "Next" + ENTER + "/exit" + ENTER, max_tokens=50)
     assert code == 0
     (conv,) = harness.conversations()
@@ -214,50 +212,48 @@ def test_ctrl_c_during_a_slash_command_cancels_it_and_the_session_goes_on(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`/model NAME` fetches the model list; Ctrl-C while it waits cancels the command only."""
+    from mscli.catalogue import Catalogue
 
-    def interrupted(*_: Any, **__: Any) -> None:
-        raise KeyboardInterrupt
+    check = Catalogue.check
 
-    session = harness.session()
-    monkeypatch.setattr(session.catalogue, "check", interrupted)
-    harness.pipe.send_text("/model gpt-5-mini" + ENTER + "Hello" + ENTER + "/exit" + ENTER)
-    assert session.run() == 0
-    harness.store.close()
+    def interrupted(self: Catalogue, model: str, **kw: Any) -> list[str]:
+        if model == "gpt-5-mini":
+            raise KeyboardInterrupt
+        return check(self, model, **kw)
+
+    monkeypatch.setattr(Catalogue, "check", interrupted)
+    code = harness.run("/model gpt-5-mini" + ENTER + "Hello" + ENTER + "/exit" + ENTER)
+    assert code == 0
     assert "[cancelled]" in harness.stderr
     (conv,) = harness.conversations()
     assert [e.prompt for e in conv.exchanges] == ["Hello"]
     assert conv.exchanges[0].model == MODEL  # the switch did not happen
 
 
-def test_enter_after_tab_completion_runs_the_line(harness: Harness) -> None:
+def test_enter_after_tab_completion_runs_the_line(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`/mo` Tab Enter runs /model at once (it took a second Enter). Completion runs
-    asynchronously, so the typist presses Enter once the completion is shown, as a person does."""
-    import threading
-    import time
+    asynchronously, so each key is typed once the line shows the effect of the one before, as a
+    person does: the typist follows the input buffer's changes."""
+    from mscli.chat.session import Session
 
-    session = harness.session()
+    make = Session._make_prompt
 
-    def typist() -> None:
-        deadline = time.monotonic() + 30
-        while session._prompt is None or session._prompt.app.current_buffer.text != "/mo":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        harness.pipe.send_text("\t")
-        buf = session._prompt.app.current_buffer
-        while buf.text != "/model":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        harness.pipe.send_text(ENTER)
-        harness.pipe.send_text("/exit" + ENTER)
+    def watched(self: Session) -> Any:
+        prompt = make(self)
 
-    harness.pipe.send_text("/mo")
-    thread = threading.Thread(target=typist, daemon=True)
-    thread.start()
-    try:
-        assert session.run() == 0
-    finally:
-        harness.store.close()
-        thread.join(5)
+        def changed(buf: Any) -> None:
+            if buf.text == "/mo":
+                harness.pipe.send_text("\t")
+            elif buf.text == "/model":
+                harness.pipe.send_text(ENTER + "/exit" + ENTER)
+
+        prompt.default_buffer.on_text_changed += changed
+        return prompt
+
+    monkeypatch.setattr(Session, "_make_prompt", watched)
+    assert harness.run("/mo") == 0
     assert f"model: {MODEL}" in harness.stderr
     assert "unknown command" not in harness.stderr
 
@@ -362,16 +358,23 @@ def test_nothing_to_undo_or_retry(harness: Harness) -> None:
 def test_no_log_session_saves_nothing(harness: Harness) -> None:
     assert harness.run("Hi" + ENTER + CTRL_D, log=False) == 0
     assert harness.conversations() == []
-    assert not (harness.tmp / "input_history").exists()
+    assert not input_history_path().exists()
     assert "not saved to history" in harness.stderr
 
 
+def _with_key(sb: EmbeddedSandbox, pipe: PipeInput, key: str) -> Harness:
+    """A session whose key gets an error from the server; the model list is cached (it is
+    checked before the session starts, with a key that works)."""
+    from mscli import catalogue
+
+    catalogue.save(sb.base_url, [{"id": MODEL}])
+    return Harness(sb, pipe, key)
+
+
 def test_error_is_a_panel_and_the_session_goes_on(
-    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: EmbeddedSandbox, pipe: PipeInput
 ) -> None:
-    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
-    h = Harness(sandbox, pipe, tmp_path)
-    h.session = _session_with_key(h, "sk_test_cutoff")  # type: ignore[method-assign]
+    h = _with_key(sandbox, pipe, "sk_test_cutoff")
     assert h.run("Cut me" + ENTER + "/exit" + ENTER, max_tokens=40) == 0
     assert "The reply was cut off" in h.stderr
     assert "exit 9" not in h.stderr  # the session goes on: the panel announces no exit code
@@ -379,36 +382,15 @@ def test_error_is_a_panel_and_the_session_goes_on(
     assert conv.exchanges[0].status == "truncated" and conv.exchanges[0].reply
 
 
-def test_auth_error_offers_to_exit(
-    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
-    h = Harness(sandbox, pipe, tmp_path)
-    h.session = _session_with_key(h, "sk_test_invalid")  # type: ignore[method-assign]
+def test_auth_error_offers_to_exit(sandbox: EmbeddedSandbox, pipe: PipeInput) -> None:
+    h = _with_key(sandbox, pipe, "sk_test_invalid")
     assert h.run("Hi" + ENTER + "y" + ENTER) == 3
     assert "rejected" in h.stderr
 
 
-def test_auth_error_declined_goes_on(
-    sandbox: EmbeddedSandbox, pipe: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MODELSTACK_API_KEY", sandbox.api_key)
-    h = Harness(sandbox, pipe, tmp_path)
-    h.session = _session_with_key(h, "sk_test_invalid")  # type: ignore[method-assign]
+def test_auth_error_declined_goes_on(sandbox: EmbeddedSandbox, pipe: PipeInput) -> None:
+    h = _with_key(sandbox, pipe, "sk_test_invalid")
     assert h.run("Hi" + ENTER + "n" + ENTER + CTRL_D) == 0
-
-
-def _session_with_key(h: Harness, key: str) -> Callable[..., Session]:
-    original = Harness.session
-
-    def session(**kw: Any) -> Session:
-        s = original(h, **kw)  # the model check runs with the good key
-        h.actx.env["MODELSTACK_API_KEY"] = key  # the context copied the environment when built
-        h.actx.__dict__.pop("settings", None)
-        s.chat._client = h.actx.client()
-        return s
-
-    return session
 
 
 def test_completion_of_commands_and_models(harness: Harness) -> None:
@@ -539,41 +521,17 @@ def _assert_clean_after_ctrl_c(term: Pty) -> None:
     assert term.lflag is not None and term.lflag & termios.ECHO
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
 def test_a_session_starts_when_the_model_list_is_temporarily_failing(
-    sandbox_factory: Callable[..., Any], subprocess_env: dict[str, str]
+    sandbox: EmbeddedSandbox, pipe: PipeInput
 ) -> None:
     """The model check before a session meets a 5xx: warn and start (the session's own panels
     handle errors); a one-shot still fails at once."""
-    sb = sandbox_factory()
-    env = {**_pty_env(sb, subprocess_env), "MODELSTACK_API_KEY": "sk_test_server_error"}
-    import subprocess
-
-    argv = [
-        *_argv(sb)[:3],
-        "--max-retries",
-        "0",
-        *_argv(sb)[3:],
-    ]  # python -m mscli --max-retries 0 ...
-    term = Pty(argv, env)
-    ok = False
-    try:
-        term.read_until("›".encode())
-        term.write(b"/exit\r")
-        term.drain()
-        ok = True
-    finally:
-        status = term.finish(30 if ok else 0)
-    assert status == 0
-    assert "Could not check the model list" in " ".join(term.plain().split())
-    one_shot = subprocess.run(
-        [*argv, "hi"],
-        env=env,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
-    assert one_shot.returncode == 7
+    h = Harness(sandbox, pipe, "sk_test_server_error")
+    assert h.run("/exit" + ENTER, options=("--max-retries", "0")) == 0
+    assert "Could not check the model list" in h.stderr
+    assert "mscli chat · model" in h.stderr  # the session started
+    one_shot = Harness(sandbox, pipe, "sk_test_server_error")
+    assert one_shot.run("", "hi", options=("--max-retries", "0")) == 7
 
 
 @pytest.mark.slow
@@ -633,12 +591,17 @@ def test_one_shot_ctrl_c_in_a_real_terminal(
 
 def _wait(pid: int, grace: float) -> int:
     """Exit status of the pty child; killed if it is still running after `grace` seconds."""
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
+    watchdog = threading.Timer(grace, lambda: _kill(pid))
+    watchdog.start()
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        watchdog.cancel()
     return os.waitstatus_to_exitcode(status)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass

@@ -401,28 +401,10 @@ class _Pty:
 
         A SIGINT that lands after the prompt is printed but before CPython enters its blocking
         read leaves the KeyboardInterrupt pending until the read returns (a race no person can
-        hit, but a loaded test machine can). On Linux /proc/PID/syscall names the system call the
-        child is blocked in; elsewhere a short pause stands in for it.
-        """
-        import platform
-        import time
+        hit, but a loaded test machine can)."""
+        from support.proc import wait_blocked_reading
 
-        read_nr = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
-        path = f"/proc/{self.proc.pid}/syscall"
-        if read_nr is None or not os.path.exists(path):
-            time.sleep(0.5)
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with open(path) as f:
-                    fields = f.read().split()
-            except OSError:  # the child is gone; finish() reports how it ended
-                return
-            if fields and fields[0] == read_nr:
-                return
-            assert time.monotonic() < deadline, f"the child never waited for input ({fields})"
-            time.sleep(0.01)
+        wait_blocked_reading(self.proc.pid, timeout)
 
     def finish(self, timeout: float = 30.0) -> tuple[int, str]:
         """Exit code and everything the terminal showed."""

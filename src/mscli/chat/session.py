@@ -1,8 +1,8 @@
 """The interactive chat session (prompt_toolkit): multi-line input, persistent input history,
 slash-commands with completion, around a `chat.engine.Chat`.
 
-Imported only when a session starts. Its input and output are injectable, so tests drive it with
-`create_pipe_input()` and `DummyOutput()`.
+Imported only when a session starts. Its input and output are the terminal's
+(`Terminal.line_editor()`), so tests drive the whole CLI with a pipe input and a `DummyOutput`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mscli.catalogue import Catalogue
     from mscli.chat.engine import Chat
     from mscli.output.chat_view import ReplyView
+    from mscli.terminal import Terminal
 
 COMMANDS: dict[str, str] = {
     "/help": "show this help",
@@ -99,30 +100,24 @@ class Session:
         self,
         chat: Chat,
         catalogue: Catalogue,
+        terminal: Terminal,
         *,
-        out: Console,
+        view: Callable[[], ReplyView],
         err: Console,
         show_error: Callable[[MscliError], None],
         stream: bool = True,
-        raw: bool = False,
         show_usage: bool = False,
         history_file: Path | None = None,
-        pt_input: Any = None,
-        pt_output: Any = None,
-        view_factory: Callable[[], ReplyView] | None = None,
     ) -> None:
         self.chat = chat
         self.catalogue = catalogue
-        self.out = out
+        self._view = view  # a fresh view for each reply
         self.err = err
         self._error = show_error  # a panel; the session goes on
         self.stream = stream
-        self.raw = raw
         self.show_usage = show_usage
         self.history_file = history_file
-        self.pt_input = pt_input
-        self.pt_output = pt_output
-        self.view_factory = view_factory
+        self.terminal = terminal
         self.exit_code = 0
         self._prompt: Any = None
         self._last_prompt: str | None = None
@@ -139,6 +134,7 @@ class Session:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
+        pt_input, pt_output = self.terminal.line_editor()
         history: History
         if self.history_file is not None:
             try:
@@ -158,8 +154,8 @@ class Session:
             key_bindings=_key_bindings(),
             multiline=True,
             prompt_continuation=lambda width, line_number, is_soft_wrap: "… ".rjust(width),
-            input=self.pt_input,
-            output=self.pt_output,
+            input=pt_input,
+            output=pt_output,
             enable_history_search=False,
         )
 
@@ -169,22 +165,14 @@ class Session:
     def _confirm_exit(self) -> bool:
         from prompt_toolkit.shortcuts import PromptSession
 
+        pt_input, pt_output = self.terminal.line_editor()
         try:
-            answer: str = PromptSession(input=self.pt_input, output=self.pt_output).prompt(
+            answer: str = PromptSession(input=pt_input, output=pt_output).prompt(
                 "The key was rejected. Exit the session? [Y/n] "
             )
         except (EOFError, KeyboardInterrupt):
             return True
         return answer.strip().lower() in ("", "y", "yes")
-
-    def _view(self) -> ReplyView:
-        if self.view_factory is not None:
-            return self.view_factory()
-        from mscli.output.chat_view import MarkdownView, RawView
-
-        if self.raw:
-            return RawView(self.out.file)
-        return MarkdownView(self.out)
 
     # -- the loop -----------------------------------------------------------------------------
 

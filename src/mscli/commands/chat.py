@@ -331,11 +331,11 @@ def _run(
         session = Session(
             chat,
             catalogue,
-            out=actx.out,
+            actx.terminal,
+            view=lambda: _view(actx, raw=raw),
             err=actx.err,
             show_error=lambda err: _panel(actx, err),
             stream=stream,
-            raw=raw,
             show_usage=show_usage,
             history_file=input_history_path() if log else None,
         )

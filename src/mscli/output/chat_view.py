@@ -378,7 +378,7 @@ def quiet_input(stream: IO[str]) -> Iterator[bool]:
     saved: list[Any] | None = None
     try:
         fd = stream.fileno()
-        if os.isatty(fd) and _in_foreground(fd):
+        if _in_foreground(fd):
             saved = termios.tcgetattr(fd)
             quiet = list(saved)
             quiet[3] = saved[3] & ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
