@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 TTL_SECONDS = 600.0
 
+#: The model chat uses when none is given or configured: the model of every example in the
+#: ModelStack docs (modelstack-api.md S1, S2, S3, S5). `mscli doctor` checks the server serves it.
+DEFAULT_MODEL = "claude-sonnet-4-5"
+
 
 def cache_dir() -> Path:
     override = os.environ.get("MSCLI_CACHE_DIR")

@@ -300,11 +300,5 @@ class ModelNotServedError(MscliError):
         self.suggestions = list(suggestions or [])
 
 
-class NoModelError(MscliError):
-    """No -m/--model given and no default_model configured."""
-
-    advice_key = "model.missing"
-
-
 class BalanceBelowMinimumError(MscliError):
     advice_key = "balance.below_min"

@@ -468,6 +468,10 @@ def resolve(
     )
     w_raw, w_src = pick("max_wait", options.max_wait, "MSCLI_MAX_WAIT", DEFAULT_MAX_WAIT)
     model_raw, model_src = pick("default_model", None, None, None)
+    if model_raw in (None, ""):
+        from mscli.catalogue import DEFAULT_MODEL
+
+        model_raw, model_src = DEFAULT_MODEL, "default"
     plan_raw, plan_src = pick("plan", None, None, None)
     log_raw, log_src = pick("log_history", None, None, True)
 
@@ -485,7 +489,7 @@ def resolve(
         profile=profile,
         api_key=Sourced(None if raw_key is None else str(raw_key), key_src),
         base_url=Sourced(host.url.url if host.url is not None else given_url, url_src),
-        default_model=Sourced(None if model_raw in (None, "") else str(model_raw), model_src),
+        default_model=Sourced(str(model_raw), model_src),
         timeout=Sourced(float(_from_source("timeout", t_raw, t_src)), t_src),
         max_retries=Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src),
         max_wait=Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src),

@@ -203,18 +203,36 @@ def test_a_stale_cache_is_refetched_before_saying_no(sandbox: EmbeddedSandbox) -
     assert res.code == 0, res.stderr
 
 
-def test_no_model_and_no_default_is_an_error(sandbox: EmbeddedSandbox) -> None:
+def test_a_fresh_install_with_a_key_chats_with_the_documented_default_model(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    """No -m and no default_model: the built-in default (the docs' example model), not exit 6."""
+    from mscli.catalogue import DEFAULT_MODEL
+
     res = run(
-        "--base-url", sandbox.base_url, "chat", "Hi", env={"MODELSTACK_API_KEY": sandbox.api_key}
+        "--base-url",
+        sandbox.base_url,
+        "chat",
+        "--json",
+        "Hi",
+        env={"MODELSTACK_API_KEY": sandbox.api_key},
     )
-    assert res.code == 6
-    assert "default_model" in flat(res.stderr)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["model"] == DEFAULT_MODEL
+
+
+def test_with_no_key_and_no_model_the_first_error_is_the_missing_key(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    res = run("--base-url", sandbox.base_url, "chat", "Hi")
+    assert res.code == 3, res.stderr
+    assert "No API key" in flat(res.stderr) and "No model" not in flat(res.stderr)
 
 
 def test_default_model_from_the_config(sandbox: EmbeddedSandbox) -> None:
     cfg = Path(os.environ["MSCLI_CONFIG_DIR"])
     cfg.mkdir(parents=True, exist_ok=True)
-    (cfg / "config.toml").write_text(f'[profiles.default]\ndefault_model = "{MODEL}"\n')
+    (cfg / "config.toml").write_text('[profiles.default]\ndefault_model = "gpt-5-mini"\n')
     res = run(
         "--base-url",
         sandbox.base_url,
@@ -226,7 +244,7 @@ def test_default_model_from_the_config(sandbox: EmbeddedSandbox) -> None:
         env={"MODELSTACK_API_KEY": sandbox.api_key},
     )
     assert res.code == 0, res.stderr
-    assert json.loads(res.stdout)["model"] == MODEL
+    assert json.loads(res.stdout)["model"] == "gpt-5-mini"
 
 
 def test_sandbox_flag_works_with_nothing_configured() -> None:

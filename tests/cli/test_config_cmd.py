@@ -172,7 +172,8 @@ def test_set_get_unset_round_trip() -> None:
     r = run("config", "unset", "default_model")
     assert r.code == 0 and "Removed" in r.stdout
     r = run("config", "get", "default_model", "--json")
-    assert json.loads(r.stdout)["value"] is None
+    assert json.loads(r.stdout)["value"] == "claude-sonnet-4-5"  # mscli's built-in default
+    assert json.loads(r.stdout)["source"] == "default"
     r = run("config", "unset", "default_model")
     assert r.code == 0 and "nothing changed" in r.stderr
 

@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from mscli.history import Conversation
     from mscli.output.chat_view import ReplyView
 
-#: The model used when none is given or configured, in sandbox mode only.
-SANDBOX_DEFAULT_MODEL = "claude-sonnet-4-5"
-
 
 def _turn(
     prompt: str, reply: str, exchange_id: int | None

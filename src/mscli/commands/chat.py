@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mscli.catalogue import DEFAULT_MODEL
 from mscli.completers import complete_conversation, complete_model
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def command(
         typer.Option(
             "--model",
             "-m",
-            help="Model id (default: default_model from the config).",
+            help=f"Model id (default: default_model from the config, else {DEFAULT_MODEL}).",
             autocompletion=complete_model,
             show_default=False,
         ),
@@ -235,19 +236,11 @@ def _valid_text(arg: str) -> str:
 
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
-    from mscli.chat.engine import SANDBOX_DEFAULT_MODEL
-    from mscli.errors import NoModelError
-
     if model:
         return model.strip()
     if conv is not None and conv.model:
         return conv.model
-    configured = actx.settings.default_model.value
-    if configured:
-        return configured
-    if actx.settings.base_url.source == "sandbox":
-        return SANDBOX_DEFAULT_MODEL
-    raise NoModelError("No model given: pass -m MODEL or set default_model.")
+    return actx.settings.default_model.value or DEFAULT_MODEL
 
 
 def _view(actx: AppContext, *, raw: bool) -> ReplyView:

@@ -266,21 +266,21 @@ def check_models(state: DoctorState) -> CheckResult:
 
 def check_default_model(state: DoctorState) -> CheckResult:
     s = state.settings
-    model = s.default_model.value if s is not None else None
-    if not model:
-        return skip(
-            "no default_model set (chat needs -m MODEL; `mscli config set default_model MODEL`)"
-        )
-    assert s is not None
+    if s is None or not s.default_model.value:
+        return skip("the settings could not be read")
+    model, source = s.default_model.value, s.default_model.source
+    origin = (
+        "mscli's built-in default"
+        if source == "default"
+        else f"from the {describe_source(source, 'default_model')}"
+    )
     ids = state.models or []
     if model in ids:
-        return ok(
-            f"{model} (from the {describe_source(s.default_model.source, 'default_model')}) is served"
-        )
+        return ok(f"{model} ({origin}) is served")
     picks = suggest(model, ids)
     mean = f"; did you mean {', '.join(picks)}?" if picks else ""
     return fail(
-        f"{model} (from the {describe_source(s.default_model.source, 'default_model')}) is not served{mean}",
+        f"{model} ({origin}) is not served{mean}",
         key="model.unsupported",
         fix=f"Pick a served model: `mscli config set default_model {picks[0] if picks else 'MODEL'}` (`mscli models` lists them).",
     )
