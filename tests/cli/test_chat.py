@@ -688,3 +688,48 @@ def test_a_prompt_refused_as_too_large_is_not_stored_in_full(sandbox: EmbeddedSa
     ex = history_json("show", "1")["exchanges"][0]
     assert ex["status"] == "error" and ex["prompt"].startswith("x" * 4096)
     assert len(ex["prompt"]) < 5000 and "not stored: refused as too large" in ex["prompt"]
+
+
+# --- waiting for the first token ------------------------------------------------------------------
+
+
+def _on(terminal: Any, *argv: str) -> int:
+    from mscli.app import main
+
+    try:
+        main(list(argv), terminal=terminal)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+
+
+def test_a_terminal_shows_a_waiting_line_until_the_first_token(sandbox: EmbeddedSandbox) -> None:
+    """Between sending and the first token stderr says so, and the line is erased once text
+    arrives: the screen ends with the reply alone."""
+    from mscli.terminal import Terminal
+    from support.vt import render
+
+    env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": sandbox.api_key}
+    term = Terminal.fake(tty=True, env=env)
+    assert _on(term, "--base-url", sandbox.base_url, "chat", "-m", MODEL, "--raw", "Hi") == 0
+    err = term.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "waiting for the reply…" in err
+    assert render(err.encode(), 100, 40).text_lines() in ([], [""])  # erased again
+    assert term.stdout.getvalue().startswith("## Hi")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("tty", "args"),
+    [(False, ()), (True, ("--json",))],
+    ids=["pipe", "json"],
+)
+def test_no_waiting_line_in_pipes_or_under_json(
+    sandbox: EmbeddedSandbox, tty: bool, args: tuple[str, ...]
+) -> None:
+    from mscli.terminal import Terminal
+
+    env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": sandbox.api_key}
+    term = Terminal.fake(tty=tty, env=env)
+    argv = ["--base-url", sandbox.base_url, "chat", "-m", MODEL, *args, "Hi"]
+    assert _on(term, *argv) == 0
+    assert "waiting" not in term.stderr.getvalue()  # type: ignore[attr-defined]

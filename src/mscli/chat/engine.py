@@ -92,11 +92,12 @@ class Chat:
         """Send one exchange and stream its reply into `view`. Never raises MscliError,
         KeyboardInterrupt or BrokenPipeError: they are in the outcome (`error`, status interrupted,
         `output_closed`), so the caller can record the exchange first."""
-        from mscli.output.chat_view import MarkdownView, quiet_input
+        from mscli.output.chat_view import MarkdownView, Waiting, quiet_input
 
+        shown = view.view if isinstance(view, Waiting) else view
         guard = (
             quiet_input(self.controlling)
-            if isinstance(view, MarkdownView) and self.controlling is not None
+            if isinstance(shown, MarkdownView) and self.controlling is not None
             else contextlib.nullcontext()
         )
         with guard:  # no echoed ^C or type-ahead inside the live region

@@ -244,13 +244,19 @@ def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) 
 
 
 def _view(actx: AppContext, *, raw: bool) -> ReplyView:
-    from mscli.output.chat_view import MarkdownView, PipeView, RawView
+    """The reply's view; on a terminal (never in pipes; --json has its own), a waiting line until
+    the first text."""
+    from mscli.output.chat_view import MarkdownView, PipeView, RawView, Waiting
 
+    term = actx.terminal
+    view: ReplyView
     if _rendered(actx, raw=raw):
-        return MarkdownView(actx.out)
-    if raw and actx.terminal.stdout_tty:
-        return RawView(actx.terminal.stdout)
-    return PipeView(actx.terminal.stdout)
+        view = MarkdownView(actx.out)
+    elif raw and term.stdout_tty:
+        view = RawView(term.stdout)
+    else:
+        view = PipeView(term.stdout)
+    return Waiting(view, term) if term.stdout_tty and term.stderr_tty and not term.dumb else view
 
 
 def _rendered(actx: AppContext, *, raw: bool) -> bool:

@@ -12,6 +12,9 @@ Three views, one interface (`feed(text)` per chunk, `close()` once):
 * `RawView`, `--raw` on a terminal: the plain text, with control characters (escape sequences a model
   could emit) removed, and a final newline so the prompt starts on its own line.
 
+`Waiting` wraps a view on a terminal: "waiting for the reply… N s" on stderr from the request until
+the first text (or the end), so a slow first token never looks like a hang.
+
 `quiet_input()` turns the terminal's echo off while a rendered reply streams: an echoed `^C` or
 type-ahead would land inside the live region, make it a line taller than Rich thinks, and leave a
 stale line (a heading printed twice) when the region is erased.
@@ -34,6 +37,8 @@ from mscli.redact import strip_control
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.live import Live
+
+    from mscli.terminal import Terminal
 
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
@@ -182,6 +187,49 @@ class ReplyView(Protocol):
     def feed(self, text: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Waiting:
+    """`view`, after a waiting line on the terminal's stderr that counts seconds until the first
+    text arrives or the exchange ends; the line is then erased."""
+
+    def __init__(self, view: ReplyView, terminal: Terminal) -> None:
+        self.view = view
+        self._terminal = terminal
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._shown = True
+        self._show("waiting for the reply…")
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+
+    def _show(self, text: str) -> None:
+        self._terminal.write(self._terminal.stderr, "\r\x1b[2K" + text)
+
+    def _tick(self) -> None:
+        seconds = 0
+        while not self._done.wait(1.0):
+            seconds += 1
+            with self._lock:
+                if self._shown:
+                    self._show(f"waiting for the reply… {seconds} s")
+
+    def _erase(self) -> None:
+        with self._lock:
+            if not self._shown:
+                return
+            self._shown = False
+            self._done.set()
+            self._show("")
+        self._thread.join()
+
+    def feed(self, text: str) -> None:
+        self._erase()
+        self.view.feed(text)
+
+    def close(self) -> None:
+        self._erase()
+        self.view.close()
 
 
 class PipeView:
