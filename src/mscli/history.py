@@ -98,6 +98,8 @@ class Conversation:
     base_url: str | None
     exchanges: list[Exchange] = field(default_factory=list)
     exchange_count: int = 0
+    #: every model its exchanges used, first used first (`model` is the latest)
+    models: list[str] = field(default_factory=list)
 
     def to_json(self, *, with_exchanges: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -109,6 +111,7 @@ class Conversation:
             "system": self.system,
             "base_url": self.base_url,
             "exchange_count": self.exchange_count or len(self.exchanges),
+            "models": self.models,
         }
         if with_exchanges:
             d["exchanges"] = [e.to_json() for e in self.exchanges]
@@ -300,7 +303,9 @@ class HistoryStore:
     def list(self, limit: int | None = None) -> list[Conversation]:
         sql = (
             "SELECT c.id, c.created_at, c.updated_at, c.title, c.model, c.system, c.base_url, "
-            "(SELECT count(*) FROM exchanges e WHERE e.conversation_id = c.id) "
+            "(SELECT count(*) FROM exchanges e WHERE e.conversation_id = c.id), "
+            "(SELECT group_concat(model, char(10)) FROM (SELECT model FROM exchanges e "
+            "WHERE e.conversation_id = c.id GROUP BY model ORDER BY min(e.id))) "
             "FROM conversations c ORDER BY c.updated_at DESC, c.id DESC"
         )
         params: tuple[Any, ...] = ()
@@ -319,6 +324,7 @@ class HistoryStore:
                 system=r[5],
                 base_url=r[6],
                 exchange_count=r[7],
+                models=r[8].split("\n") if r[8] else [],
             )
             for r in rows
         ]
@@ -370,6 +376,7 @@ class HistoryStore:
                 )
             )
         conv.exchange_count = len(conv.exchanges)
+        conv.models = list(dict.fromkeys(e.model for e in conv.exchanges))
         return conv
 
 

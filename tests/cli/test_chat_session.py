@@ -337,6 +337,40 @@ def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
     assert "\n#### First" in text and "\n## First" not in text
 
 
+def test_history_and_save_keep_what_each_exchange_used(harness: Harness, tmp_path: Path) -> None:
+    """/model and /system mid-session change what the next exchanges use, not the record of the
+    earlier ones: the transcript, `history list` and `history show` say what each one used."""
+    from support.chat_run import history_json, run
+
+    save = tmp_path / "t.md"
+    keys = ["/system Be brief", "First", "/model gpt-5-mini", "/system -", "Second"]
+    assert harness.run(ENTER.join([*keys, f"/save {save}", "/exit"]) + ENTER) == 0
+    text = save.read_text(encoding="utf-8")
+    assert f"*Model: {MODEL}, gpt-5-mini*" in text
+    first, second = text.index("## You\n\nFirst"), text.index("## You\n\nSecond")
+    assert text.index("## System\n\nBe brief") < first
+    assert first < text.index(f"## Assistant ({MODEL})") < text.index("## System\n\n*(none)*")
+    assert text.index("## System\n\n*(none)*") < second < text.index("## Assistant (gpt-5-mini)")
+
+    (conv,) = history_json("list")["data"]
+    assert conv["models"] == [MODEL, "gpt-5-mini"]
+    assert f"{MODEL}, gpt-5-mini" in flat(run("history", "list").text)
+    shown = [
+        (e["model"], e["params"].get("system")) for e in history_json("show", "1")["exchanges"]
+    ]
+    assert shown == [(MODEL, "Be brief"), ("gpt-5-mini", None)]
+    assert "system: Be brief" in run("history", "show", "1").text
+
+
+def test_usage_after_continue_counts_the_earlier_exchanges(
+    sandbox: EmbeddedSandbox, pipe: PipeInput
+) -> None:
+    assert Harness(sandbox, pipe).run("Hello" + ENTER + CTRL_D) == 0
+    again = Harness(sandbox, pipe)
+    assert again.run("/usage" + ENTER + "/exit" + ENTER, "-c") == 0
+    assert "1 exchange ·" in again.stderr and "0 exchanges" not in again.stderr
+
+
 def test_save_with_nothing_to_save_keeps_the_file(harness: Harness, tmp_path: Path) -> None:
     target = tmp_path / "keep.md"
     target.write_text("precious\n")

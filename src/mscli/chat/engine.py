@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from mscli.chat.exchange import Outcome, Params, Totals
@@ -31,11 +32,16 @@ if TYPE_CHECKING:
     from mscli.output.chat_view import ReplyView
 
 
-def _turn(
-    prompt: str, reply: str, exchange_id: int | None
-) -> tuple[dict[str, str], dict[str, str], int | None]:
-    """One answered exchange as `Chat.turns` keeps it: (user message, assistant message, id)."""
-    return {"role": "user", "content": prompt}, {"role": "assistant", "content": reply}, exchange_id
+@dataclass(frozen=True)
+class Turn:
+    """One answered exchange: what was said, its history id, and the model and system prompt it
+    actually used (a later /model or /system does not rewrite it)."""
+
+    prompt: str
+    reply: str
+    exchange_id: int | None
+    model: str
+    system: str | None
 
 
 class Chat:
@@ -57,13 +63,15 @@ class Chat:
         self.controlling = controlling
         self.conversation_id: int | None = conversation.id if conversation else None
         self.title = conversation.title if conversation else None
-        #: (user message, assistant message, exchange id or None) per answered exchange.
-        self.turns: list[tuple[dict[str, str], dict[str, str], int | None]] = []
-        if conversation is not None:
-            for ex in conversation.exchanges:
-                if ex.reply:
-                    self.turns.append(_turn(ex.prompt, ex.reply, ex.id))
+        self.turns: list[Turn] = []
+        #: usage of every exchange of the conversation, those of an earlier run included
         self.totals = Totals()
+        for ex in conversation.exchanges if conversation is not None else []:
+            self.totals.add(ex.prompt_tokens, ex.completion_tokens, ex.estimated_credits)
+            if ex.reply:
+                self.turns.append(
+                    Turn(ex.prompt, ex.reply, ex.id, ex.model, ex.params.get("system"))
+                )
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -71,9 +79,9 @@ class Chat:
         out: list[dict[str, str]] = []
         if self.params.system:
             out.append({"role": "system", "content": self.params.system})
-        for user, assistant, _ in self.turns:
-            out.append(user)
-            out.append(assistant)
+        for turn in self.turns:
+            out.append({"role": "user", "content": turn.prompt})
+            out.append({"role": "assistant", "content": turn.reply})
         out.append({"role": "user", "content": prompt})
         return out
 
@@ -198,21 +206,22 @@ class Chat:
         """Ledger and history (the recorder), and the conversation's context (when there is
         reply text)."""
         self.conversation_id = self.recorder.record(self.conversation_id, self.params, out)
-        self.totals.add(out)
+        self.totals.add(out.prompt_tokens, out.completion_tokens, out.credits)
         if self.title is None:
             from mscli.history import make_title
 
             self.title = make_title(out.prompt)
         if out.reply:
-            self.turns.append(_turn(out.prompt, out.reply, out.exchange_id))
+            p = self.params
+            self.turns.append(Turn(out.prompt, out.reply, out.exchange_id, out.model, p.system))
 
-    def undo(self) -> tuple[dict[str, str], dict[str, str]] | None:
+    def undo(self) -> Turn | None:
         """Forget the last answered exchange (also in the history). Returns it, or None."""
         if not self.turns:
             return None
-        user, assistant, eid = self.turns.pop()
-        self.recorder.forget(eid)
-        return user, assistant
+        turn = self.turns.pop()
+        self.recorder.forget(turn.exchange_id)
+        return turn
 
     def clear(self) -> None:
         """Start a new conversation (parameters kept)."""
@@ -227,22 +236,16 @@ class Chat:
 
     def transcript(self) -> str:
         """The conversation as a markdown document (`/save`)."""
-        lines = [f"# {self.title or 'mscli chat'}", ""]
-        lines.append(f"*Model: {self.params.model}*")
-        lines.append("")
-        if self.params.system:
-            lines += ["## System", "", self.params.system, ""]
-        for user, assistant, _ in self.turns:
-            lines += [
-                "## You",
-                "",
-                _nested(user["content"].rstrip()),
-                "",
-                "## Assistant",
-                "",
-                _nested(assistant["content"].rstrip()),
-                "",
-            ]
+        models = list(dict.fromkeys(t.model for t in self.turns))
+        lines = [f"# {self.title or 'mscli chat'}", "", f"*Model: {', '.join(models)}*", ""]
+        system: str | None = None
+        for turn in self.turns:
+            if turn.system != system:  # each exchange under the system prompt it was sent with
+                system = turn.system
+                lines += ["## System", "", system or "*(none)*", ""]
+            who = f"## Assistant ({turn.model})" if len(models) > 1 else "## Assistant"
+            lines += ["## You", "", _nested(turn.prompt.rstrip()), "", who, ""]
+            lines += [_nested(turn.reply.rstrip()), ""]
         return "\n".join(lines).rstrip() + "\n"
 
 

@@ -111,14 +111,15 @@ class Totals:
     credits: float = 0.0
     unknown: int = 0  # exchanges without usage
 
-    def add(self, o: Outcome) -> None:
+    def add(self, prompt: int | None, completion: int | None, credits: float | None) -> None:
+        """One exchange's usage (token counts as reported, None when not)."""
         self.exchanges += 1
-        if o.usage is None:
+        if prompt is None and completion is None:
             self.unknown += 1
             return
-        self.prompt_tokens += o.prompt_tokens or 0
-        self.completion_tokens += o.completion_tokens or 0
-        self.credits += o.credits or 0.0
+        self.prompt_tokens += prompt or 0
+        self.completion_tokens += completion or 0
+        self.credits += credits or 0.0
 
 
 def usage_line(o: Outcome) -> str:

@@ -322,7 +322,7 @@ class Session:
             if prompt is None:
                 gone = chat.undo()
                 if gone is not None:
-                    prompt = gone[0]["content"]
+                    prompt = gone.prompt
             if prompt is None:
                 self._note("nothing to retry")
                 return None

@@ -74,7 +74,15 @@ def list_(
     from rich.table import Table
     from rich.text import Text
 
-    rows = [(str(c.id), _when(c.updated_at), c.model or "", str(c.exchange_count)) for c in convs]
+    rows = [
+        (
+            str(c.id),
+            _when(c.updated_at),
+            ", ".join(c.models) or c.model or "",
+            str(c.exchange_count),
+        )
+        for c in convs
+    ]
     heads = ("ID", "UPDATED", "MODEL", "TURNS")
     # Everything but the title keeps its width; the title gets what is left and is shortened
     # (one space of padding each side between columns, none at the edges).
@@ -112,14 +120,16 @@ def show(ctx: typer.Context, conversation_id: IdArg, json_: JsonOpt = False) -> 
 
     out = actx.out
     out.print(Text(f"Conversation {conv.id}: {conv.title}", style="title"))
-    bits = [f"started {_when(conv.created_at)}", f"model {conv.model or '?'}"]
+    bits = [f"started {_when(conv.created_at)}", f"model {', '.join(conv.models) or '?'}"]
     if conv.base_url:
         bits.append(conv.base_url)
     out.print(Text(" · ".join(bits), style="muted"))
-    if conv.system:
-        out.print(Text("system: ", style="muted") + Text(conv.system))
+    system: str | None = None
     for ex in conv.exchanges:
         out.print(Rule(style="muted"))
+        if ex.params.get("system") != system:  # the system prompt each exchange was sent with
+            system = ex.params.get("system")
+            out.print(Text("system: ", style="muted") + Text(system or "(none)"))
         out.print(Text("You", style="bold cyan"))
         out.print(Text(ex.prompt))
         out.print()
