@@ -329,10 +329,13 @@ class HistoryStore:
             for r in rows
         ]
 
-    def latest_id(self) -> int | None:
+    def latest_id(self, base_url: str) -> int | None:
+        """The most recent conversation held with `base_url` (an API's base URL, or "sandbox")."""
         with self._guard():
             row = self._conn.execute(
-                "SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1"
+                "SELECT id FROM conversations WHERE base_url = ? "
+                "ORDER BY updated_at DESC, id DESC LIMIT 1",
+                (base_url,),
             ).fetchone()
         return None if row is None else int(row[0])
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from support.chat_run import MODEL, chat, completion, content, flat, history_json, run
+from support.cli import run as run_cli
 from support.proc import wait_blocked_reading
 from support.relay import Relay
 
@@ -300,6 +301,57 @@ def test_continue_with_nothing_saved_is_a_usage_error(sandbox: EmbeddedSandbox) 
     assert chat(sandbox, "-c", "Hi").code == 2
     assert chat(sandbox, "--conversation", "42", "Hi").code == 2
     assert chat(sandbox, "-c", "--conversation", "1", "Hi").code == 2
+
+
+def test_conversations_belong_to_their_api(sandbox_factory: Callable[..., Any]) -> None:
+    """A `--sandbox` conversation is held by the sandbox: `-c` against another API does not
+    continue it (nothing is sent there), the next `--sandbox` run does (a new port each time),
+    and `--conversation ID` from another API needs --other-api; `history list` says where each
+    one was held."""
+    log = io.StringIO()
+    other = sandbox_factory(quiet=False, log=log)  # "the real API" of this test
+    first = run("--sandbox", "chat", "-m", MODEL, "Hello", "--json")
+    assert first.code == 0, first.stderr
+    cid = json.loads(first.stdout)["conversation_id"]
+
+    refused = chat(other, "-c", "More")
+    assert refused.code == 2 and "no saved conversation held with" in flat(refused.stderr)
+    again = run("--sandbox", "chat", "-m", MODEL, "-c", "More", "--json")
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stdout)["conversation_id"] == cid
+
+    elsewhere = chat(other, "--conversation", str(cid), "More")
+    assert elsewhere.code == 2 and "--other-api" in flat(elsewhere.stderr)
+    other.stop()  # waits for requests in flight, so the log is complete
+    assert "chat/completions" not in log.getvalue()  # no sandbox text reached the other API
+    assert [c["base_url"] for c in history_json("list")["data"]] == ["sandbox"]
+    assert " sandbox " in run("history", "list").text
+
+
+def test_another_apis_conversation_is_sent_only_when_the_user_says_so(
+    sandbox: EmbeddedSandbox, sandbox_factory: Callable[..., Any]
+) -> None:
+    cid = json.loads(chat(sandbox, "Hello", "--json").stdout)["conversation_id"]
+    other = sandbox_factory()
+    declined = run_cli(
+        "--base-url",
+        other.base_url,
+        "chat",
+        "-m",
+        MODEL,
+        "--conversation",
+        str(cid),
+        "More",
+        input="n\n",
+        stdin_tty=True,
+        env={"MODELSTACK_API_KEY": other.api_key},
+    )
+    assert declined.code == 0 and "Cancelled" in declined.stderr
+    assert "held with" in declined.stderr and "Send its text there?" in declined.stderr
+    assert [e["prompt"] for e in history_json("show", str(cid))["exchanges"]] == ["Hello"]
+    res = chat(other, "--conversation", str(cid), "--other-api", "More", "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["conversation_id"] == cid
 
 
 def test_log_history_false_in_the_config_turns_logging_off(sandbox: EmbeddedSandbox) -> None:

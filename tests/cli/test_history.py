@@ -81,11 +81,11 @@ def test_corrupt_database_is_reported(sandbox: EmbeddedSandbox) -> None:
 def test_list_shortens_the_title_only_on_a_narrow_terminal(sandbox: EmbeddedSandbox) -> None:
     long_title = "This is a rather long first message that goes on and on about many things"
     assert chat(sandbox, long_title, "--max-tokens", "3").code == 0
-    r = run("history", "list", env={"COLUMNS": "70"})
+    r = run("history", "list", env={"COLUMNS": "80"})
     assert r.code == 0, r.stderr
     out = r.stdout.decode() if isinstance(r.stdout, bytes) else r.stdout
     lines = out.splitlines()
-    assert len(lines) == 2 and all(len(line.rstrip()) <= 70 for line in lines)
+    assert len(lines) == 2 and all(len(line.rstrip()) <= 80 for line in lines)
     row = lines[1]
     assert MODEL in row and "…" in row and long_title[:10] in row
     import re

@@ -73,17 +73,20 @@ def test_round_trip_and_messages(tmp_path: Path) -> None:
         listed = store.list()
         assert [c.id for c in listed] == [cid]
         assert listed[0].exchange_count == 3
-        assert store.latest_id() == cid
+        assert store.latest_id("u") == cid
         assert conv.to_json()["exchanges"][2]["reply"] == "half"
 
 
 def test_latest_and_delete(tmp_path: Path) -> None:
     with _store(tmp_path) as store:
-        a = store.new_conversation("a", model=None, system=None, base_url=None, now=1.0)
-        b = store.new_conversation("b", model=None, system=None, base_url=None, now=2.0)
-        assert store.latest_id() == b
+        a = store.new_conversation("a", model=None, system=None, base_url="sandbox", now=1.0)
+        b = store.new_conversation("b", model=None, system=None, base_url="sandbox", now=2.0)
+        other = store.new_conversation("c", model=None, system=None, base_url="x", now=5.0)
+        assert store.latest_id("sandbox") == b
         store.add_exchange(a, Exchange(prompt="x", reply="y", model="m", created_at=3.0))
-        assert store.latest_id() == a
+        assert store.latest_id("sandbox") == a  # the latest of that API, not `other`
+        assert store.latest_id("x") == other and store.latest_id("y") is None
+        assert store.delete(other) is True
         assert store.delete(a) is True
         assert store.delete(a) is False
         assert store.get(a) is None

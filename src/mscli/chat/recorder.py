@@ -38,8 +38,11 @@ class Recorder:
         overrides: Mapping[str, tuple[float, float]] | None = None,
         store: HistoryStore | None = None,
         log: bool = True,
+        api: str | None = None,
     ) -> None:
         self.base_url = base_url
+        #: where the history says the conversation was held (base URL, or "sandbox")
+        self.api = api or base_url
         self.overrides = overrides
         self.store = store
         self.logging = log and store is not None
@@ -88,7 +91,7 @@ class Recorder:
         try:
             if conversation_id is None:
                 conversation_id = self.store.new_conversation(
-                    out.prompt, model=out.model, system=params.system, base_url=self.base_url
+                    out.prompt, model=out.model, system=params.system, base_url=self.api
                 )
             out.exchange_id = self.store.add_exchange(
                 conversation_id,

@@ -114,7 +114,13 @@ def command(
         ),
     ] = False,
     continue_: Annotated[
-        bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
+        bool,
+        typer.Option(
+            "--continue",
+            "-c",
+            help="Continue the most recent conversation held with this API (base URL; "
+            "`--sandbox` runs share one).",
+        ),
     ] = False,
     conversation: Annotated[
         Optional[int],
@@ -126,6 +132,14 @@ def command(
             metavar="ID",
         ),
     ] = None,
+    other_api: Annotated[
+        bool,
+        typer.Option(
+            "--other-api",
+            help="Let --conversation ID continue a conversation held with another API (its text "
+            "is sent to this one); on a terminal mscli asks instead.",
+        ),
+    ] = False,
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not save this conversation to the history.")
     ] = False,
@@ -182,7 +196,9 @@ def command(
         stop=stops or None,
     )
     log = not no_log and bool(actx.settings.log_history.value)
-    store, conv = _open_history(actx, log=log, continue_=continue_, conversation_id=conversation)
+    store, conv = _open_history(
+        actx, log=log, continue_=continue_, conversation_id=conversation, other_api=other_api
+    )
     try:
         _run(actx, text, requested, interactive, store, conv, log, not no_stream, raw, usage)
     finally:
@@ -190,11 +206,24 @@ def command(
             store.close()
 
 
+def _api(actx: AppContext) -> str:
+    """Where conversations are held, as the history records it: the base URL, or "sandbox" for
+    the built-in sandbox (its port changes with every run)."""
+    s = actx.settings
+    return "sandbox" if s.base_url.source == "sandbox" else s.base_url.value
+
+
 def _open_history(
-    actx: AppContext, *, log: bool, continue_: bool, conversation_id: int | None
+    actx: AppContext,
+    *,
+    log: bool,
+    continue_: bool,
+    conversation_id: int | None,
+    other_api: bool = False,
 ) -> tuple[HistoryStore | None, Conversation | None]:
     """Open the store before anything is sent: a locked or damaged database stops the run here
-    (exit 10, nothing spent), never after the reply."""
+    (exit 10, nothing spent), never after the reply. -c takes the latest conversation of this
+    API; a conversation of another API is continued only when the user says so."""
     from mscli.errors import UsageError
     from mscli.history import HistoryStore, default_path
 
@@ -210,10 +239,13 @@ def _open_history(
     try:
         conv = None
         if wants:
-            cid = store.latest_id() if continue_ else conversation_id
+            api = _api(actx)
+            cid = store.latest_id(api) if continue_ else conversation_id
             if cid is None:
                 raise UsageError(
-                    "There is no saved conversation to continue (`mscli history list`)."
+                    f"There is no saved conversation held with {_shown(api)} to continue.",
+                    fix="`mscli history list` shows where each one was held; "
+                    "`--conversation ID` continues one of them.",
                 )
             conv = store.get(cid)
             if conv is None:
@@ -221,10 +253,36 @@ def _open_history(
                     f"There is no conversation {cid}.",
                     fix="`mscli history list` shows the saved conversations and their ids.",
                 )
+            if conv.base_url != api and not other_api:
+                _confirm_other_api(actx, cid, conv.base_url, api)
     except BaseException:
         store.close()
         raise
     return store, conv
+
+
+def _shown(api: str | None) -> str:
+    from mscli.redact import Redactor
+
+    return "the built-in sandbox" if api == "sandbox" else Redactor().url(api or "an unknown API")
+
+
+def _confirm_other_api(actx: AppContext, cid: int, held: str | None, api: str) -> None:
+    """Conversation `cid` was held with another API: ask on a terminal, else refuse."""
+    from mscli.errors import UsageError
+
+    what = f"Conversation {cid} was held with {_shown(held)}; this run uses {_shown(api)}"
+    if actx.json or not actx.terminal.stdin_tty:
+        raise UsageError(
+            f"{what}.", fix="Add --other-api to send its text to this API, or use that API."
+        )
+    try:
+        answer = actx.terminal.confirm(f"{what}. Send its text there?")
+    except EOFError:
+        raise typer.Abort() from None
+    if not answer:
+        actx.note("Cancelled: nothing was sent.")
+        raise typer.Exit(0)
 
 
 def _valid_text(arg: str) -> str:
@@ -317,7 +375,9 @@ def _run(
     if system is None and conv is not None:
         params.system = conv.system
     s = actx.settings
-    recorder = Recorder(s.base_url.value, overrides=s.price_overrides, store=store, log=log)
+    recorder = Recorder(
+        s.base_url.value, overrides=s.price_overrides, store=store, log=log, api=_api(actx)
+    )
     term = actx.terminal
     controlling = term.controlling if (term.stdin_tty or term.stdout_tty) else None
     chat = Chat(actx.client(), params, recorder, conversation=conv, controlling=controlling)

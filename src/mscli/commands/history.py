@@ -39,6 +39,15 @@ def _open(create: bool = False) -> Any:
     return HistoryStore.open()
 
 
+def _api(base_url: str | None) -> str:
+    """Where a conversation was held, short: "sandbox", or the API's host."""
+    if not base_url or base_url == "sandbox":
+        return base_url or "?"
+    from urllib.parse import urlsplit
+
+    return urlsplit(base_url).netloc.rpartition("@")[2] or base_url
+
+
 def _not_found(cid: int) -> Exception:
     from mscli.errors import UsageError
 
@@ -78,12 +87,13 @@ def list_(
         (
             str(c.id),
             _when(c.updated_at),
+            _api(c.base_url),
             ", ".join(c.models) or c.model or "",
             str(c.exchange_count),
         )
         for c in convs
     ]
-    heads = ("ID", "UPDATED", "MODEL", "TURNS")
+    heads = ("ID", "UPDATED", "API", "MODEL", "TURNS")
     # Everything but the title keeps its width; the title gets what is left and is shortened
     # (one space of padding each side between columns, none at the edges).
     fixed = sum(max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads))
