@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -247,23 +249,54 @@ def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe() -> None:
             os.close(fd)
 
 
+class _RefreshWhenReleased:
+    """The Live's lock, such that whenever the main thread lets go of it completely, a refresh
+    from another thread runs to its end before the main thread goes on. Rich computes how far to
+    erase the live region under this lock and writes afterwards: the refresh lands in that gap
+    every time, where the live region's own thread landed only now and then on a loaded machine.
+    """
+
+    def __init__(self, live: Any) -> None:
+        self.live = live
+        self.lock = live._lock
+        self.depth = 0  # the main thread's holds
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        got = bool(self.lock.acquire(*args, **kwargs))
+        if got and threading.current_thread() is threading.main_thread():
+            self.depth += 1
+        return got
+
+    def release(self) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            self.depth -= 1
+        self.lock.release()
+        if main and self.depth == 0:
+            refresher = threading.Thread(target=self.live.refresh)
+            refresher.start()
+            refresher.join(30)
+            assert not refresher.is_alive(), "the refresh never got the lock"
+
+    def __enter__(self) -> _RefreshWhenReleased:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def test_live_refreshes_never_erase_finished_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The live region's thread redraws while the main thread prints finished blocks. Rich works
     out how many lines to erase under the Live lock but writes after releasing it, so a redraw in
     between made the next print erase lines of finished text (seen on loaded machines). With the
     view holding the Live lock for the whole print, the final screen (scrollback included) is the
-    whole reply rendered once. Fast refreshes, slow writes and a tiny thread switch interval make
-    the interleaving near certain (without the lock, dozens of lines are lost)."""
+    whole reply rendered once. `_RefreshWhenReleased` puts a redraw in that gap every time the
+    main thread lets go of the lock (without the view's lock, dozens of lines are lost)."""
     import itertools
-    import time
 
     from mscli.sandbox.generator import iter_tokens
     from support.vt import render
-
-    class SlowTerminal(io.StringIO):
-        def write(self, text: str) -> int:
-            time.sleep(0.0005)  # a write that takes a while and releases the GIL, like a tty's
-            return super().write(text)
 
     tokens = list(
         itertools.islice(iter_tokens([{"role": "user", "content": "Explain streams"}], 0), 1200)
@@ -271,9 +304,9 @@ def test_live_refreshes_never_erase_finished_blocks(monkeypatch: pytest.MonkeyPa
     cols, rows = 80, 24
     monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live redraws at all
 
-    def console(file: io.StringIO, terminal: bool) -> Console:
+    def console(terminal: bool) -> Console:
         return Console(
-            file=file,
+            file=io.StringIO(),
             width=cols,
             height=rows,
             color_system=None,
@@ -281,21 +314,18 @@ def test_live_refreshes_never_erase_finished_blocks(monkeypatch: pytest.MonkeyPa
             legacy_windows=False,
         )
 
-    expected_console = console(io.StringIO(), False)
+    expected_console = console(False)
     render_markdown(expected_console, "".join(tokens))
     expected = [line.rstrip() for line in expected_console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
 
-    live_console = console(SlowTerminal(), True)
-    view = MarkdownView(live_console, live=True, refresh_per_second=2000)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for token in tokens:
-            view.feed(token)
-            time.sleep(0.0002)  # let the refresh thread run between tokens
-        view.close()
-    finally:
-        sys.setswitchinterval(interval)
+    live_console = console(True)
+    view = MarkdownView(live_console, live=True)
+    for token in tokens:
+        view.feed(token)
+        live = view._live
+        if live is not None and not isinstance(live._lock, _RefreshWhenReleased):
+            live._lock = _RefreshWhenReleased(live)  # type: ignore[assignment]
+    view.close()
     written = live_console.file.getvalue().replace("\n", "\r\n")  # type: ignore[attr-defined]  # a tty's ONLCR
     got = [line.rstrip() for line in render(written.encode(), cols, rows).text_lines()]
     while got and not got[-1]:
