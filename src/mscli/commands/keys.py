@@ -301,8 +301,7 @@ def check(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None
     started = time.perf_counter()
     with actx.client() as client:
         listing = client.list_models()
-        latency = getattr(client, "last_latency_ms", None)
-        request_id = getattr(client, "last_request_id", None)
+        latency, request_id = client.last_latency_ms, client.last_request_id
     if latency is None:
         latency = (time.perf_counter() - started) * 1000
     count = len(listing.data)
