@@ -20,10 +20,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
 
 from mscli import __version__
 from mscli.api.errors_parse import (
@@ -34,7 +33,7 @@ from mscli.api.errors_parse import (
     parse_error_response,
     request_id_from,
 )
-from mscli.api.models import Balance, ChatRequest, ChatResult, ModelList
+from mscli.api.models import ChatRequest, ChatResult
 from mscli.api.retry import (
     RetryNotice,
     RetryPolicy,
@@ -71,6 +70,9 @@ from mscli.errors import (
     ProtocolError,
 )
 from mscli.redact import Redactor
+
+if TYPE_CHECKING:
+    from mscli.api.lenient import Balance, ModelList
 
 __all__ = [
     "MAX_BODY",
@@ -186,6 +188,10 @@ class GatewayClient:
 
     def list_models(self) -> ModelList:
         """``GET /models``. Tolerates ``{"data": [...]}`` and a bare list; ``data[].id`` is required."""
+        from pydantic import ValidationError  # not on the chat path (mscli.api.lenient)
+
+        from mscli.api.lenient import ModelList
+
         payload = self._get_json("/models")
         try:
             return ModelList.model_validate(payload)
@@ -203,6 +209,8 @@ class GatewayClient:
             raise ProtocolError(
                 "The balance answer is not a JSON object", excerpt=excerpt(payload, self.redactor)
             )
+        from mscli.api.lenient import Balance
+
         return Balance.model_validate(payload)
 
     def chat(self, req: ChatRequest) -> ChatResult:
