@@ -904,3 +904,29 @@ def test_a_timeout_says_which_limit_ran_out() -> None:
             client.list_models()
     assert info.value.kind == "read_timeout"
     assert info.value.message == "No response from 127.0.0.1 (within 0.6 s)"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "proxy", "loads"),
+    [
+        ("http://127.0.0.1:8080/v1", None, False),  # the loopback sandbox: no TLS possible
+        ("https://api.modelstack.cc/v1", None, True),
+        ("http://127.0.0.1:8080/v1", "https://proxy.corp:3128", True),  # the proxy may be TLS
+    ],
+)
+def test_ca_bundle_loaded_only_when_a_connection_can_use_tls(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, proxy: str | None, loads: bool
+) -> None:
+    loaded: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(args or kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    if proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+    c = GatewayClient(ClientConfig(base_url=base_url, api_key=KEY))
+    c.close()
+    assert bool(loaded) is loads

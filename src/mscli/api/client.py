@@ -167,6 +167,7 @@ class GatewayClient:
             transport=transport,
             timeout=config.timeout,
             connect_timeout=config.connect_timeout,
+            base=self.base,
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None

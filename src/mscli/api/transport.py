@@ -29,7 +29,7 @@ from mscli.api.errors_parse import (
     looks_like_html,
     request_id_from,
 )
-from mscli.api.urls import Proxy, env_getter, proxy_for
+from mscli.api.urls import NormalisedUrl, Proxy, env_getter, proxy_for
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -83,15 +83,23 @@ def http_client(
     transport: httpx.BaseTransport | None,
     timeout: float,
     connect_timeout: float,
+    base: NormalisedUrl,
 ) -> httpx.Client:
-    """The httpx client: redirects never followed, proxies and CA bundles from the environment."""
+    """The httpx client: redirects never followed, proxies and CA bundles from the environment.
+
+    The CA bundle is loaded (~30-60 ms) only when a connection can use TLS: an ``https`` base URL,
+    or a proxy from the environment (it may be ``https://``). Every request goes to ``base`` and
+    redirects are never followed, so a plain ``http://`` base without a proxy (the loopback
+    sandbox) never opens a TLS connection, and its client gets a context that loads nothing."""
     headers = {"User-Agent": user_agent, "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    tls = base.scheme == "https" or proxy_for(base.scheme, base.host, env_getter()) is not None
     return httpx.Client(
         headers=headers,
         follow_redirects=False,
         trust_env=True,
+        verify=tls,
         transport=transport,
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
     )
