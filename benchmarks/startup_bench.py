@@ -40,6 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     py = sys.executable
     env = dict(os.environ, NO_COLOR="1", COLUMNS="100")
+    # An installed wheel has its bytecode compiled; an editable install under
+    # PYTHONDONTWRITEBYTECODE=1 would compile mscli's modules on every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare_typer.py"
         bare.write_text(BARE_TYPER_APP)
