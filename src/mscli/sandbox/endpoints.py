@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import secrets
 import time
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from mscli.sandbox.protocol import (
     MSG_NO_BALANCE,
     MSG_RATE_LIMIT,
     Reject,
+    new_id,
 )
 from mscli.sandbox.validation import ChatParams, parse_chat, prompt_tokens_of
 
@@ -148,7 +148,7 @@ class Handler(BaseHandler):
             raise Reject(402, MSG_NO_BALANCE)
         reply = Reply(params.messages, self.sandbox.config.seed, params.max_tokens, params.stop)
         prompt_tokens = prompt_tokens_of(params.messages)
-        cid = "chatcmpl-" + secrets.token_hex(12)
+        cid = new_id("chatcmpl-")
         created = int(time.time())
         if params.stream:
             self._stream(acct, params, reply, prompt_tokens, cid, created)

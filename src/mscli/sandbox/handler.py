@@ -8,14 +8,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import secrets
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from mscli import __version__
-from mscli.sandbox.protocol import DISCONNECTS, MSG_INTERNAL, ClientGone, Reject, error_body
+from mscli.sandbox.protocol import (
+    DISCONNECTS,
+    MSG_INTERNAL,
+    ClientGone,
+    Reject,
+    error_body,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from mscli.sandbox.server import SandboxServer, _HTTPServer
@@ -27,10 +33,6 @@ _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]+")
 
 #: At most this many trailer lines after the last chunk (they are read and dropped).
 _MAX_TRAILER_LINES = 64
-
-
-def _new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 def parse_content_length(raw: str) -> int | None:
@@ -87,7 +89,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def _begin(self) -> None:
         self._t0 = time.perf_counter()
-        self._rid = _new_request_id()
+        self._rid = new_id("req_")
         self._status = 0
         self._note = ""
         self._key_label = "-"
