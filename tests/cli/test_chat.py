@@ -479,6 +479,30 @@ def test_subprocess_piped_bytes_match_the_non_streamed_reply(
 
 
 @pytest.mark.slow
+def test_a_streamed_chat_never_imports_pydantic(
+    sandbox: EmbeddedSandbox, subprocess_env: dict[str, str]
+) -> None:
+    # pydantic's import and model building cost ~55 ms per run: only /models and /balance use it
+    # (the first run checks the model against /models and caches the list; the second does not)
+    probe = (
+        "import sys\n"
+        "from mscli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "sys.stderr.write('PYDANTIC=%s EXIT=%s\\n' % ('pydantic' in sys.modules, code))\n"
+    )
+    argv = [sys.executable, "-c", probe, *_argv(sandbox, "Hello", "--max-tokens", "30")[3:]]
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
+    lines = []
+    for _ in range(2):
+        proc = subprocess.run(
+            argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=60
+        )
+        assert proc.stdout == content(sandbox, "Hello", max_tokens=30).encode()
+        lines.append(proc.stderr.decode().splitlines()[-1])
+    assert lines == ["PYDANTIC=True EXIT=0", "PYDANTIC=False EXIT=0"]
+
+
+@pytest.mark.slow
 def test_subprocess_stdin_and_json(
     sandbox: EmbeddedSandbox, subprocess_env: dict[str, str]
 ) -> None:
