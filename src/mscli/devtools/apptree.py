@@ -110,7 +110,12 @@ def _metavar(param: Any, ctx: Any) -> str | None:
         return str(param.metavar)
     if param.param_type_name == "argument":
         return str(param.name).upper()
-    shown = param.display_type_rich(ctx) if hasattr(param, "display_type_rich") else None
+    if hasattr(param, "display_type_rich"):  # Typer 0.29
+        shown = param.display_type_rich(ctx)
+    elif getattr(param.type, "choices", None):  # Typer < 0.29 (pyproject pins it)
+        shown = "|".join(str(getattr(c, "value", c)) for c in param.type.choices)
+    else:
+        shown = getattr(param.type, "name", None)
     if not shown:
         return "VALUE"
     inner = str(shown).strip("<>").removesuffix(" range")
