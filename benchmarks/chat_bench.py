@@ -463,7 +463,7 @@ def main() -> int:
     if "render" in parts:
         figures["render"] = bench_render([2000, 20000, 50000], 1 if args.quick else 3)
     if "tty" in parts:
-        figures["tty"] = bench_tty(3 if args.quick else 5, [2000, 20000, 50000])
+        figures["tty"] = bench_tty(3 if args.quick else 11, [2000, 20000, 50000])
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0

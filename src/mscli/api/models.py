@@ -5,40 +5,24 @@ Streaming chunks are read by `mscli.api.stream` straight from dicts (faster and 
 validating every chunk); the events it yields are the small classes at the bottom of this module,
 and `Usage` reads its counts leniently (a number in a string, a float, junk is None). The replies of
 the small endpoints (`ModelList`, `ModelEntry`, `Balance`) are lenient pydantic models in
-`mscli.api.lenient`, imported from here on first use.
+`mscli.api.lenient`, which only the client methods of those endpoints import.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from mscli.api.lenient import Balance, ModelEntry, ModelList
+from typing import Any, Literal
 
 __all__ = [
-    "Balance",
     "ChatEvent",
     "ChatRequest",
     "ChatResult",
     "Finish",
-    "ModelEntry",
-    "ModelList",
     "TextDelta",
     "Usage",
     "UsageInfo",
 ]
-
-_LENIENT = frozenset({"Balance", "ModelEntry", "ModelList"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LENIENT:
-        from mscli.api import lenient
-
-        return getattr(lenient, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _int_or_none(value: Any) -> int | None:
