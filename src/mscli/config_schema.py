@@ -68,10 +68,6 @@ class KeySpec:
     unit: str = ""
 
     @property
-    def type_name(self) -> str:
-        return {str: "text", int: "integer", float: "number", bool: "true/false"}[self.type]
-
-    @property
     def accepted(self) -> str:
         """What a value must be, in words: the one phrase every message about this key uses."""
         if self.type is bool:

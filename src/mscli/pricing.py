@@ -61,11 +61,6 @@ def price_of(
     return DEFAULT_PRICE
 
 
-def is_priced(model: str) -> bool:
-    info = MODELS.get(model)
-    return info is not None and info.input_per_m is not None
-
-
 def cheapest_of(served: Iterable[str] | None) -> str:
     """The model `balance --probe` and `doctor --live` send their one-token request to.
 

@@ -72,12 +72,6 @@ class NormalisedUrl:
         return is_loopback_host(self.host)
 
     @property
-    def origin(self) -> str:
-        """``scheme://host[:port]``, the part a redirect must not change."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
-
-    @property
     def path(self) -> str:
         return urlsplit(self.url).path
 
