@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Entry:
     ts: float

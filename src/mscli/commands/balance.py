@@ -174,18 +174,6 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def _same_base(a: str, b: str) -> bool:
-    from mscli.api.urls import normalise_base_url
-
-    try:
-        return (
-            normalise_base_url(a, allow_insecure_http=True).url
-            == normalise_base_url(b, allow_insecure_http=True).url
-        )
-    except Exception:
-        return a.rstrip("/") == b.rstrip("/")
-
-
 def _ledger(base_url: str) -> dict[str, Any]:
     """Credits spent through mscli against this base URL, per window (estimates at list price)."""
     import time
@@ -194,9 +182,8 @@ def _ledger(base_url: str) -> dict[str, Any]:
 
     now = time.time()
     out: dict[str, Any] = {"estimate": True, "base_url": base_url}
-    week = [
-        e for e in ledger.entries(since=now - _WINDOWS[-1][1]) if _same_base(e.base_url, base_url)
-    ]
+    # the ledger is keyed by the settings' normal form of the base URL, like the model cache
+    week = ledger.entries(since=now - _WINDOWS[-1][1], base_url=base_url)
     for key, seconds, _label in _WINDOWS:
         picked = [e for e in week if e.ts >= now - seconds]
         out[key] = {"credits": round(sum(e.credits for e in picked), 4), "requests": len(picked)}

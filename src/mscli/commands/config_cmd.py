@@ -231,11 +231,20 @@ def set_(
     def apply(data: dict[str, Any]) -> None:
         name, _ = target_profile(actx, data)
         new = typed
-        if key == "base_url":
-            from mscli.api.urls import normalise_base_url
+        if key == "base_url":  # the host policy, as every command will apply it to this URL
+            from mscli.api.urls import decide_host
 
-            allow = get_profile(data, name).get("allow_insecure_http") is True
-            new = normalise_base_url(typed, allow_insecure_http=allow).url
+            profile = get_profile(data, name)
+            trusted = profile.get("trusted_host")
+            new = (
+                decide_host(
+                    typed,
+                    allow_insecure_http=profile.get("allow_insecure_http") is True,
+                    trusted_host=trusted if isinstance(trusted, str) else None,
+                )
+                .check()
+                .url
+            )
         set_profile_value(data, name, key, new)
         holder.update(profile=name, value=new)
 
