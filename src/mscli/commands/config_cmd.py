@@ -269,6 +269,7 @@ def set_(
         actx.warn(f"The {describe_source(beaten, key)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
+    _warn_still_invalid(actx, pname)
 
 
 @app.command("unset")
@@ -311,6 +312,7 @@ def unset(
         actx.emit_json(
             {"profile": pname, "key": key, "removed": removed, "path": str(actx.store.path)}
         )
+        _warn_still_invalid(actx, pname)
         return
     from rich.text import Text
 
@@ -318,6 +320,18 @@ def unset(
         actx.out.print(Text(f"Removed {key} from profile '{pname}'."))
     else:
         actx.note(f"{key} was not set in profile '{pname}'; nothing changed.")
+    _warn_still_invalid(actx, pname)
+
+
+def _warn_still_invalid(actx: Any, profile: str) -> None:
+    """After a repair: the values of the profile that are still bad, one warning each."""
+    from mscli.config_schema import problems
+
+    if not actx.store.exists():
+        return
+    for err in problems(actx.store.load(), profile, str(actx.store.path)):
+        fix = err.facts.get("fix")
+        actx.warn(f"{err.message}" + (f"; {fix}" if fix else ""))
 
 
 @app.command("profiles")
