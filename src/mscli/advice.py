@@ -187,6 +187,15 @@ ADVICE: dict[str, Row] = {
         ("Add credits in Dashboard → Billing, or lower --min.",),
         ExitCode.BALANCE,
     ),
+    "balance.unknown": Row(
+        "The balance cannot be checked against --min",
+        (
+            "This server does not report balances, so the guard fails closed. Add --probe (one "
+            "1-token request shows whether requests are still served), or --allow-unknown to "
+            "accept not knowing (exit 0 with a warning); the real figure is in Dashboard → Billing.",
+        ),
+        ExitCode.BALANCE,
+    ),
     # rate limits
     "rate_limit": Row(
         "Rate limited (429)",
@@ -464,9 +473,9 @@ _GATEWAY_FIX = {
 }
 
 
-@refines("auth", "balance")
+@refines("auth.invalid", "auth.malformed", "auth.forbidden", "balance.empty")
 def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
-    if ctx.gateway and err.advice_key != "auth.missing":
+    if ctx.gateway:
         family = err.advice_key.split(".")[0]
         out.fix[:] = [_GATEWAY_FIX[family].format(host=ctx.gateway)]
 
