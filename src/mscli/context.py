@@ -3,11 +3,11 @@ hatch's Application). Everything heavy is built lazily, on first use."""
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mscli.jsontext import dumps
 from mscli.settings import GlobalOptions, Settings
 from mscli.terminal import Terminal
 
@@ -194,18 +194,18 @@ class AppContext:
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        text = _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        text = dumps(obj, indent=2, default=_json_default) + "\n"
         try:
             self.terminal.write(self.terminal.stdout, text, escape=False)
         except UnicodeEncodeError:  # a stdout that cannot take UTF-8 (PYTHONIOENCODING=ascii)
-            text = _json.dumps(obj, indent=2, default=_json_default) + "\n"
+            text = dumps(obj, indent=2, ensure_ascii=True, default=_json_default) + "\n"
             self.terminal.write(self.terminal.stdout, text)
 
     def warn(self, text: str) -> None:
         """A warning on stderr; with --json, one `{"warning": {"message": ...}}` line, so that
         stderr stays JSON lines a script can parse (at most one of them an error)."""
         if self.json:
-            line = _json.dumps({"warning": {"message": self.redact(text)}}) + "\n"
+            line = dumps({"warning": {"message": self.redact(text)}}, ensure_ascii=True) + "\n"
             self.terminal.write(self.terminal.stderr, line)
             return
         from rich.text import Text
