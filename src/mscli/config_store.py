@@ -41,6 +41,7 @@ from typing import Any
 
 from mscli.config_schema import get_profile, profile_names, structure_problem, validate
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError
+from mscli.limits import MAX_CONFIG_BYTES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -138,7 +139,8 @@ class ConfigStore:
         path = self.path
         p = str(path)
         try:
-            raw = path.read_bytes()
+            size = path.stat().st_size
+            raw = b"" if size > MAX_CONFIG_BYTES else path.read_bytes()
         except FileNotFoundError:
             return {}
         except IsADirectoryError:
@@ -157,6 +159,13 @@ class ConfigStore:
                 detail=str(exc.strerror or exc),
                 fix=f"check the file and its directory: ls -l {p}",
             ) from None
+        if max(size, len(raw)) > MAX_CONFIG_BYTES:
+            raise self._corrupt(
+                f"the config file {p} is larger than {_size(MAX_CONFIG_BYTES)}, the most mscli reads"
+                " (a config file is a few hundred bytes)",
+                detail=f"over {MAX_CONFIG_BYTES} bytes",
+                fix=f"move it away and start again: mv {p} {p}.old",
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -288,6 +297,12 @@ class ConfigStore:
         import tomli_w
 
         body = (_HEADER + tomli_w.dumps(_ordered(data))).encode("utf-8")
+        if len(body) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"the config file would be {_size(len(body))}, more than the"
+                f" {_size(MAX_CONFIG_BYTES)} mscli writes; nothing was changed",
+                path=str(self.path),
+            )
         self._tighten_dir()
         target = self._target()
         self._ensure_dir(target.parent)
@@ -336,6 +351,10 @@ class ConfigStore:
         return (
             f"{self.path} holds an API key and {' and '.join(problems)}. Fix: {' && '.join(fixes)}"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB"
 
 
 def _who(mode: int) -> str:

@@ -20,3 +20,7 @@ MAX_TIMESTAMP = 253_402_300_799
 
 #: Extra fields a server adds are kept only as integers within 64 bits (else null).
 MAX_INT64 = 2**63 - 1
+
+#: Largest config file mscli reads or writes (1 MiB; a real one is under a kilobyte). A bigger one
+#: is refused with its size and path before it is parsed, so `config show` answers at once.
+MAX_CONFIG_BYTES = 1024 * 1024

@@ -29,6 +29,7 @@ from mscli.api.errors_parse import (
     looks_like_html,
     request_id_from,
 )
+from mscli.api.retry import MAX_SANE_HINT
 from mscli.api.urls import Proxy, env_getter, proxy_for
 from mscli.errors import (
     ApiError,
@@ -329,7 +330,10 @@ def check_redirect(response: httpx.Response, url: str, redactor: Redactor) -> No
 
 def wait_too_long_error(err: ApiError, hint: float, max_wait: float) -> ApiError:
     """The server asked for a wait longer than max_wait: say so, and when to retry."""
-    when = f"{hint:.0f} s" + (f" (about {hint / 60:.0f} min)" if hint >= 120 else "")
+    if hint >= MAX_SANE_HINT:
+        when = "more than 7 days"
+    else:
+        when = f"{hint:.0f} s" + (f" (about {hint / 60:.0f} min)" if hint >= 120 else "")
     detail = f"the server asks to wait {when}, more than the {max_wait:g} s mscli waits"
     facts = {k: v for k, v in err.facts.items() if k not in _API_ERROR_FIELDS}
     common: dict[str, Any] = {
