@@ -293,6 +293,15 @@ ADVICE: dict[str, Row] = {
         ),
         ExitCode.NETWORK,
     ),
+    "network.stream_stalled": Row(
+        "The reply stopped arriving before it was complete",
+        (
+            "The partial reply above was kept. The server went silent past the idle limit, or the "
+            "overall --timeout passed; it was not retried automatically (that would cost twice): "
+            "run it again, or raise --timeout.",
+        ),
+        ExitCode.NETWORK,
+    ),
     "network.tls": Row(
         "TLS handshake or certificate verification failed",
         (
@@ -421,7 +430,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         message=err.message,
         fix=tuple(draft.fix),
         exit_code=row.exit_code,
-        status=api.status if api else None,
+        status=api.status if api and not api.facts.get("status_assumed") else None,
         api_type=api.error_type if api else None,
         request_id=str(request_id) if request_id not in (None, "") else None,
         retry_after_s=_seconds(err.facts.get("retry_after")),
@@ -432,7 +441,8 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
 
 
 def _answer_details(err: ApiError) -> list[tuple[str, str]]:
-    rows = [("status", str(err.status))]
+    # no status line for an error the server sent without one (an `event: error`)
+    rows = [] if err.facts.get("status_assumed") else [("status", str(err.status))]
     if err.server_message:
         rows.append(("server said", err.server_message))
     elif err.body_excerpt:
@@ -552,7 +562,9 @@ def _retried(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     elif facts.get("retryable") is False:
         status = facts.get("status") or getattr(err, "status", None)
         out.details.append(("retried", f"no: HTTP {status} is not worth retrying"))
-    elif "deadline_wait" not in facts:
+    elif facts.get("mid_stream"):
+        out.details.append(("retried", "no: an error sent inside a stream is not retried"))
+    elif facts.get("max_retries") == 0:
         out.details.append(("retried", "no (--max-retries 0)"))
 
 

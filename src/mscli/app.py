@@ -373,7 +373,9 @@ def _interrupted_json(code: int, term: Terminal) -> None:
     from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    advice = advise(InterruptedByUser(f"Interrupted ({what})"))
+    how = "with Ctrl-C" if code == 130 else f"by {what}"
+    stopped = f"Stopped {how}; what was received so far was kept."
+    advice = advise(InterruptedByUser(f"Interrupted ({what})", fix=stopped))
     print_error_json(term, replace(advice, exit_code=code))
 
 

@@ -245,6 +245,10 @@ class NetworkError(MscliError):
 class StreamInterruptedError(NetworkError):
     """The connection broke after part of a streamed reply reached the user (never retried)."""
 
+    #: ``reason`` values that mean the reply stopped coming (idle limit, overall deadline), not
+    #: that the connection broke.
+    STALLED = ("read_timeout", "timeout", "deadline")
+
     def __init__(
         self, message: str, *, partial_chars: int, host: str | None = None, **facts: Any
     ) -> None:
@@ -253,6 +257,8 @@ class StreamInterruptedError(NetworkError):
 
     @property
     def advice_key(self) -> str:  # type: ignore[override]
+        if self.facts.get("reason") in self.STALLED:
+            return "network.stream_stalled"
         return "network.stream_interrupted"
 
 

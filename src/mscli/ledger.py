@@ -110,4 +110,3 @@ def _sane(e: Entry) -> bool:
         and math.isfinite(e.credits)
         and 0 <= e.credits <= MAX_CREDITS
     )
-

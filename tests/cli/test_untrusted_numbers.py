@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from support.cli import run
-from support.loopback import Conn, LoopbackServer
+from support.gateway import Gateway
+from support.loopback import LoopbackServer
 
 KEY = "sk_test0123456789abcdefghijklmnopqa1b2"
 MODEL = "claude-haiku-4-5"
@@ -36,30 +37,12 @@ def strict(text: str) -> Any:
     return json.loads(text, parse_constant=refuse, parse_float=finite)
 
 
-def responder(routes: dict[str, bytes]) -> Callable[[Conn], None]:
-    """Answer `POST /v1/chat/completions` and `GET /v1/models` with the given JSON bodies."""
-
-    def handler(conn: Conn) -> None:
-        head = conn.read_request().decode("latin-1")
-        path = head.split(" ")[1].split("?")[0]
-        body = routes.get(path)
-        if body is None:
-            conn.send(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            return
-        conn.send(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-        )
-
-    return handler
-
-
 @pytest.fixture()
 def gateway() -> Iterator[Callable[[dict[str, bytes]], LoopbackServer]]:
     servers: list[LoopbackServer] = []
 
     def start(routes: dict[str, bytes]) -> LoopbackServer:
-        server = LoopbackServer(responder(routes)).start()
+        server = Gateway(dict(routes)).start()
         servers.append(server)
         return server
 

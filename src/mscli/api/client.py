@@ -391,6 +391,7 @@ class GatewayClient:
         """Sleep before the next attempt, or raise ``err`` (or the wait-too-long form of it)."""
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
+            err.facts["max_retries"] = self.policy.max_retries  # what the advice may quote
             if decision.reason == "deadline":  # the next wait would pass the --timeout deadline
                 err.facts["deadline_wait"] = decision.wait
             if decision.hint_too_long and isinstance(err, ApiError):

@@ -59,7 +59,9 @@ def print_error_json(terminal: Terminal, advice: Advice, redact: Any | None = No
     try:
         terminal.write(terminal.stderr, line, escape=False)
     except UnicodeEncodeError:
-        terminal.write(terminal.stderr, dumps(error_object(advice, redact), ensure_ascii=True) + "\n")
+        terminal.write(
+            terminal.stderr, dumps(error_object(advice, redact), ensure_ascii=True) + "\n"
+        )
 
 
 _BULLET = re.compile(r"^(\s*(?:[•*-]|\d+[.)])\s+)(\S.*)$")
