@@ -241,6 +241,14 @@ class NetworkError(MscliError):
     def advice_key(self) -> str:  # type: ignore[override]
         return f"network.{self.kind}"
 
+    @property
+    def retryable(self) -> bool:
+        """Worth another attempt: not a TLS failure, nor a host name that does not exist (neither
+        fixes itself in seconds); a resolver that did not answer is."""
+        if self.kind == "tls":
+            return False
+        return not (self.kind == "dns" and self.facts.get("dns_temporary") is False)
+
 
 class StreamInterruptedError(NetworkError):
     """The connection broke after part of a streamed reply reached the user (never retried)."""

@@ -511,11 +511,9 @@ def with_cause(exc: Exception, cause: BaseException) -> Exception:
 
 
 NETWORK_CASES: list[tuple[Exception, str]] = [
-    (httpx.ConnectError("[Errno -2] Name or service not known"), "dns"),
-    (httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"), "dns"),
     (httpx.ConnectError("[Errno -3] Temporary failure in name resolution"), "dns"),
     (
-        with_cause(httpx.ConnectError("boom"), socket.gaierror(-2, "Name or service not known")),
+        with_cause(httpx.ConnectError("boom"), socket.gaierror(-3, "Temporary failure")),
         "dns",
     ),
     (httpx.ConnectError("[Errno 111] Connection refused"), "refused"),
@@ -548,6 +546,26 @@ def test_network_errors_mapped_and_retried(
     assert len(httpx_mock.get_requests()) == 3
     assert len(h.sleeps) == 2
     assert len(h.notices) == 2
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"),
+        with_cause(httpx.ConnectError("boom"), socket.gaierror(-2, "Name or service not known")),
+    ],
+)
+def test_a_name_that_does_not_exist_is_not_retried(
+    httpx_mock: HTTPXMock, h: Harness, exc: Exception
+) -> None:
+    httpx_mock.add_exception(exc, url=MODELS)
+    with pytest.raises(NetworkError) as info:
+        h.client(max_retries=2).list_models()
+    assert info.value.kind == "dns" and info.value.facts["dns_temporary"] is False
+    assert info.value.attempts == 1
+    assert len(httpx_mock.get_requests()) == 1
+    assert h.sleeps == [] and h.notices == []
 
 
 @pytest.mark.parametrize(

@@ -372,9 +372,9 @@ class GatewayClient:
 
     def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error
-        (a TLS failure or a non-network error is never retried)."""
+        (`NetworkError.retryable` says which network failures are worth it)."""
         err = self._request_error(exc, attempt)
-        if isinstance(err, NetworkError) and err.kind != "tls":
+        if isinstance(err, NetworkError) and err.retryable:
             self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
             return
         raise err from exc

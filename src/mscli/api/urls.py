@@ -57,6 +57,27 @@ UrlForm = Literal["with_v1", "appended_v1", "custom_path"]
 API_HOST = "api.modelstack.cc"
 
 
+def dns_fix(host: str | None, *, temporary: bool) -> str:
+    """What to do about a host name that did not resolve, by how it failed: the resolver did not
+    answer (temporary: connection or DNS trouble), or it answered that the name does not exist
+    (a misspelling, unless the name is the API's own: then the resolver cannot see the internet)."""
+    if temporary:
+        return (
+            "The DNS resolver did not answer: check your internet connection, VPN or DNS "
+            "settings, then try again (`mscli doctor` checks each step)."
+        )
+    if host is not None and host.lower().rstrip(".") == API_HOST:
+        return (
+            f"The host {API_HOST} is spelled right and exists, so your resolver cannot see it: "
+            "you are probably offline, or a VPN or DNS filter blocks it. Check your connection "
+            "(`mscli doctor`)."
+        )
+    return (
+        f"No DNS record exists for {host or 'the host'}: check its spelling in the base URL "
+        f"(the ModelStack API is {API_HOST}); `mscli doctor` checks it."
+    )
+
+
 @dataclass(frozen=True)
 class NormalisedUrl:
     """A checked base URL. ``url`` has no trailing slash (normally it ends in ``/v1``)."""
