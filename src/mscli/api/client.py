@@ -32,6 +32,7 @@ from mscli.api.errors_parse import (
     clean_text,
     is_error_payload,
     parse_error_response,
+    refuses_parameter,
     request_id_from,
 )
 from mscli.api.models import Balance, ChatRequest, ChatResult, ModelList
@@ -169,6 +170,8 @@ class GatewayClient:
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
         self.attempts = 0
+        #: Set when a streamed chat was refused for its ``stream_options`` and sent again without.
+        self.stream_options_refused = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -239,7 +242,16 @@ class GatewayClient:
             self._retry_or_raise(call, error, describe_network_kind(error.kind))
             return open_stream()
 
-        response = open_stream()
+        try:
+            response = open_stream()
+        except ApiError as err:
+            if "stream_options" not in payload or not refuses_parameter(err, "stream_options"):
+                raise
+            # not documented by ModelStack: a gateway that rejects unknown parameters gets the
+            # request once more without it (no usage counts then); the caller may remember it
+            del payload["stream_options"]
+            self.stream_options_refused = True
+            response = open_stream()
         return ChatStream(
             response,
             reconnect=reconnect,

@@ -374,3 +374,12 @@ def parse_error_response(
         )
 
     return _build(status=status, fields=None, excerpt=clean_text(text, _RAW_EXCERPT), **common)
+
+
+def refuses_parameter(err: ApiError, name: str) -> bool:
+    """Whether `err` is a 400/422 that names the request parameter `name` (as its ``param``, or
+    in its message or body): a gateway that rejects parameters it does not know."""
+    if err.status not in (400, 422):
+        return False
+    texts = (err.facts.get("param"), err.server_message, err.body_excerpt)
+    return any(isinstance(text, str) and name in text for text in texts)

@@ -74,6 +74,14 @@ def serve(
     slow_ms: Annotated[
         float, typer.Option(min=0, help="First-byte delay of the `sk_test_slow` key.")
     ] = 2000.0,
+    stream_options: Annotated[
+        bool,
+        typer.Option(
+            help="Accept the sandbox's extensions `stream_options` and `max_completion_tokens`. "
+            "--no-stream-options refuses them with a 400, like any undocumented parameter "
+            "(a strict gateway).",
+        ),
+    ] = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No per-request log lines on stderr.")
     ] = False,
@@ -111,6 +119,7 @@ def serve(
         seed=seed,
         slow_ms=slow_ms,
         rpm=rpm,
+        stream_options=stream_options,
         quiet=quiet,
     )
     try:

@@ -152,7 +152,7 @@ class Handler(BaseHandler):
         )
 
     def _chat(self, acct: Account, body: bytes) -> None:
-        params = parse_chat(body)
+        params = parse_chat(body, stream_options=self.sandbox.config.stream_options)
         if acct.empty:
             raise Reject(402, MSG_NO_BALANCE)
         reply = Reply(params.messages, self.sandbox.config.seed, params.max_tokens, params.stop)
