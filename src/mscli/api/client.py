@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -63,7 +64,7 @@ from mscli.api.transport import (
     set_read_timeout,
     wait_too_long_error,
 )
-from mscli.api.urls import join_url, normalise_base_url
+from mscli.api.urls import join_url, normalise_base_url, not_found_fix
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -366,6 +367,8 @@ class GatewayClient:
                     redactor=self.redactor,
                     now=self._wall_clock(),
                 )
+                if status == 404 and err_status.advice_key == "not_found":
+                    self._explain_not_found(err_status, method, call.url)
                 if should_retry_status(status, response.headers):
                     hint = self.policy.hint(response.headers, status=status)
                     self._retry_or_raise(call, err_status, describe_status(status), hint=hint)
@@ -381,6 +384,16 @@ class GatewayClient:
             except BaseException:
                 response.close()
                 raise
+
+    def _explain_not_found(self, err: ApiError, method: str, url: str) -> None:
+        """Name the path that answered 404, and say what the base URL's form tells about it: a
+        URL ending in /v1 is right, so the server does not offer this endpoint."""
+        path = urlsplit(url).path
+        err.message = f"{method} {path} answered 404" + (
+            f": {err.server_message}" if err.server_message else ""
+        )
+        shown = self.redactor.url(self.base_url)
+        err.facts["fix"] = not_found_fix(shown, self.base.form, f"{method} {path}")
 
     def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error

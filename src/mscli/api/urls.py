@@ -57,6 +57,23 @@ UrlForm = Literal["with_v1", "appended_v1", "custom_path"]
 API_HOST = "api.modelstack.cc"
 
 
+def not_found_fix(shown_base_url: str, form: str, what: str) -> str:
+    """What to do about a 404 for `what` (``"GET /v1/models"``), by the base URL's form: one
+    that does not end in /v1 is probably wrong; one that does is right, so the server does not
+    offer that endpoint."""
+    if form == "custom_path":
+        return (
+            f"The base URL {shown_base_url} does not end in /v1 ({what} answered 404); for "
+            "ModelStack use "
+            f"https://{API_HOST}/v1. `mscli doctor` checks it."
+        )
+    return (
+        f"The base URL {shown_base_url} ends in /v1 as it should, so this server does not offer "
+        f"{what} (a proxy or gateway that implements only part of the API?). "
+        "`mscli doctor` shows what it does answer."
+    )
+
+
 def dns_fix(host: str | None, *, temporary: bool) -> str:
     """What to do about a host name that did not resolve, by how it failed: the resolver did not
     answer (temporary: connection or DNS trouble), or it answered that the name does not exist

@@ -206,8 +206,13 @@ def _probe(actx: AppContext, client: Any, result: dict[str, Any]) -> Any:
     from mscli.pricing import cheapest_of, estimate_credits
 
     s = actx.settings
-    entries, _cached = fetch_models(actx)
-    model = cheapest_of(str(e.get("id", "")) for e in entries)
+    try:
+        entries, _cached = fetch_models(actx)
+    except ApiError as exc:  # a gateway without /models: the default model, or the catalogue's
+        if exc.status != 404:
+            raise
+        entries = []
+    model = cheapest_of((str(e.get("id", "")) for e in entries), s.default_model.value)
     if not actx.json:
         actx.note(
             f"--probe: sending a 1-token completion to {model} (costs a tiny amount of credits)…"
