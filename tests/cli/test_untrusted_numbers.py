@@ -13,7 +13,7 @@ import pytest
 
 from support.cli import run
 from support.gateway import Gateway
-from support.loopback import LoopbackServer
+from support.loopback import Conn, LoopbackServer
 
 KEY = "sk_test0123456789abcdefghijklmnopqa1b2"
 MODEL = "claude-haiku-4-5"
@@ -151,3 +151,26 @@ def test_a_damaged_ledger_line_is_skipped_not_summed(
     doc = strict(res.stdout)
     spent = json.dumps(doc)
     assert "Infinity" not in spent and "-5" not in spent
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_usage_in_the_final_stream_chunk(value: str, isolation: Path) -> None:
+    def stream(conn: Conn) -> None:
+        conn.send_headers(200, {"Content-Type": "text/event-stream", "Connection": "close"})
+        conn.send_chunk(
+            b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hi."},'
+            b'"finish_reason":"stop"}]}\n\n'
+        )
+        usage = '{"prompt_tokens":V,"completion_tokens":V,"total_tokens":V}'.replace("V", value)
+        conn.send_chunk(f'data: {{"id":"c1","choices":[],"usage":{usage}}}\n\n'.encode())
+        conn.send_chunk(b"data: [DONE]\n\n")
+        conn.end_chunks()
+
+    with Gateway({"/v1/models": models_body(), "/v1/chat/completions": stream}) as server:
+        res = cli(server, "chat", "-m", MODEL, "--json", "Hello")
+    assert res.code == 0, res.stderr
+    doc = strict(res.stdout)
+    assert doc["content"] == "Hi." and doc["usage"] is None
+    for ledger in isolation.rglob("ledger.jsonl"):
+        for line in ledger.read_text().splitlines():
+            assert 0 <= strict(line)["credits"] < 1e6

@@ -142,11 +142,12 @@ def serve(
     # From here on, Ctrl-C or SIGTERM at any moment (even during the banner) stops cleanly.
     try:
         if actx.json:  # a script using --port 0 reads the URL and key from one line
-            import json
             import os
 
+            from mscli.jsontext import dumps
+
             doc = {"base_url": server.base_url, "api_key": new_test_key(), "plan": plan.value}
-            typer.echo(json.dumps({**doc, "pid": os.getpid()}))
+            typer.echo(dumps({**doc, "pid": os.getpid()}, ensure_ascii=True))
         else:
             _print_banner(actx.terminal, server.base_url, plan.value, new_test_key())
         server.serve_forever()
