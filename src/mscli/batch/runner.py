@@ -1,0 +1,364 @@
+"""The batch run: workers that take a start time from the pacer and send one line each, and the
+main thread, which writes every finished line, records the ledger and tracks the totals.
+
+Stop rules: an error whose class makes every later line fail the same way (`stops_batch`: a
+rejected or missing key, no credits, a configuration error, a server asking to wait longer than
+--max-wait) stops sending; requests in flight finish and are written, unsent lines are not (a
+`--resume` sends them). Ctrl-C (or SIGTERM) does the same; a second one leaves at once. A 429 that
+gets through anyway pauses every worker for the server's wait (`Pacer.pause`), not just its own.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mscli.batch.inputs import Line
+from mscli.batch.pacer import Pacer, Rate, Stopped
+from mscli.errors import MscliError
+from mscli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from mscli.context import AppContext
+
+
+def approx_tokens(chars: int) -> int:
+    """Tokens of a text of `chars` characters, at about four characters a token."""
+    return -(-chars // 4)
+
+
+def stops_batch(err: MscliError) -> bool:
+    """Would every later line fail the same way? Then the batch stops sending."""
+    from mscli.advice import exit_code_for
+
+    if err.advice_key == "rate_limit.wait_too_long":
+        return True
+    return exit_code_for(err) in (ExitCode.AUTH, ExitCode.BALANCE, ExitCode.CONFIG)
+
+
+@dataclass
+class Done:
+    """One line's request, finished: a reply or an error."""
+
+    line: Line
+    model: str
+    content: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int | None] | None = None
+    credits: float | None = None
+    #: (prompt, completion) tokens for the ledger: reported, or estimated when not reported
+    tokens: tuple[int, int] | None = None
+    error: MscliError | None = None
+
+
+Sender = Callable[[Line], Done]
+
+
+class Progress(Protocol):
+    def update(self, summary: Summary) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Summary:
+    """The totals of a run (also its --json summary object)."""
+
+    lines: int  # lines to send in this run
+    rate: Rate
+    skipped: int = 0  # succeeded in an earlier run (--resume)
+    invalid: int = 0  # malformed, written with their error (--skip-invalid)
+    succeeded: int = 0
+    failed: int = 0
+    credits: float = 0.0
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers seen (each was retried or became the line's error)
+    started: int = 0
+    max_in_flight: int = 0
+    seconds: float = 0.0
+    first_start: float | None = None
+    last_start: float | None = None
+    interrupted: bool = False
+    stopped_by: MscliError | None = None
+    output: str = "stdout"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def written(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def not_sent(self) -> int:
+        return self.lines - self.written
+
+    @property
+    def achieved_rpm(self) -> float | None:
+        """Request starts per minute while sending (the pace actually held)."""
+        if self.started < 2 or self.first_start is None or self.last_start is None:
+            return None
+        span = self.last_start - self.first_start
+        return (self.started - 1) * 60.0 / span if span > 0 else None
+
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return int(ExitCode.INTERRUPTED)
+        if self.stopped_by is not None:
+            from mscli.advice import exit_code_for
+
+            return int(exit_code_for(self.stopped_by))
+        if self.failed or self.invalid or self.not_sent:
+            return int(ExitCode.PARTIAL)
+        return int(ExitCode.OK)
+
+    def note(self, *, retry: bool, rate_limited: bool) -> None:
+        """A failed attempt seen by a worker's client: retried or not, a 429 or not."""
+        with self._lock:
+            self.retries += int(retry)
+            self.rate_limited += int(rate_limited)
+
+    def to_json(self) -> dict[str, Any]:
+        achieved = self.achieved_rpm
+        return {
+            "lines": self.lines + self.skipped + self.invalid,
+            "sent": self.started,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "invalid": self.invalid,
+            "skipped": self.skipped,
+            "not_sent": self.not_sent,
+            "rpm": self.rate.rpm,
+            "rpm_source": self.rate.source,
+            "achieved_rpm": round(achieved, 1) if achieved is not None else None,
+            "max_in_flight": self.max_in_flight,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "estimated_credits": round(self.credits, 6),
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by.advice_key if self.stopped_by is not None else None,
+            "output": self.output,
+            "exit_code": self.exit_code(),
+        }
+
+    def line(self) -> str:
+        """The one summary line for people and logs."""
+        parts = [f"{self.succeeded} succeeded", f"{self.failed} failed"]
+        if self.invalid:
+            parts.append(f"{self.invalid} invalid")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped (done earlier)")
+        if self.not_sent:
+            parts.append(f"{self.not_sent} not sent")
+        achieved = self.achieved_rpm
+        pace = f"{achieved:.0f} of {self.rate.rpm} RPM" if achieved else f"{self.rate.rpm} RPM"
+        text = (
+            f"batch: {', '.join(parts)} in {self.seconds:.1f} s, {pace} ({self.rate.source}); "
+            f"{self.rate_limited} rate-limited (429); ≈ {self.credits:.4f} credits "
+            f"(estimate at list price); output: {self.output}"
+        )
+        if self.interrupted:
+            text += "; interrupted: `--resume` sends the rest"
+        elif self.stopped_by is not None:
+            text += f"; stopped: {self.stopped_by.message}"
+        return text
+
+
+class Batch:
+    """Runs `lines` through one sender per worker; the caller's thread writes the results."""
+
+    def __init__(
+        self,
+        lines: list[Line],
+        *,
+        senders: list[Sender],
+        pacer: Pacer,
+        stop: threading.Event,
+        summary: Summary,
+        write: Callable[[Done], None],
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._todo: deque[Line] = deque(lines)
+        self._senders = senders
+        self._pacer = pacer
+        self._stop = stop
+        self._write = write
+        self._progress = progress
+        self._clock = clock
+        self._results: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._flight = threading.Lock()
+        self._in_flight = 0
+        self.summary = summary
+
+    def run(self) -> Summary:
+        t0 = self._clock()
+        workers = [
+            threading.Thread(target=self._work, args=(s,), name=f"mscli-batch-{i}", daemon=True)
+            for i, s in enumerate(self._senders)
+        ]
+        for w in workers:
+            w.start()
+        live = len(workers)
+        try:
+            try:
+                live = self._drain(live)
+            except KeyboardInterrupt:
+                self.summary.interrupted = True
+                self._stop.set()
+                self._drain(live)  # requests in flight finish; a second Ctrl-C leaves at once
+        finally:
+            self._stop.set()
+            self.summary.seconds = self._clock() - t0
+            if self._progress is not None:
+                self._progress.close()
+        return self.summary
+
+    # -- the caller's thread ----------------------------------------------------------------------
+
+    def _drain(self, live: int) -> int:
+        while live:
+            try:
+                kind, item = self._results.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "exit":
+                live -= 1
+            elif kind == "crash":
+                self._stop.set()
+                raise item
+            else:
+                self._finish(item)
+        return live
+
+    def _finish(self, done: Done) -> None:
+        s = self.summary
+        if done.error is None:
+            s.succeeded += 1
+        else:
+            s.failed += 1
+            if s.stopped_by is None and stops_batch(done.error):
+                s.stopped_by = done.error
+        s.credits += done.credits or 0.0
+        try:
+            self._write(done)
+        except BrokenPipeError:  # the reader went away (`| head`): stop at once
+            self._stop.set()
+            raise
+        if self._progress is not None:
+            self._progress.update(s)
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _work(self, send: Sender) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    line = self._todo.popleft()
+                except IndexError:
+                    break
+                try:
+                    at = self._pacer.take()
+                except Stopped:
+                    break
+                if self._stop.is_set():
+                    break
+                self._started(at)
+                try:
+                    done = send(line)
+                except Stopped:  # a retry's wait was cut short by the stop: not written
+                    break
+                finally:
+                    with self._flight:
+                        self._in_flight -= 1
+                if done.error is not None and stops_batch(done.error):
+                    self._stop.set()
+                self._results.put(("done", done))
+        except BaseException as exc:  # a bug: the caller's thread raises it
+            self._results.put(("crash", exc))
+        finally:
+            self._results.put(("exit", None))
+
+    def _started(self, at: float) -> None:
+        s = self.summary
+        with self._flight:
+            self._in_flight += 1
+            s.max_in_flight = max(s.max_in_flight, self._in_flight)
+            s.started += 1
+            if s.first_start is None:
+                s.first_start = at
+            s.last_start = at
+
+
+# --- sending through the API client --------------------------------------------------------------
+
+
+def client_sender(
+    actx: AppContext, *, pacer: Pacer, stop: threading.Event, summary: Summary
+) -> tuple[Sender, Callable[[], None]]:
+    """A sender with its own client (one per worker: a client keeps per-call state), and its close.
+
+    The client's retry policy stays the one policy (`api/retry.py`); only its sleep is routed here:
+    after a 429 the wait is a pause for every worker, and a stop cuts any wait short.
+    """
+    from mscli.api.models import ChatRequest
+
+    client = actx.client()
+
+    def retry_sleep(seconds: float) -> None:
+        limited = client.last_status == 429
+        summary.note(retry=True, rate_limited=limited)
+        if limited:
+            pacer.pause(seconds)
+        if stop.wait(seconds):
+            raise Stopped
+
+    client.policy.sleep = retry_sleep
+    overrides = actx.settings.price_overrides
+
+    def send(line: Line) -> Done:
+        from mscli.pricing import estimate_credits
+
+        assert line.model is not None
+        req = ChatRequest(model=line.model, messages=line.messages, **line.params)
+        try:
+            result = client.chat(req)
+        except MscliError as err:
+            if client.last_status == 429:  # the 429 that ended the retries counts too
+                summary.note(retry=False, rate_limited=True)
+            return Done(line, line.model, error=err)
+        model = result.model or line.model
+        usage = result.usage
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens is not None else None
+        completion = (
+            usage.completion_tokens if usage and usage.completion_tokens is not None else None
+        )
+        shown = None
+        if usage is not None:
+            total = usage.total_tokens
+            if total is None and prompt is not None and completion is not None:
+                total = prompt + completion
+            shown = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": total,
+            }
+        if prompt is None:
+            prompt = approx_tokens(line.prompt_chars)
+        if completion is None:
+            completion = approx_tokens(len(result.content))
+        return Done(
+            line,
+            model,
+            content=result.content,
+            finish_reason=result.finish_reason,
+            usage=shown,
+            credits=estimate_credits(model, prompt, completion, overrides),
+            tokens=(prompt, completion),
+        )
+
+    return send, client.close
