@@ -30,7 +30,7 @@ class Stopped(Exception):
 @dataclass(frozen=True)
 class Rate:
     rpm: int
-    source: str  # for the summary: "--rpm", "plan pro", "server", "lowest plan"
+    source: str  # for the summary: "--rpm", "plan pro", "the server's …", "lowest plan"
 
     @property
     def interval(self) -> float:
@@ -65,7 +65,9 @@ def resolve_rate(
         return Rate(PLANS[plan].rpm, f"plan {plan}")
     limit = ask_server() if ask_server is not None else None
     if limit is not None:
-        return Rate(limit, "server (x-ratelimit-limit-requests)")
+        return Rate(limit, "the server's x-ratelimit-limit-requests")
+    if ask_server is None:
+        return Rate(LOWEST_RPM, "lowest plan; the server was not asked")
     return Rate(LOWEST_RPM, "lowest plan")
 
 

@@ -10,11 +10,13 @@ gets through anyway pauses every worker for the server's wait (`Pacer.pause`), n
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -78,6 +80,7 @@ class Summary:
     credits: float = 0.0
     retries: int = 0
     rate_limited: int = 0  # 429 answers seen (each was retried or became the line's error)
+    pauses: int = 0  # times every worker was held for a 429's wait
     started: int = 0
     max_in_flight: int = 0
     seconds: float = 0.0
@@ -137,6 +140,7 @@ class Summary:
             "max_in_flight": self.max_in_flight,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
+            "pauses": self.pauses,
             "estimated_credits": round(self.credits, 6),
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
@@ -193,6 +197,7 @@ class Batch:
         self._results: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._flight = threading.Lock()
         self._in_flight = 0
+        self._signals = _HeldSignals()
         self.summary = summary
 
     def run(self) -> Summary:
@@ -205,15 +210,17 @@ class Batch:
             w.start()
         live = len(workers)
         try:
-            try:
-                live = self._drain(live)
-            except KeyboardInterrupt:
-                self.summary.interrupted = True
-                self._stop.set()
-                self._drain(live)  # requests in flight finish; a second Ctrl-C leaves at once
+            with self._signals:
+                try:
+                    live = self._drain(live)
+                except KeyboardInterrupt:
+                    self.summary.interrupted = True
+                    self._stop.set()
+                    self._drain(live)  # requests in flight finish; a second Ctrl-C leaves at once
         finally:
             self._stop.set()
             self.summary.seconds = self._clock() - t0
+            self.summary.pauses = self._pacer.pauses
             if self._progress is not None:
                 self._progress.close()
         return self.summary
@@ -245,7 +252,8 @@ class Batch:
                 s.stopped_by = done.error
         s.credits += done.credits or 0.0
         try:
-            self._write(done)
+            with self._signals.held():  # the line and its ledger entry, or neither
+                self._write(done)
         except BrokenPipeError:  # the reader went away (`| head`): stop at once
             self._stop.set()
             raise
@@ -292,6 +300,58 @@ class Batch:
             if s.first_start is None:
                 s.first_start = at
             s.last_start = at
+
+
+class _HeldSignals:
+    """While a finished line is written, the signals that stop mscli (Ctrl-C, and SIGTERM and
+    SIGHUP, which app.main turns into the same) wait, so a line is never written without its
+    ledger entry. Each then runs its own handler, as it would have. Main thread, POSIX and
+    in-process alike; elsewhere (another thread) nothing is held."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._holding = False
+        self._pending: list[int] = []
+
+    def __enter__(self) -> _HeldSignals:
+        for name in self.NAMES:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                previous = signal.getsignal(signum)
+                if callable(previous):
+                    signal.signal(signum, self._handle)
+                    self._previous[signum] = previous
+            except (ValueError, OSError):  # not the main thread
+                return self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._holding:
+            self._pending.append(signum)
+            return
+        self._previous[signum](signum, frame)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._pending:
+                signum = self._pending[0]
+                self._pending.clear()
+                self._previous[signum](signum, None)
 
 
 # --- sending through the API client --------------------------------------------------------------
