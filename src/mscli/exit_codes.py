@@ -34,6 +34,6 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.NETWORK: "network: DNS, connection refused or reset, TLS, timeouts",
     ExitCode.PROTOCOL: "protocol: malformed or truncated response or stream, HTML instead of the API",
     ExitCode.CONFIG: "configuration: corrupt config, insecure http refused, bad base URL, redirect refused",
-    ExitCode.PARTIAL: "batch finished, but some lines failed or were invalid (each failed line carries its error in the output)",
+    ExitCode.PARTIAL: "batch finished with failed lines (each carries its error in the output; invalid ones too)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C; SIGTERM and SIGHUP stop the same way with 143 and 129)",
 }
