@@ -34,7 +34,8 @@ def _run(
     summary = Summary(len(lines), Rate(6000, "--rpm"))
     batch = Batch(
         lines,
-        senders=[send] * workers,
+        make_sender=lambda: (send, lambda: None),
+        max_workers=workers,
         pacer=Pacer(0.0, wait=stop.wait),
         stop=stop,
         summary=summary,

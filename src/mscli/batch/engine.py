@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from mscli.batch.inputs import Defaults, Invalid, Line, parse
 from mscli.batch.output import Writer, read_previous, record
 from mscli.batch.pacer import Pacer, Rate, resolve_rate, server_limit
-from mscli.batch.runner import Batch, Done, Progress, Summary, approx_tokens, client_sender
+from mscli.batch.runner import (
+    Batch,
+    Done,
+    Progress,
+    Sender,
+    Summary,
+    approx_tokens,
+    client_sender,
+)
 from mscli.errors import MscliError, UsageError
 
 if TYPE_CHECKING:
@@ -199,29 +207,22 @@ def execute(
 
     for bad in job.invalid:  # --skip-invalid: each one written with its error
         writer.write(record(bad.id, error=error_doc(actx, UsageError(str(bad)))))
-    workers = max(1, min(parallel or DEFAULT_MAX_PARALLEL, len(job.lines) or 1))
-    senders, closers = [], []
-    try:
-        for _ in range(workers if job.lines else 0):
-            send, close = client_sender(actx, pacer=pacer, stop=stop, summary=summary)
-            senders.append(send)
-            closers.append(close)
-        batch = Batch(
-            job.lines,
-            senders=senders,
-            pacer=pacer,
-            stop=stop,
-            summary=summary,
-            write=write,
-            progress=progress,
-        )
-        return batch.run()
-    finally:
-        for close in closers:
-            try:
-                close()
-            except Exception:
-                pass
+
+    def make_sender() -> tuple[Sender, Callable[[], None]]:
+        return client_sender(actx, pacer=pacer, stop=stop, summary=summary)
+
+    batch = Batch(
+        job.lines,
+        make_sender=make_sender,
+        max_workers=parallel or DEFAULT_MAX_PARALLEL,
+        pacer=pacer,
+        stop=stop,
+        summary=summary,
+        write=write,
+        progress=progress,
+    )
+    # the first client is made here: a missing or malformed key fails before any thread starts
+    return batch.run(make_sender() if job.lines else None)
 
 
 def error_doc(actx: AppContext, err: MscliError) -> dict[str, Any]:

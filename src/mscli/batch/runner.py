@@ -173,13 +173,20 @@ class Summary:
 
 
 class Batch:
-    """Runs `lines` through one sender per worker; the caller's thread writes the results."""
+    """Runs `lines` on worker threads; the caller's thread writes the results.
+
+    Workers are added as the pace needs them, up to `max_workers`: when a worker takes its start
+    time and no other one is waiting for the next, one more is started (its sender, with its own
+    client, is made on that thread while it waits for its turn). So as many requests are in flight
+    as the latency needs to hold the pace, and no more clients are built than that.
+    """
 
     def __init__(
         self,
         lines: list[Line],
         *,
-        senders: list[Sender],
+        make_sender: Callable[[], tuple[Sender, Callable[[], None]]],
+        max_workers: int,
         pacer: Pacer,
         stop: threading.Event,
         summary: Summary,
@@ -188,35 +195,36 @@ class Batch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._todo: deque[Line] = deque(lines)
-        self._senders = senders
+        self._make_sender = make_sender
+        self._max_workers = max(1, max_workers)
         self._pacer = pacer
         self._stop = stop
         self._write = write
         self._progress = progress
         self._clock = clock
         self._results: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._flight = threading.Lock()
+        self._lock = threading.Lock()
         self._in_flight = 0
+        self._waiting = 0  # workers waiting for a start time
+        self._workers = 0
         self._signals = _HeldSignals()
         self.summary = summary
 
-    def run(self) -> Summary:
+    def run(self, first: tuple[Sender, Callable[[], None]] | None = None) -> Summary:
+        """Send every line. `first`: the first worker's sender, made by the caller (so that a
+        missing key fails before any thread starts)."""
         t0 = self._clock()
-        workers = [
-            threading.Thread(target=self._work, args=(s,), name=f"mscli-batch-{i}", daemon=True)
-            for i, s in enumerate(self._senders)
-        ]
-        for w in workers:
-            w.start()
-        live = len(workers)
+        exited = 0
         try:
+            if self._todo:
+                self._add_worker(first)
             with self._signals:
                 try:
-                    live = self._drain(live)
+                    exited = self._drain(exited)
                 except KeyboardInterrupt:
                     self.summary.interrupted = True
                     self._stop.set()
-                    self._drain(live)  # requests in flight finish; a second Ctrl-C leaves at once
+                    self._drain(exited)  # requests in flight finish; a second Ctrl-C leaves at once
         finally:
             self._stop.set()
             self.summary.seconds = self._clock() - t0
@@ -227,20 +235,22 @@ class Batch:
 
     # -- the caller's thread ----------------------------------------------------------------------
 
-    def _drain(self, live: int) -> int:
-        while live:
+    def _drain(self, exited: int) -> int:
+        while True:
+            with self._lock:
+                if exited >= self._workers:
+                    return exited
             try:
                 kind, item = self._results.get(timeout=0.5)
             except queue.Empty:
                 continue
             if kind == "exit":
-                live -= 1
+                exited += 1
             elif kind == "crash":
                 self._stop.set()
                 raise item
             else:
                 self._finish(item)
-        return live
 
     def _finish(self, done: Done) -> None:
         s = self.summary
@@ -262,44 +272,71 @@ class Batch:
 
     # -- workers ------------------------------------------------------------------------------
 
-    def _work(self, send: Sender) -> None:
+    def _add_worker(self, sender: tuple[Sender, Callable[[], None]] | None = None) -> None:
+        """Start one more worker (the caller holds no lock; counted before it starts)."""
+        with self._lock:
+            n = self._workers
+            self._workers += 1
+        thread = threading.Thread(
+            target=self._work, args=(sender,), name=f"mscli-batch-{n}", daemon=True
+        )
+        thread.start()
+
+    def _work(self, sender: tuple[Sender, Callable[[], None]] | None) -> None:
+        close: Callable[[], None] | None = None
         try:
-            while not self._stop.is_set():
-                try:
-                    line = self._todo.popleft()
-                except IndexError:
-                    break
-                try:
-                    at = self._pacer.take()
-                except Stopped:
-                    break
-                if self._stop.is_set():
-                    break
-                self._started(at)
-                try:
-                    done = send(line)
-                except Stopped:  # a retry's wait was cut short by the stop: not written
-                    break
-                finally:
-                    with self._flight:
-                        self._in_flight -= 1
-                if done.error is not None and stops_batch(done.error):
-                    self._stop.set()
-                self._results.put(("done", done))
+            send, close = sender if sender is not None else self._make_sender()
+            self._loop(send)
         except BaseException as exc:  # a bug: the caller's thread raises it
             self._results.put(("crash", exc))
         finally:
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
             self._results.put(("exit", None))
 
+    def _loop(self, send: Sender) -> None:
+        while not self._stop.is_set():
+            try:
+                line = self._todo.popleft()
+            except IndexError:
+                return
+            with self._lock:
+                self._waiting += 1
+            try:
+                at = self._pacer.take()
+            except Stopped:
+                return
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if self._stop.is_set():
+                return
+            self._started(at)
+            try:
+                done = send(line)
+            except Stopped:  # a retry's wait was cut short by the stop: not written
+                return
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+            if done.error is not None and stops_batch(done.error):
+                self._stop.set()
+            self._results.put(("done", done))
+
     def _started(self, at: float) -> None:
+        """A request starts now; with nobody waiting for the next start, add a worker."""
         s = self.summary
-        with self._flight:
+        with self._lock:
+            grow = self._waiting == 0 and self._workers < self._max_workers and bool(self._todo)
             self._in_flight += 1
             s.max_in_flight = max(s.max_in_flight, self._in_flight)
             s.started += 1
             if s.first_start is None:
                 s.first_start = at
             s.last_start = at
+        if grow:
+            self._add_worker()
 
 
 class _HeldSignals:
