@@ -331,3 +331,42 @@ def test_output_rules(sandbox: EmbeddedSandbox, tmp_path: Path) -> None:
     r = batch(sandbox, source, "-o", str(out))
     assert r.code == 2 and "already has results" in r.stderr
     assert out.read_text() == '{"id": 1}\n'  # not overwritten
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="pty")
+def test_on_a_terminal_a_progress_bar_then_the_summary(
+    sandbox: EmbeddedSandbox, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    from support.vt import render
+
+    out = tmp_path / "out.jsonl"
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key, "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mscli", "--base-url", sandbox.base_url, "batch", "-m", MODEL,
+         str(_input(tmp_path, 10)), "--rpm", "6000", "-o", str(out)],
+        stdin=slave, stdout=slave, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the program closed the terminal
+            break
+        if not data:
+            break
+        raw += data
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    drawn = raw.decode("utf-8", "replace")
+    assert "10/10" in drawn and "0 failed · " in drawn and "/6000 RPM" in drawn
+    screen = render(raw, 100, 40).text()
+    assert "batch: 10 succeeded, 0 failed" in screen
+    assert "━" not in screen  # the bar was erased once the batch ended
+    assert len(_out(out)) == 10

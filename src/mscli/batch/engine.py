@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mscli.batch.inputs import Defaults, Invalid, Line, parse
+from mscli.batch.inputs import Defaults, Invalid, Line, id_key, parse
 from mscli.batch.output import Writer, read_previous, record
 from mscli.batch.pacer import Pacer, Rate, resolve_rate, server_limit
 from mscli.batch.runner import (
@@ -67,14 +67,8 @@ def prepare(
         prev = read_previous(resume)
         job.lines = [line for line in lines if line.key not in prev.succeeded]
         job.skipped = len(lines) - len(job.lines)
-        job.invalid = [i for i in invalid if _key(i.id) not in prev.succeeded]
+        job.invalid = [i for i in invalid if id_key(i.id) not in prev.succeeded]
     return job
-
-
-def _key(value: Any) -> str:
-    from mscli.batch.inputs import id_key
-
-    return id_key(value)
 
 
 def rate(actx: AppContext, flag: int | None, *, ask_server: bool) -> Rate:
@@ -170,11 +164,12 @@ def execute(
     writer: Writer,
     output_name: str,
     preflight: Callable[[], None] | None = None,
-    progress: Progress | None = None,
+    progress: Callable[[], Progress | None] | None = None,
     server_asked: bool = False,
 ) -> Summary:
     """Send the job's lines at the pace, write each result, record the ledger; never raises for a
-    line's error (it is in the summary and the output)."""
+    line's error (it is in the summary and the output). `progress` makes the progress view, once
+    nothing can fail before the batch runs (so no bar is left on screen above an error)."""
     from mscli import ledger
 
     stop = threading.Event()
@@ -211,6 +206,8 @@ def execute(
     def make_sender() -> tuple[Sender, Callable[[], None]]:
         return client_sender(actx, pacer=pacer, stop=stop, summary=summary)
 
+    # the first client is made here: a missing or malformed key fails before any thread starts
+    first = make_sender() if job.lines else None
     batch = Batch(
         job.lines,
         make_sender=make_sender,
@@ -219,10 +216,9 @@ def execute(
         stop=stop,
         summary=summary,
         write=write,
-        progress=progress,
+        progress=progress() if progress is not None else None,
     )
-    # the first client is made here: a missing or malformed key fails before any thread starts
-    return batch.run(make_sender() if job.lines else None)
+    return batch.run(first)
 
 
 def error_doc(actx: AppContext, err: MscliError) -> dict[str, Any]:

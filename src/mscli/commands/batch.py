@@ -258,7 +258,7 @@ def run(
             writer=writer,
             output_name=str(output) if output is not None else "stdout",
             preflight=preflight,
-            progress=_progress(actx, term, len(job.lines)),
+            progress=lambda: _progress(actx, term, len(job.lines)),
             server_asked=ask_server,
         )
     finally:
