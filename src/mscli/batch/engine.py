@@ -40,6 +40,7 @@ class Job:
     lines: list[Line]  # to send in this run
     invalid: list[Invalid] = field(default_factory=list)
     skipped: int = 0  # succeeded in an earlier run
+    unreadable: int = 0  # lines of the earlier output that are not batch results
 
 
 def prepare(
@@ -67,6 +68,7 @@ def prepare(
         prev = read_previous(resume)
         job.lines = [line for line in lines if line.key not in prev.succeeded]
         job.skipped = len(lines) - len(job.lines)
+        job.unreadable = prev.unreadable
         job.invalid = [i for i in invalid if id_key(i.id) not in prev.succeeded]
     return job
 

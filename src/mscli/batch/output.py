@@ -4,6 +4,7 @@ A line is written as soon as its request finished, flushed, and fsynced when the
 so an interruption (Ctrl-C, a killed job, a full disk after it) loses at most the line being
 written. `--resume` reads the file back: ids whose last line has no error succeeded and are not
 sent again; failed ids are sent again and their new line is appended (the last line of an id wins).
+Lines that are not batch results are left as they are, and counted.
 A last line cut off mid-write is removed before appending.
 """
 
@@ -47,7 +48,6 @@ class Writer:
         self._stream = stream
         self._durable = durable
         self._close = close
-        self.written = 0
 
     @classmethod
     def to_file(cls, path: Path, *, append: bool) -> Writer:
@@ -59,7 +59,6 @@ class Writer:
         self._stream.flush()
         if self._durable:
             os.fsync(self._stream.fileno())
-        self.written += 1
 
     def close(self) -> None:
         if self._close:
@@ -68,10 +67,9 @@ class Writer:
 
 @dataclass
 class Previous:
-    """What an earlier run wrote: the ids that succeeded and those that failed."""
+    """What an earlier run wrote: the ids that succeeded (failed ones are simply sent again)."""
 
     succeeded: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
     unreadable: int = 0  # lines that are not output lines (left as they are)
 
 
@@ -101,10 +99,6 @@ def read_previous(path: Path) -> Previous:
         if not isinstance(doc, dict) or "id" not in doc or "error" not in doc:
             prev.unreadable += 1
             continue
-        key = id_key(doc["id"])
         if doc["error"] is None:
-            prev.succeeded.add(key)
-            prev.failed.discard(key)
-        elif key not in prev.succeeded:
-            prev.failed.add(key)
+            prev.succeeded.add(id_key(doc["id"]))
     return prev

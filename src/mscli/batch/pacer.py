@@ -92,7 +92,6 @@ class Pacer:
         self._pause = threading.Lock()
         self._next = float("-inf")
         self._resume_at = float("-inf")
-        self.started = 0
         self.pauses = 0
 
     def take(self) -> float:
@@ -107,7 +106,6 @@ class Pacer:
                 if self._wait(due - now):
                     raise Stopped
             self._next = now + self.interval
-            self.started += 1
             return now
 
     def pause(self, seconds: float) -> None:

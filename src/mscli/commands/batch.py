@@ -225,6 +225,10 @@ def run(
         skip_invalid=skip_invalid,
         resume=output if resume else None,
     )
+    if job.unreadable:
+        actx.warn(
+            f"{job.unreadable} line(s) of {output} are not batch results; they are left as they are."
+        )
     ask_server = rpm is None and not actx.settings.plan.value and not dry_run and bool(job.lines)
     rate = engine.rate(actx, rpm, ask_server=ask_server)
     if dry_run:
