@@ -373,3 +373,44 @@ def test_on_a_terminal_a_progress_bar_then_the_summary(
     assert "batch: 10 succeeded, 0 failed" in screen
     assert "━" not in screen  # the bar was erased once the batch ended
     assert len(_out(out)) == 10
+
+
+def test_a_rejected_key_stops_before_any_completion_is_sent(
+    sandbox_factory: Callable[..., EmbeddedSandbox], tmp_path: Path
+) -> None:
+    sb = sandbox_factory(**_logged())
+    out = tmp_path / "out.jsonl"
+    r = batch(
+        sb,
+        str(_input(tmp_path, 5)),
+        "--rpm",
+        "6000",
+        "-o",
+        str(out),
+        "--json",
+        key="sk_test_invalid",
+    )
+    assert r.code == 3
+    assert r.error()["type"] == "auth.invalid"
+    assert out.read_text() == ""
+    logged = _log(sb)
+    assert logged and all("/v1/models" in ln for ln in logged)  # the model check found it
+    assert not [ln for ln in logged if "chat/completions" in ln]
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_ends_the_batch_quietly(
+    sandbox: EmbeddedSandbox, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mscli", "--base-url", sandbox.base_url, "batch", "-m", MODEL,
+         str(_input(tmp_path, 30)), "--rpm", "1200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["error"] is None
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err
