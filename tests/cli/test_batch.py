@@ -228,7 +228,7 @@ def test_an_interrupted_batch_resumed_answers_each_id_exactly_once(
     rest = proc.stdout.read()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 130, err
-    assert "Traceback" not in err and "interrupted: `--resume` sends the rest" in err
+    assert "Traceback" not in err and "interrupted: with -o FILE, `--resume` sends the rest" in err
     out = tmp_path / "out.jsonl"
     out.write_bytes(b"".join(first) + rest)
     before = _out(out)
@@ -334,6 +334,8 @@ def test_output_rules(sandbox: EmbeddedSandbox, tmp_path: Path) -> None:
     r = batch(sandbox, source, "-o", str(out))
     assert r.code == 2 and "already has results" in r.stderr
     assert out.read_text() == '{"id": 1}\n'  # not overwritten
+    r = batch(sandbox, source, "-o", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert r.code == 2 and "Cannot write" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.slow

@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from mscli.batch.inputs import LineId, id_key
+from mscli.errors import UsageError
 
 #: The keys of every output line, in this order.
 KEYS = ("id", "model", "content", "finish_reason", "usage", "estimated_credits", "error")
+
+
+def _unwritable(path: Path, err: OSError) -> UsageError:
+    return UsageError(
+        f"Cannot write {path}: {err.strerror or err}",
+        fix="Write elsewhere with -o FILE; what was written so far is kept, and --resume "
+        "continues from it.",
+    )
 
 
 def record(line_id: LineId, **values: Any) -> dict[str, Any]:
@@ -44,21 +53,34 @@ def dumps(doc: dict[str, Any]) -> str:
 class Writer:
     """Writes output lines to a text stream; `durable` (a file) also fsyncs each line."""
 
-    def __init__(self, stream: IO[str], *, durable: bool, close: bool) -> None:
+    def __init__(
+        self, stream: IO[str], *, durable: bool, close: bool, name: str = "stdout"
+    ) -> None:
         self._stream = stream
+        self._name = name
         self._durable = durable
         self._close = close
 
     @classmethod
     def to_file(cls, path: Path, *, append: bool) -> Writer:
-        stream = open(path, "a" if append else "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        return cls(stream, durable=True, close=True)
+        try:
+            stream = open(path, "a" if append else "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        except OSError as err:
+            raise _unwritable(path, err) from None
+        return cls(stream, durable=True, close=True, name=str(path))
 
     def write(self, doc: dict[str, Any]) -> None:
-        self._stream.write(dumps(doc))
-        self._stream.flush()
-        if self._durable:
-            os.fsync(self._stream.fileno())
+        try:
+            self._stream.write(dumps(doc))
+            self._stream.flush()
+            if self._durable:
+                os.fsync(self._stream.fileno())
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            if not self._durable:
+                raise
+            raise _unwritable(Path(self._name), err) from None
 
     def close(self) -> None:
         if self._close:
@@ -81,6 +103,8 @@ def read_previous(path: Path) -> Previous:
         data = path.read_bytes()
     except FileNotFoundError:
         return prev
+    except OSError as err:
+        raise UsageError(f"Cannot read {path} to resume: {err.strerror or err}") from None
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         with open(path, "r+b") as fh:

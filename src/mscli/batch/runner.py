@@ -166,7 +166,8 @@ class Summary:
             f"(estimate at list price); output: {self.output}"
         )
         if self.interrupted:
-            text += "; interrupted: `--resume` sends the rest"
+            again = "`--resume`" if self.output != "stdout" else "with -o FILE, `--resume`"
+            text += f"; interrupted: {again} sends the rest"
         elif self.stopped_by is not None:
             text += f"; stopped: {self.stopped_by.message}"
         return text
@@ -264,7 +265,7 @@ class Batch:
         try:
             with self._signals.held():  # the line and its ledger entry, or neither
                 self._write(done)
-        except BrokenPipeError:  # the reader went away (`| head`): stop at once
+        except BaseException:  # the reader went away (`| head`), a full disk: stop at once
             self._stop.set()
             raise
         if self._progress is not None:
