@@ -10,7 +10,8 @@ import pytest
 
 from mscli.batch.inputs import Line
 from mscli.batch.pacer import Pacer, Rate
-from mscli.batch.runner import Batch, Done, Summary, stops_batch
+from mscli.batch.runner import Batch, Done, stops_batch
+from mscli.batch.summary import Summary
 from mscli.errors import ApiError, NetworkError, ProtocolError
 from mscli.exit_codes import ExitCode
 

@@ -5,5 +5,7 @@
   with an injectable clock and wait, and a pause every worker honours after a 429.
 - `output`: the output writer (one strict JSON line per finished line, flushed, fsynced to a file)
   and `--resume` (which ids already succeeded).
-- `runner`: the workers, the stop rules (401/402/config errors, Ctrl-C), the ledger, the summary.
+- `runner`: the workers (added as the pace needs them) and the stop rules (401/402/config
+  errors, Ctrl-C); `sender`: one line through the API client; `summary`: the totals.
+- `engine`: the steps the command calls (prepare, rate, estimate, execute), the ledger.
 """

@@ -10,18 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mscli.batch.inputs import Defaults, Invalid, Line, id_key, parse
+from mscli.batch.inputs import Defaults, Invalid, Line, approx_tokens, id_key, parse
 from mscli.batch.output import Writer, read_previous, record
 from mscli.batch.pacer import Pacer, Rate, resolve_rate, server_limit
-from mscli.batch.runner import (
-    Batch,
-    Done,
-    Progress,
-    Sender,
-    Summary,
-    approx_tokens,
-    client_sender,
-)
+from mscli.batch.runner import Batch, Done, Progress, Sender
+from mscli.batch.sender import client_sender
+from mscli.batch.summary import Summary
 from mscli.errors import MscliError, UsageError
 
 if TYPE_CHECKING:

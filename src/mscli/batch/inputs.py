@@ -74,6 +74,11 @@ class Invalid:
         return f"line {self.number}: {self.message}"
 
 
+def approx_tokens(chars: int) -> int:
+    """Tokens of a text of `chars` characters, at about four characters a token."""
+    return -(-chars // 4)
+
+
 def id_key(value: LineId) -> str:
     """One comparable key per id: 3 and "3" are different ids."""
     return json.dumps(value, ensure_ascii=True)

@@ -17,21 +17,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from mscli.batch.inputs import Line
-from mscli.batch.pacer import Pacer, Rate, Stopped
+from mscli.batch.pacer import Pacer, Stopped
+from mscli.batch.summary import Summary
 from mscli.errors import MscliError
 from mscli.exit_codes import ExitCode
-
-if TYPE_CHECKING:
-    from mscli.context import AppContext
-
-
-def approx_tokens(chars: int) -> int:
-    """Tokens of a text of `chars` characters, at about four characters a token."""
-    return -(-chars // 4)
 
 
 def stops_batch(err: MscliError) -> bool:
@@ -65,112 +58,6 @@ class Progress(Protocol):
     def update(self, summary: Summary) -> None: ...
 
     def close(self) -> None: ...
-
-
-@dataclass
-class Summary:
-    """The totals of a run (also its --json summary object)."""
-
-    lines: int  # lines to send in this run
-    rate: Rate
-    skipped: int = 0  # succeeded in an earlier run (--resume)
-    invalid: int = 0  # malformed, written with their error (--skip-invalid)
-    succeeded: int = 0
-    failed: int = 0
-    credits: float = 0.0
-    retries: int = 0
-    rate_limited: int = 0  # 429 answers seen (each was retried or became the line's error)
-    pauses: int = 0  # times every worker was held for a 429's wait
-    started: int = 0
-    max_in_flight: int = 0
-    seconds: float = 0.0
-    first_start: float | None = None
-    last_start: float | None = None
-    interrupted: bool = False
-    stopped_by: MscliError | None = None
-    output: str = "stdout"
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def written(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def not_sent(self) -> int:
-        return self.lines - self.written
-
-    @property
-    def achieved_rpm(self) -> float | None:
-        """Request starts per minute while sending (the pace actually held)."""
-        if self.started < 2 or self.first_start is None or self.last_start is None:
-            return None
-        span = self.last_start - self.first_start
-        return (self.started - 1) * 60.0 / span if span > 0 else None
-
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return int(ExitCode.INTERRUPTED)
-        if self.stopped_by is not None:
-            from mscli.advice import exit_code_for
-
-            return int(exit_code_for(self.stopped_by))
-        if self.failed or self.invalid or self.not_sent:
-            return int(ExitCode.PARTIAL)
-        return int(ExitCode.OK)
-
-    def note(self, *, retry: bool, rate_limited: bool) -> None:
-        """A failed attempt seen by a worker's client: retried or not, a 429 or not."""
-        with self._lock:
-            self.retries += int(retry)
-            self.rate_limited += int(rate_limited)
-
-    def to_json(self) -> dict[str, Any]:
-        achieved = self.achieved_rpm
-        return {
-            "lines": self.lines + self.skipped + self.invalid,
-            "sent": self.started,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "invalid": self.invalid,
-            "skipped": self.skipped,
-            "not_sent": self.not_sent,
-            "rpm": self.rate.rpm,
-            "rpm_source": self.rate.source,
-            "achieved_rpm": round(achieved, 1) if achieved is not None else None,
-            "max_in_flight": self.max_in_flight,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "pauses": self.pauses,
-            "estimated_credits": round(self.credits, 6),
-            "seconds": round(self.seconds, 3),
-            "interrupted": self.interrupted,
-            "stopped_by": self.stopped_by.advice_key if self.stopped_by is not None else None,
-            "output": self.output,
-            "exit_code": self.exit_code(),
-        }
-
-    def line(self) -> str:
-        """The one summary line for people and logs."""
-        parts = [f"{self.succeeded} succeeded", f"{self.failed} failed"]
-        if self.invalid:
-            parts.append(f"{self.invalid} invalid")
-        if self.skipped:
-            parts.append(f"{self.skipped} skipped (done earlier)")
-        if self.not_sent:
-            parts.append(f"{self.not_sent} not sent")
-        achieved = self.achieved_rpm
-        pace = f"{achieved:.0f} of {self.rate.rpm} RPM" if achieved else f"{self.rate.rpm} RPM"
-        text = (
-            f"batch: {', '.join(parts)} in {self.seconds:.1f} s, {pace} ({self.rate.source}); "
-            f"{self.rate_limited} rate-limited (429); ≈ {self.credits:.4f} credits "
-            f"(estimate at list price); output: {self.output}"
-        )
-        if self.interrupted:
-            again = "`--resume`" if self.output != "stdout" else "with -o FILE, `--resume`"
-            text += f"; interrupted: {again} sends the rest"
-        elif self.stopped_by is not None:
-            text += f"; stopped: {self.stopped_by.message}"
-        return text
 
 
 class Batch:
@@ -390,73 +277,3 @@ class _HeldSignals:
                 signum = self._pending[0]
                 self._pending.clear()
                 self._previous[signum](signum, None)
-
-
-# --- sending through the API client --------------------------------------------------------------
-
-
-def client_sender(
-    actx: AppContext, *, pacer: Pacer, stop: threading.Event, summary: Summary
-) -> tuple[Sender, Callable[[], None]]:
-    """A sender with its own client (one per worker: a client keeps per-call state), and its close.
-
-    The client's retry policy stays the one policy (`api/retry.py`); only its sleep is routed here:
-    after a 429 the wait is a pause for every worker, and a stop cuts any wait short.
-    """
-    from mscli.api.models import ChatRequest
-
-    client = actx.client()
-
-    def retry_sleep(seconds: float) -> None:
-        limited = client.last_status == 429
-        summary.note(retry=True, rate_limited=limited)
-        if limited:
-            pacer.pause(seconds)
-        if stop.wait(seconds):
-            raise Stopped
-
-    client.policy.sleep = retry_sleep
-    overrides = actx.settings.price_overrides
-
-    def send(line: Line) -> Done:
-        from mscli.pricing import estimate_credits
-
-        assert line.model is not None
-        req = ChatRequest(model=line.model, messages=line.messages, **line.params)
-        try:
-            result = client.chat(req)
-        except MscliError as err:
-            if client.last_status == 429:  # the 429 that ended the retries counts too
-                summary.note(retry=False, rate_limited=True)
-            return Done(line, line.model, error=err)
-        model = result.model or line.model
-        usage = result.usage
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens is not None else None
-        completion = (
-            usage.completion_tokens if usage and usage.completion_tokens is not None else None
-        )
-        shown = None
-        if usage is not None:
-            total = usage.total_tokens
-            if total is None and prompt is not None and completion is not None:
-                total = prompt + completion
-            shown = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": total,
-            }
-        if prompt is None:
-            prompt = approx_tokens(line.prompt_chars)
-        if completion is None:
-            completion = approx_tokens(len(result.content))
-        return Done(
-            line,
-            model,
-            content=result.content,
-            finish_reason=result.finish_reason,
-            usage=shown,
-            credits=estimate_credits(model, prompt, completion, overrides),
-            tokens=(prompt, completion),
-        )
-
-    return send, client.close

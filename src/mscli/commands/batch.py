@@ -17,7 +17,8 @@ import typer
 from mscli.completers import complete_model
 
 if TYPE_CHECKING:
-    from mscli.batch.runner import Progress, Summary
+    from mscli.batch.runner import Progress
+    from mscli.batch.summary import Summary
     from mscli.context import AppContext
 
 HELP = (

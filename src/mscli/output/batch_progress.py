@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 if TYPE_CHECKING:
-    from mscli.batch.runner import Summary
+    from mscli.batch.summary import Summary
 
 
 class BatchProgress:
