@@ -120,7 +120,11 @@ class Chat:
         `output_closed`), so the caller can record the exchange first."""
         from mscli.output.chat_view import MarkdownView, quiet_input
 
-        guard = quiet_input() if isinstance(view, MarkdownView) else contextlib.nullcontext()
+        guard = (
+            quiet_input(self.actx.terminal.controlling)
+            if isinstance(view, MarkdownView)
+            else contextlib.nullcontext()
+        )
         with guard:  # no echoed ^C or type-ahead inside the live region
             return self._send(prompt, view, stream=stream, on_text=on_text)
 

@@ -29,6 +29,7 @@ resolution (flag > env > profile > default) lives in ``mscli.settings``; this mo
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import stat
@@ -241,7 +242,9 @@ class ConfigStore:
     def update(self, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Read-modify-write under the lock: re-read, ``fn(data)`` edits in place, validate, write.
 
-        Returns the data written. A corrupt file raises ``ConfigCorruptError`` and stays untouched;
+        Only what ``fn`` changed must be valid: a bad value already in the file is kept as it is
+        (the command that repairs one value must work while another is still bad; `problems()`
+        lists them for a warning). Returns the data written. A corrupt file raises ``ConfigCorruptError`` and stays untouched;
         another writer holding the lock past the timeout raises ``ConfigLockedError``.
         """
         from filelock import Timeout
@@ -266,9 +269,10 @@ class ConfigStore:
             ) from None
         try:
             data = self.load()  # raises on a corrupt file: it is never overwritten
+            before = copy.deepcopy(data)
             fn(data)
             data = dict(_drop_none(data))
-            validate(data, path=str(self.path))
+            validate(data, path=str(self.path), before=before)
             self._write(data)
             return data
         finally:

@@ -308,3 +308,9 @@ class NoModelError(MscliError):
 
 class BalanceBelowMinimumError(MscliError):
     advice_key = "balance.below_min"
+
+
+class BalanceUnknownError(MscliError):
+    """`--min` was asked of a server that reports no balance, and nothing confirmed it."""
+
+    advice_key = "balance.unknown"

@@ -27,7 +27,7 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.INTERNAL: "unexpected internal failure (a bug): please report it",
     ExitCode.USAGE: "usage error: unknown option, bad value, missing argument",
     ExitCode.AUTH: "authentication: key missing, malformed, invalid or revoked (401, 403)",
-    ExitCode.BALANCE: "insufficient balance (402), or below `balance --min`",
+    ExitCode.BALANCE: "insufficient balance (402), or below (or not known for) `balance --min`",
     ExitCode.RATE_LIMIT: "rate limited: retries used up, or the server asked to wait longer than --max-wait (429)",
     ExitCode.REJECTED: "request rejected: unsupported model, invalid field, not found (400, 404, 409, 413, 422)",
     ExitCode.SERVER: "server error after retries (500, 502, 503, 504)",

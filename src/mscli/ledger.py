@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-KEEP_SECONDS = 8 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def record(
     prompt_tokens: int,
     completion_tokens: int,
     *,
-    overrides: dict[str, tuple[float, float]] | None = None,
+    overrides: Mapping[str, tuple[float, float]] | None = None,
     now: float | None = None,
 ) -> Entry | None:
     """Append one entry; returns it, or None when the ledger could not be written."""
@@ -96,28 +94,3 @@ def entries(*, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
         if e.ts >= since and (base_url is None or e.base_url == base_url):
             out.append(e)
     return out
-
-
-def spent(
-    *, window_seconds: float, base_url: str | None = None, now: float | None = None
-) -> tuple[float, int]:
-    """(estimated credits, request count) in the last `window_seconds`."""
-    now = time.time() if now is None else now
-    picked = entries(since=now - window_seconds, base_url=base_url)
-    return round(sum(e.credits for e in picked), 6), len(picked)
-
-
-def compact(now: float | None = None) -> None:
-    """Drop entries older than KEEP_SECONDS (atomic rewrite)."""
-    now = time.time() if now is None else now
-    keep = entries(since=now - KEEP_SECONDS)
-    path = ledger_path()
-    tmp = path.with_suffix(".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for e in keep:
-                fh.write(json.dumps(asdict(e)) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass

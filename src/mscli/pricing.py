@@ -8,7 +8,7 @@ is an *estimate* and must be labelled so wherever it is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -50,7 +50,7 @@ CHEAPEST_MODEL = "gemini-2.5-flash"
 
 
 def price_of(
-    model: str, overrides: dict[str, tuple[float, float]] | None = None
+    model: str, overrides: Mapping[str, tuple[float, float]] | None = None
 ) -> tuple[float, float]:
     """Credits per 1M (input, output) tokens for `model`; config overrides win, then the table."""
     if overrides and model in overrides:
@@ -59,11 +59,6 @@ def price_of(
     if info is not None and info.input_per_m is not None and info.output_per_m is not None:
         return (info.input_per_m, info.output_per_m)
     return DEFAULT_PRICE
-
-
-def is_priced(model: str) -> bool:
-    info = MODELS.get(model)
-    return info is not None and info.input_per_m is not None
 
 
 def cheapest_of(served: Iterable[str] | None) -> str:
@@ -90,7 +85,7 @@ def estimate_credits(
     model: str,
     prompt_tokens: int,
     completion_tokens: int,
-    overrides: dict[str, tuple[float, float]] | None = None,
+    overrides: Mapping[str, tuple[float, float]] | None = None,
 ) -> float:
     """Estimated credits for one completion at list price (no plan discount)."""
     pin, pout = price_of(model, overrides)

@@ -6,8 +6,7 @@ third-party package at module level, so resolving settings costs nothing at star
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -15,6 +14,7 @@ from mscli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from mscli.api.client import ClientConfig
+    from mscli.api.urls import HostDecision
     from mscli.config_store import ConfigStore
 
 T = TypeVar("T")
@@ -56,6 +56,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "directory of the history database and spend ledger (default: user data dir)",
     ),
     EnvVar("MSCLI_DEBUG", "set: show tracebacks for unexpected errors, like --debug"),
+    EnvVar(
+        "MSCLI_TRUSTED_HOST",
+        "a host you mean to use although it looks like api.modelstack.cc, like trusted_host",
+    ),
     EnvVar("MSCLI_COLOR", "auto, always or never, like --color"),
     EnvVar("NO_COLOR", "set and non-empty: no colour (https://no-color.org)"),
     EnvVar("FORCE_COLOR", "set and non-empty: colour even when not a terminal"),
@@ -97,9 +101,10 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GlobalOptions:
-    """The root command's options, as given on the command line (None = not given)."""
+    """The root command's options, as given on the command line (None = not given). A
+    subcommand's own --json/--profile make a new one (`dataclasses.replace`), never an edit."""
 
     profile: str | None = None
     api_key: str | None = None
@@ -114,12 +119,14 @@ class GlobalOptions:
     sandbox: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
+    """Every setting of the run, resolved once (`resolve`) and never changed afterwards."""
+
     profile: Sourced[str]
     api_key: Sourced[str | None]
     #: The API base URL in its normal form (`…/v1`, no trailing slash): what the client calls and
-    #: what caches and the ledger are keyed by. `base_url_given` is the value as written.
+    #: what caches and the ledger are keyed by (as given when the host policy refused it).
     base_url: Sourced[str]
     default_model: Sourced[str | None]
     timeout: Sourced[float]
@@ -128,11 +135,23 @@ class Settings:
     plan: Sourced[str | None]
     log_history: Sourced[bool]
     config_path: str
-    base_url_given: str = ""
-    price_overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: what the host policy decided about the base URL (mscli.api.urls.decide_host)
+    host: HostDecision
+    #: every value that must never be shown: the key as given anywhere, and normalised
+    secrets: tuple[str, ...] = ()
+    price_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
+    json: bool = False
+    colour: str = "auto"
+    verbose: bool = False
+    debug: bool = False
+    sandbox: bool = False
+
+    @property
+    def base_url_given(self) -> str:
+        return self.host.given
 
     def client_config(self) -> ClientConfig:
         """The API client's configuration (imports the client module: call from commands only)."""
@@ -155,22 +174,33 @@ class Settings:
         )
 
     def check_base_url(self) -> None:
-        """Refuse an unusable base URL before any request (``BaseUrlError``, exit 10), saying where
-        it came from and how to change it there. Settings keep such a URL as given, so that
-        `config show` and `doctor` still work; this runs when a client is about to be built."""
-        from mscli.api.urls import normalise_base_url
-        from mscli.errors import BaseUrlError
+        """Apply the host policy before any I/O: raise why the base URL is refused (exit 10),
+        saying where it came from and how to change it there. Settings keep such a URL as given,
+        so that `config show` and `doctor` still work."""
+        exc = self.host.refused
+        if exc is None:
+            return
+        source = self.base_url.source
+        if source in ("default", "sandbox"):
+            raise exc
+        facts = dict(exc.facts)
+        shown = str(facts.pop("base_url", ""))
+        facts["source"] = source
+        if "lookalike" not in facts:
+            facts["fix"] = _base_url_fix(source, self.profile.value)
+        message = f"{exc.message} (from the {describe_source(source, 'base_url')})"
+        raise type(exc)(message, base_url=shown, **facts) from None
 
-        try:
-            normalise_base_url(self.base_url.value, allow_insecure_http=self.allow_insecure_http)
-        except BaseUrlError as exc:
-            source = self.base_url.source
-            if source in ("default", "sandbox"):
-                raise
-            exc.message = f"{exc.message} (from the {describe_source(source, 'base_url')})"
-            exc.facts["source"] = source
-            exc.facts["fix"] = _base_url_fix(source, self.profile.value)
-            raise
+    def key(self, *, required: bool = True) -> str | None:
+        """The key to send, after the key rules of the host (`credentials.usable_key`)."""
+        from mscli.credentials import usable_key
+        from mscli.errors import KeyMissingError
+
+        if self.api_key.value is None:
+            if required:
+                raise KeyMissingError("No API key is configured.", source=None)
+            return None
+        return usable_key(self.api_key.value, self.api_key.source, modelstack=self.host.modelstack)
 
     def as_rows(self) -> list[tuple[str, Any, str]]:
         """(name, value, source) for display; the key is masked, and the base URL is shown without
@@ -292,6 +322,30 @@ def profile_from_env(env: Mapping[str, str]) -> str | None:
     return _check_profile_name(value.strip(), "env:MSCLI_PROFILE")
 
 
+def resolve_profile(
+    flag: str | None, env: Mapping[str, str], data: Mapping[str, Any]
+) -> Sourced[str]:
+    """THE profile precedence: --profile, then MSCLI_PROFILE, then the file's active_profile,
+    then "default" (used by `resolve` and by the commands that edit a profile)."""
+    if flag is not None:
+        return Sourced(_check_profile_name(flag, "flag"), "flag")
+    from_env = profile_from_env(env)
+    if from_env is not None:
+        return Sourced(from_env, "env:MSCLI_PROFILE")
+    active = data.get("active_profile")
+    if isinstance(active, str) and active:
+        return Sourced(active, "config")
+    return Sourced(DEFAULT_PROFILE, "default")
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def sandbox_requested(options: GlobalOptions, env: Mapping[str, str]) -> bool:
+    """--sandbox, or MSCLI_SANDBOX=1/true/yes/on."""
+    return options.sandbox or (env.get("MSCLI_SANDBOX") or "").strip().lower() in _TRUE
+
+
 def _pick(
     name: str,
     flag: Any,
@@ -312,42 +366,62 @@ def _pick(
     return default, "default"
 
 
-def _normalised_or_raw(url: str) -> str:
-    """The normal form of a base URL; an unusable one is kept as given, for the client to refuse
-    with the full error (settings never raise for it, so `config show` and `doctor` still work)."""
-    from mscli.api.urls import normalise_base_url
+def _colour(options: GlobalOptions, env: Mapping[str, str]) -> str:
+    from mscli.terminal import colour_mode
 
-    try:
-        return normalise_base_url(url, allow_insecure_http=True).url
-    except Exception:
-        return url
+    check_colour_env(options, env)
+    return colour_mode(options.color, env)
+
+
+def check_colour_env(options: GlobalOptions, env: Mapping[str, str]) -> None:
+    """--color (checked by the root callback) beats MSCLI_COLOR, which must be a known word."""
+    from mscli.terminal import COLOUR_MODES
+
+    raw = (env.get("MSCLI_COLOR") or "").strip()
+    if options.color is None and raw and raw.lower() not in COLOUR_MODES:
+        raise ConfigError(
+            f"MSCLI_COLOR must be auto, always or never, not {raw!r}",
+            variable="MSCLI_COLOR",
+            fix="Change MSCLI_COLOR to auto, always or never, or unset it: `unset MSCLI_COLOR`.",
+        )
+
+
+def known_secrets(
+    options: GlobalOptions, env: Mapping[str, str], extra: Sequence[Any] = ()
+) -> tuple[str, ...]:
+    """THE list of values every redactor masks: each key given for this run (flag, environment,
+    profile, sandbox), as given and normalised."""
+    from mscli.credentials import normalise_key
+
+    given = [options.api_key, env.get("MODELSTACK_API_KEY"), *extra]
+    return tuple(
+        dict.fromkeys(
+            v
+            for k in given
+            if isinstance(k, str) and k.strip()
+            for v in (k, k.strip(), normalise_key(k))
+            if v
+        )
+    )
 
 
 def resolve(
     options: GlobalOptions,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     store: ConfigStore | None = None,
     *,
     sandbox: tuple[str, str] | None = None,
 ) -> Settings:
-    """Resolve every setting. `sandbox=(base_url, key)` pins the two to an embedded sandbox; only
-    an `sk_test_…` key from the flag or the environment replaces the sandbox's key."""
-    env = os.environ if env is None else env
+    """Resolve every setting once. The embedded sandbox is one more source: `sandbox=(base_url,
+    key)` puts its URL above every other, and its key above the profile's (a test key given by the
+    flag or the environment still wins, so `MODELSTACK_API_KEY=sk_test_no_credits` works)."""
     if store is None:
         from mscli.config_store import ConfigStore
 
         store = ConfigStore()
     data = store.load()
 
-    env_profile = None if options.profile is not None else profile_from_env(env)
-    if options.profile is not None:
-        profile = Sourced(_check_profile_name(options.profile, "flag"), "flag")
-    elif env_profile is not None:
-        profile = Sourced(env_profile, "env:MSCLI_PROFILE")
-    elif isinstance(data.get("active_profile"), str):
-        profile = Sourced(str(data["active_profile"]), "config")
-    else:
-        profile = Sourced(DEFAULT_PROFILE, "default")
+    profile = resolve_profile(options.profile, env, data)
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     assert isinstance(profiles, dict)
     prof: Mapping[str, Any] = profiles.get(profile.value) or {}
@@ -356,54 +430,46 @@ def resolve(
     pname = profile.value
     _check_profile(prof, pname, str(store.path))
 
+    def pick(name: str, flag: Any, env_name: str | None, default: Any) -> tuple[Any, str]:
+        return _pick(name, flag, env, env_name, prof, pname, default)
+
+    raw_url, url_src = pick("base_url", options.base_url, "MODELSTACK_BASE_URL", DEFAULT_BASE_URL)
+    raw_key, key_src = pick("api_key", options.api_key, "MODELSTACK_API_KEY", None)
+    extra_secrets: list[Any] = [prof.get("api_key")]
     if sandbox is not None:
-        base_url = Sourced(sandbox[0], "sandbox")
-        api_key: Sourced[str | None] = Sourced(sandbox[1], "sandbox")
-        # A test key given for this run (flag or environment, never a stored profile key) is kept,
-        # so the sandbox's magic keys work with --sandbox: `MODELSTACK_API_KEY=sk_test_no_credits`.
         from mscli.credentials import normalise_key
         from mscli.sandbox.keys import TEST_KEY_PREFIX
 
-        given, given_src = _pick(
-            "api_key", options.api_key, env, "MODELSTACK_API_KEY", {}, "", None
-        )
-        if given is not None and normalise_key(str(given)).startswith(TEST_KEY_PREFIX):
-            api_key = Sourced(str(given), given_src)
-    else:
-        raw_url, url_src = _pick(
-            "base_url", options.base_url, env, "MODELSTACK_BASE_URL", prof, pname, DEFAULT_BASE_URL
-        )
-        base_url = Sourced(str(raw_url).strip(), url_src)
-        raw_key, key_src = _pick(
-            "api_key", options.api_key, env, "MODELSTACK_API_KEY", prof, pname, None
-        )
-        api_key = Sourced(None if raw_key is None else str(raw_key), key_src)
-    base_url_given = base_url.value
-    base_url = Sourced(_normalised_or_raw(base_url.value), base_url.source)
+        raw_url, url_src = sandbox[0], "sandbox"
+        extra_secrets.append(sandbox[1])
+        if (
+            raw_key is None
+            or key_src.startswith("profile:")
+            or not normalise_key(str(raw_key)).startswith(TEST_KEY_PREFIX)
+        ):
+            raw_key, key_src = sandbox[1], "sandbox"
+    secrets = known_secrets(options, env, extra_secrets)
 
-    t_raw, t_src = _pick(
-        "timeout", options.timeout, env, "MSCLI_TIMEOUT", prof, pname, DEFAULT_TIMEOUT
-    )
-    r_raw, r_src = _pick(
-        "max_retries",
-        options.max_retries,
-        env,
-        "MSCLI_MAX_RETRIES",
-        prof,
-        pname,
-        DEFAULT_MAX_RETRIES,
-    )
-    w_raw, w_src = _pick(
-        "max_wait", options.max_wait, env, "MSCLI_MAX_WAIT", prof, pname, DEFAULT_MAX_WAIT
-    )
-    timeout = Sourced(float(_from_source("timeout", t_raw, t_src)), t_src)
-    retries = Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src)
-    max_wait = Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src)
+    insecure_raw, insecure_src = pick("allow_insecure_http", None, None, False)
+    trusted, _ = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
+    given_url = str(raw_url).strip()
+    from mscli.api.urls import decide_host
 
-    model_raw, model_src = _pick("default_model", None, env, None, prof, pname, None)
-    plan_raw, plan_src = _pick("plan", None, env, None, prof, pname, None)
-    log_raw, log_src = _pick("log_history", None, env, None, prof, pname, True)
-    insecure_raw, insecure_src = _pick("allow_insecure_http", None, env, None, prof, pname, False)
+    host = decide_host(
+        given_url,
+        allow_insecure_http=insecure_raw is True,
+        trusted_host=str(trusted) if trusted else None,
+        sandbox=sandbox is not None,
+    )
+
+    t_raw, t_src = pick("timeout", options.timeout, "MSCLI_TIMEOUT", DEFAULT_TIMEOUT)
+    r_raw, r_src = pick(
+        "max_retries", options.max_retries, "MSCLI_MAX_RETRIES", DEFAULT_MAX_RETRIES
+    )
+    w_raw, w_src = pick("max_wait", options.max_wait, "MSCLI_MAX_WAIT", DEFAULT_MAX_WAIT)
+    model_raw, model_src = pick("default_model", None, None, None)
+    plan_raw, plan_src = pick("plan", None, None, None)
+    log_raw, log_src = pick("log_history", None, None, True)
 
     overrides: dict[str, tuple[float, float]] = {}
     prices = data.get("prices")
@@ -417,17 +483,23 @@ def resolve(
 
     return Settings(
         profile=profile,
-        api_key=api_key,
-        base_url=base_url,
+        api_key=Sourced(None if raw_key is None else str(raw_key), key_src),
+        base_url=Sourced(host.url.url if host.url is not None else given_url, url_src),
         default_model=Sourced(None if model_raw in (None, "") else str(model_raw), model_src),
-        timeout=timeout,
-        max_retries=retries,
-        max_wait=max_wait,
+        timeout=Sourced(float(_from_source("timeout", t_raw, t_src)), t_src),
+        max_retries=Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src),
+        max_wait=Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src),
         plan=Sourced(None if plan_raw in (None, "") else str(plan_raw).lower(), plan_src),
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
-        base_url_given=base_url_given,
+        host=host,
+        secrets=secrets,
         price_overrides=overrides,
         allow_insecure_http=insecure_raw is True,
         allow_insecure_http_source=insecure_src,
+        json=options.json,
+        colour=_colour(options, env),
+        verbose=options.verbose,
+        debug=options.debug or bool(env.get("MSCLI_DEBUG")),
+        sandbox=sandbox is not None,
     )

@@ -168,7 +168,6 @@ class GatewayClient:
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
-        self.last_status: int | None = None
         self.attempts = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -406,6 +405,7 @@ class GatewayClient:
             max_attempts=self.policy.max_attempts,
             wait=decision.wait,
             reason=reason,
+            status=err.status if isinstance(err, ApiError) else None,
         )
         if self._trace:
             self._trace(f"* {notice}")
@@ -419,7 +419,6 @@ class GatewayClient:
     def _record(self, response: httpx.Response, start: float) -> float:
         latency = max(0.0, (self._clock() - start) * 1000.0)
         self.last_latency_ms = latency
-        self.last_status = response.status_code
         self.last_request_id = request_id_from(response.headers)
         if self._trace:
             for line in response_trace(

@@ -25,7 +25,7 @@ from typing import Any
 
 from mscli.api.retry import get_header, parse_retry_after
 from mscli.errors import ApiError
-from mscli.redact import Redactor
+from mscli.redact import Redactor, strip_control
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -55,9 +55,6 @@ _ANSI = re.compile(
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (titles, hyperlinks)
     r"|\x1b[@-Z\\-_]"  # other two-byte escapes
 )
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
 _SPACE = re.compile(r"\s+")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
@@ -76,7 +73,7 @@ def status_phrase(status: int) -> str:
 def clean_text(text: str, limit: int = MAX_TEXT) -> str:
     """One line, no control characters or terminal escapes, at most ``limit`` characters."""
     text = _ANSI.sub("", text)
-    text = _CONTROL.sub("", text.replace("\t", " "))
+    text = strip_control(text.replace("\t", " ").replace("\r", " "))
     text = _SPACE.sub(" ", text).strip()
     if len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +127,7 @@ class Estimate:
         )
 
 
-def estimate(job: Job, rate: Rate, overrides: dict[str, tuple[float, float]]) -> Estimate:
+def estimate(job: Job, rate: Rate, overrides: Mapping[str, tuple[float, float]]) -> Estimate:
     from mscli.pricing import estimate_credits
 
     prompt_tokens, low, high = 0, 0.0, 0.0

@@ -15,7 +15,7 @@ from mscli.batch.inputs import Line, approx_tokens
 from mscli.batch.pacer import Pacer, Stopped
 from mscli.batch.runner import Done, Sender
 from mscli.batch.summary import Summary
-from mscli.errors import MscliError
+from mscli.errors import ApiError, MscliError
 
 if TYPE_CHECKING:
     from mscli.context import AppContext
@@ -26,21 +26,23 @@ def client_sender(
 ) -> tuple[Sender, Callable[[], None]]:
     """A sender with its own client (one per worker: a client keeps per-call state), and its close.
 
-    The client's retry policy stays the one policy (`api/retry.py`); only its sleep is routed here:
-    after a 429 the wait is a pause for every worker, and a stop cuts any wait short.
+    The client's retry policy stays the one policy (`api/retry.py`): its notice of a 429 turns the
+    wait into a pause for every worker, and its sleep is one a stop cuts short.
     """
     from mscli.api.models import ChatRequest
+    from mscli.api.retry import RetryNotice
 
-    client = actx.client()
-
-    def retry_sleep(seconds: float) -> None:
-        limited = client.last_status == 429
+    def retrying(notice: RetryNotice) -> None:  # called just before the client's sleep
+        limited = notice.status == 429
         summary.note(retry=True, rate_limited=limited)
         if limited:
-            pacer.pause(seconds)
+            pacer.pause(notice.wait)
+
+    def retry_sleep(seconds: float) -> None:
         if stop.wait(seconds):
             raise Stopped
 
+    client = actx.client(on_retry=retrying)
     client.policy.sleep = retry_sleep
     overrides = actx.settings.price_overrides
 
@@ -52,7 +54,7 @@ def client_sender(
         try:
             result = client.chat(req)
         except MscliError as err:
-            if client.last_status == 429:  # the 429 that ended the retries counts too
+            if isinstance(err, ApiError) and err.status == 429:  # the one that ended the retries
                 summary.note(retry=False, rate_limited=True)
             return Done(line, line.model, error=err)
         model = result.model or line.model

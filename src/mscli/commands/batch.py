@@ -6,7 +6,6 @@ Only typer and the standard library are imported here at module level. Every ter
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,15 +43,16 @@ class _Terminal:
 
 
 def _terminal(actx: AppContext) -> _Terminal:
-    """THE terminal decisions of `mscli batch` (one place, to move to the app's terminal seam):
-    stdin and stdout, and a progress bar only when stderr is a terminal and not under --json."""
+    """THE terminal decisions of `mscli batch`, from the run's terminal seam: stdin and stdout,
+    and a progress bar only when stderr is a terminal and not under --json."""
     from mscli.commands.chat import _read_stdin
 
+    term = actx.terminal
     return _Terminal(
-        read_stdin=_read_stdin,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
-        progress=not actx.json and actx.err.is_terminal,
+        read_stdin=lambda: _read_stdin(term),
+        stdout=term.stdout,
+        stderr=term.stderr,
+        progress=not actx.json and term.stderr_tty,
     )
 
 

@@ -6,7 +6,6 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -51,10 +50,9 @@ _GET_NAMES = (
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def write_line(text: str) -> None:
+def write_line(actx: Any, text: str) -> None:
     """One plain line on stdout (no Rich wrapping or markup: safe for `$(...)`)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    actx.terminal.write(actx.terminal.stdout, text + "\n")
 
 
 def _check_env_profile(actx: Any) -> None:
@@ -93,7 +91,7 @@ def path_cmd(ctx: typer.Context, json_: JsonOpt = False) -> None:
             }
         )
         return
-    write_line(str(store.path))
+    write_line(actx, str(store.path))
 
 
 @app.command("show")
@@ -187,7 +185,7 @@ def get(
     if value is None:
         actx.note(f"{key} is not set (profile '{settings.profile.value}').")
         return
-    write_line(_shown(value))
+    write_line(actx, _shown(value))
     if source != "default":  # like `config show`'s SOURCE column; the built-in default goes unsaid
         actx.note(f"(from the {describe_source(source, key)})")
 
@@ -233,11 +231,20 @@ def set_(
     def apply(data: dict[str, Any]) -> None:
         name, _ = target_profile(actx, data)
         new = typed
-        if key == "base_url":
-            from mscli.api.urls import normalise_base_url
+        if key == "base_url":  # the host policy, as every command will apply it to this URL
+            from mscli.api.urls import decide_host
 
-            allow = get_profile(data, name).get("allow_insecure_http") is True
-            new = normalise_base_url(typed, allow_insecure_http=allow).url
+            profile = get_profile(data, name)
+            trusted = profile.get("trusted_host")
+            new = (
+                decide_host(
+                    typed,
+                    allow_insecure_http=profile.get("allow_insecure_http") is True,
+                    trusted_host=trusted if isinstance(trusted, str) else None,
+                )
+                .check()
+                .url
+            )
         set_profile_value(data, name, key, new)
         holder.update(profile=name, value=new)
 
@@ -262,6 +269,7 @@ def set_(
         actx.warn(f"The {describe_source(beaten, key)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
+    _warn_still_invalid(actx, pname)
 
 
 @app.command("unset")
@@ -304,6 +312,7 @@ def unset(
         actx.emit_json(
             {"profile": pname, "key": key, "removed": removed, "path": str(actx.store.path)}
         )
+        _warn_still_invalid(actx, pname)
         return
     from rich.text import Text
 
@@ -311,6 +320,18 @@ def unset(
         actx.out.print(Text(f"Removed {key} from profile '{pname}'."))
     else:
         actx.note(f"{key} was not set in profile '{pname}'; nothing changed.")
+    _warn_still_invalid(actx, pname)
+
+
+def _warn_still_invalid(actx: Any, profile: str) -> None:
+    """After a repair: the values of the profile that are still bad, one warning each."""
+    from mscli.config_schema import problems
+
+    if not actx.store.exists():
+        return
+    for err in problems(actx.store.load(), profile, str(actx.store.path)):
+        fix = err.facts.get("fix")
+        actx.warn(f"{err.message}" + (f"; {fix}" if fix else ""))
 
 
 @app.command("profiles")

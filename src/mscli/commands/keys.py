@@ -9,13 +9,16 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mscli.commands._options import JsonOpt, ProfileOpt
 from mscli.commands._profile import YesOpt
+
+if TYPE_CHECKING:
+    from mscli.context import AppContext
+    from mscli.terminal import Terminal
 
 app = typer.Typer(
     help=(
@@ -30,12 +33,11 @@ app = typer.Typer(
 _STDIN_LIMIT = 64 * 1024
 
 
-def _read_key(from_stdin: bool) -> tuple[str, str]:
+def _read_key(terminal: Terminal, from_stdin: bool) -> tuple[str, str]:
     """(raw key, source): a hidden prompt on a terminal, else standard input."""
-    from mscli.commands._profile import stdin_is_tty
     from mscli.errors import KeyMissingError
 
-    if not from_stdin and stdin_is_tty():
+    if not from_stdin and terminal.stdin_tty:
         source = "prompt"
         raw = ""
         for attempt in range(3):  # an empty Enter asks again (a slipped key), like passwd
@@ -59,7 +61,7 @@ def _read_key(from_stdin: bool) -> tuple[str, str]:
             if raw.strip():
                 break
     else:
-        raw = sys.stdin.read(_STDIN_LIMIT) if sys.stdin is not None else ""
+        raw = terminal.stdin.read(_STDIN_LIMIT)
         source = "stdin"
     if not raw.strip():
         where = "standard input" if source == "stdin" else "the prompt"
@@ -69,6 +71,17 @@ def _read_key(from_stdin: bool) -> tuple[str, str]:
             source=source,
         )
     return raw, source
+
+
+def _modelstack_rules(actx: AppContext) -> bool:
+    """Whether the ModelStack key rules apply to the profile's API (the host policy decides;
+    when the settings cannot be resolved, the strict rules)."""
+    from mscli.errors import ConfigError
+
+    try:
+        return actx.settings.host.modelstack
+    except ConfigError:
+        return True
 
 
 @app.command("set")
@@ -88,14 +101,13 @@ def set_(
         warn_permissions,
     )
     from mscli.config_schema import check_profile_name, get_profile, set_profile_value
-    from mscli.credentials import check_key_format, normalise_key
+    from mscli.credentials import usable_key
     from mscli.redact import mask_key
     from mscli.settings import describe_source
 
     actx = app_context(ctx, json=json_, profile=profile)
-    raw, source = _read_key(stdin)
-    key = normalise_key(raw)
-    check_key_format(key, source)
+    raw, source = _read_key(actx.terminal, stdin)
+    key = usable_key(raw, source, modelstack=_modelstack_rules(actx))
     holder: dict[str, Any] = {}
 
     def apply(data: dict[str, Any]) -> None:

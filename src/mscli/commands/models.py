@@ -103,11 +103,7 @@ def models(
         )
         return
     if ids:
-        import sys
-
-        for e in entries:
-            sys.stdout.write(f"{e['id']}\n")
-        sys.stdout.flush()
+        actx.terminal.write(actx.terminal.stdout, "".join(f"{e['id']}\n" for e in entries))
         return
     from rich.table import Table
 

@@ -6,9 +6,12 @@ Module level imports only typer and the stdlib; the server is imported inside th
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from mscli.terminal import Terminal
 
 app = typer.Typer(
     help=(
@@ -136,7 +139,7 @@ def serve(
             doc = {"base_url": server.base_url, "api_key": new_test_key(), "plan": plan.value}
             typer.echo(json.dumps({**doc, "pid": os.getpid()}))
         else:
-            _print_banner(server.base_url, plan.value, new_test_key())
+            _print_banner(actx.terminal, server.base_url, plan.value, new_test_key())
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -147,24 +150,20 @@ def serve(
     actx.note("Sandbox stopped.")
 
 
-def _print_banner(base: str, plan: str, key: str) -> None:
-    import sys
-
+def _print_banner(term: Terminal, base: str, plan: str, key: str) -> None:
     body = '{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hello"}]}'
-    typer.echo(f"ModelStack sandbox (plan {plan}) listening on {base}")
-    typer.echo(
-        f"Test key: {key}   (any sk_test_… key works; `mscli sandbox keys` lists the magic ones)"
-    )
-    typer.echo("")
-    typer.echo(f"  export MODELSTACK_BASE_URL={base} MODELSTACK_API_KEY={key}")
-    typer.echo("  mscli models")
-    typer.echo(
+    lines = [
+        f"ModelStack sandbox (plan {plan}) listening on {base}",
+        f"Test key: {key}   (any sk_test_… key works; `mscli sandbox keys` lists the magic ones)",
+        "",
+        f"  export MODELSTACK_BASE_URL={base} MODELSTACK_API_KEY={key}",
+        "  mscli models",
         f"  curl -sN {base}/chat/completions -H 'Authorization: Bearer {key}' "
-        f"-H 'Content-Type: application/json' -d '{body}'"
-    )
-    typer.echo("")
-    typer.echo("Press Ctrl-C to stop.")
-    sys.stdout.flush()
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    term.write(term.stdout, "\n".join(lines) + "\n")
 
 
 @app.command()

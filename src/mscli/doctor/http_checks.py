@@ -126,7 +126,7 @@ def check_http(state: DoctorState) -> CheckResult:
     status = _raw_status(raw)
     first_failure: int | None = None
     if status >= 500:  # one retry, as every other command does: one transient 5xx is not a verdict
-        time.sleep(0.5)
+        state.pause_before_retry(getattr(raw, "headers", None))
         try:
             again = state.client().request_raw("GET", "/models")
         except MscliError:
