@@ -187,6 +187,7 @@ def root(
 def _register() -> None:
     from mscli.commands import (
         balance,
+        batch,
         chat,
         completion,
         config_cmd,
@@ -198,6 +199,7 @@ def _register() -> None:
     )
 
     app.command("chat", help=chat.HELP)(chat.command)
+    app.command("batch", help=batch.HELP)(batch.command)
     app.add_typer(models.app, name="models")
     app.add_typer(keys.app, name="keys")
     app.command("balance", help=balance.HELP)(balance.command)

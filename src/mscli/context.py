@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mscli.advice import AdviceContext
     from mscli.api.client import GatewayClient
+    from mscli.api.retry import RetryNotice
     from mscli.config_store import ConfigStore
     from mscli.sandbox.embedded import EmbeddedSandbox
 
@@ -128,7 +129,14 @@ class AppContext:
                 self.warn_once(warning)
         return key
 
-    def client(self, *, require_key: bool = True, **overrides: Any) -> GatewayClient:
+    def client(
+        self,
+        *,
+        require_key: bool = True,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        **overrides: Any,
+    ) -> GatewayClient:
+        """A client for this run; `on_retry` also hears every retry notice (after the run's own)."""
         from dataclasses import replace
 
         from mscli.api.client import GatewayClient
@@ -147,8 +155,15 @@ class AppContext:
                 f"Using {host.trusted}, which looks like ModelStack's API host but is not, "
                 "because trusted_host names it."
             )
+        notify = self._on_retry
+        if on_retry is not None:
+
+            def notify(notice: RetryNotice) -> None:
+                self._on_retry(notice)
+                on_retry(notice)
+
         return GatewayClient(
-            config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+            config, on_retry=notify, trace=self._trace if self.options.verbose else None
         )
 
     def warn_once(self, text: str) -> None:

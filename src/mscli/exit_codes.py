@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     NETWORK = 8
     PROTOCOL = 9
     CONFIG = 10
+    PARTIAL = 11
     INTERRUPTED = 130
 
 
@@ -33,5 +34,6 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.NETWORK: "network: DNS, connection refused or reset, TLS, timeouts",
     ExitCode.PROTOCOL: "protocol: malformed or truncated response or stream, HTML instead of the API",
     ExitCode.CONFIG: "configuration: corrupt config, insecure http refused, bad base URL, redirect refused",
+    ExitCode.PARTIAL: "batch finished with failed lines (each carries its error in the output; invalid ones too)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C; SIGTERM and SIGHUP stop the same way with 143 and 129)",
 }

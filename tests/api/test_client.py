@@ -253,6 +253,7 @@ def test_retry_after_honoured(httpx_mock: HTTPXMock, h: Harness) -> None:
     h.client().list_models()
     assert h.sleeps == [7.0]
     assert str(h.notices[0]) == "Rate limited (429), retrying in 7.0 s, attempt 2 of 4"
+    assert h.notices[0].status == 429  # what `mscli batch` pauses every worker for
 
 
 def test_retry_after_ms_and_http_date(httpx_mock: HTTPXMock, h: Harness) -> None:
@@ -612,6 +613,7 @@ def test_connect_timeout_then_success_one_notice(httpx_mock: HTTPXMock, h: Harne
     assert len(h.notices) == 1
     assert h.notices[0].reason == "Connection timed out"
     assert h.notices[0].attempt == 2
+    assert h.notices[0].status is None  # no HTTP answer
 
 
 def test_read_error_in_non_stream_body_is_retried(httpx_mock: HTTPXMock, h: Harness) -> None:

@@ -431,6 +431,7 @@ class GatewayClient:
             max_attempts=self.policy.max_attempts,
             wait=decision.wait,
             reason=reason,
+            status=err.status if isinstance(err, ApiError) else None,
         )
         if self._trace:
             self._trace(f"* {notice}")

@@ -277,6 +277,8 @@ class RetryNotice:
     max_attempts: int
     wait: float
     reason: str
+    #: the HTTP status that is retried (429: the wait is the server's), None after a connection failure
+    status: int | None = None
 
     def __str__(self) -> str:
         return (
