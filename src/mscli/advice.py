@@ -80,9 +80,9 @@ ADVICE: dict[str, Row] = {
         ("This is a bug in mscli. Run again with --debug for the traceback and please report it.",),
         ExitCode.INTERNAL,
     ),
-    "usage": Row(
-        "Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE
-    ),
+    # mscli's own usage errors say what to do in their message; only Click's parse errors get
+    # the pointer to --help (app._render_click_error)
+    "usage": Row("Invalid usage", (), ExitCode.USAGE),
     "interrupted": Row(
         "Interrupted",
         ("Stopped with Ctrl-C; what was received so far was kept.",),
@@ -122,6 +122,11 @@ ADVICE: dict[str, Row] = {
             "Use https:// (the API is https://api.modelstack.cc/v1). Plain http:// is only allowed "
             "to loopback addresses such as 127.0.0.1, where the key never leaves this machine.",
         ),
+        ExitCode.CONFIG,
+    ),
+    "config.port": Row(
+        "Cannot listen on that address",
+        ("Pick another --port, or --port 0 for any free one.",),
         ExitCode.CONFIG,
     ),
     "config.redirect": Row(

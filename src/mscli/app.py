@@ -286,7 +286,10 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
     from mscli.exit_codes import ExitCode
 
     global _ARGS
+    from mscli import context
+
     _ARGS = list(sys.argv[1:] if argv is None else argv)
+    context.forget()  # a context from an earlier run in this process (tests) is not this run's
     term = terminal if terminal is not None else Terminal.system()
     _TERM[:] = [term]
     _stop_on_termination()
@@ -337,6 +340,7 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
                 term.write(term.stderr, "\n")
     if _stdout_pacified() or _stdout_broken(term):
         _silence_stdout(term)
+    _ARGS = []
     sys.exit(code)
 
 
@@ -400,9 +404,10 @@ def _render_click_error(err: Any) -> int:
     if wants_json:
         from mscli.errors import UsageError
 
-        return (
-            _render_error(UsageError(err.format_message()), force_json=True) if code == 2 else code
+        usage = UsageError(
+            err.format_message(), fix="See `mscli --help` or `mscli COMMAND --help`."
         )
+        return _render_error(usage, force_json=True) if code == 2 else code
     try:
         from typer import rich_utils
 

@@ -29,6 +29,12 @@ def current() -> AppContext | None:
     return _current
 
 
+def forget() -> None:
+    """No current context (`app.main` starts each run with this)."""
+    global _current
+    _current = None
+
+
 class AppContext:
     """The run's options, its terminal, and what is built from them on first use: the settings
     (resolved once), the two consoles, the embedded sandbox and API clients."""

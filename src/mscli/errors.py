@@ -93,6 +93,12 @@ class RedirectError(ConfigError):
         self.url = url
 
 
+class PortUnavailableError(ConfigError):
+    """The sandbox cannot listen on the address asked for (in use, not permitted)."""
+
+    advice_key = "config.port"
+
+
 class LocalStoreError(ConfigError):
     """The history/ledger database is locked, corrupt or from a newer mscli. Never reset silently."""
 

@@ -137,6 +137,8 @@ class Settings:
     config_path: str
     #: what the host policy decided about the base URL (mscli.api.urls.decide_host)
     host: HostDecision
+    #: the look-alike host the user vouched for (profile trusted_host or MSCLI_TRUSTED_HOST)
+    trusted_host: Sourced[str | None] = Sourced(None, "default")
     #: every value that must never be shown: the key as given anywhere, and normalised
     secrets: tuple[str, ...] = ()
     price_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
@@ -220,6 +222,7 @@ class Settings:
             ("plan", self.plan.value, self.plan.source),
             ("log_history", self.log_history.value, self.log_history.source),
             ("allow_insecure_http", self.allow_insecure_http, self.allow_insecure_http_source),
+            ("trusted_host", self.trusted_host.value, self.trusted_host.source),
         ]
 
 
@@ -451,7 +454,7 @@ def resolve(
     secrets = known_secrets(options, env, extra_secrets)
 
     insecure_raw, insecure_src = pick("allow_insecure_http", None, None, False)
-    trusted, _ = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
+    trusted, trusted_src = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
     given_url = str(raw_url).strip()
     from mscli.api.urls import decide_host
 
@@ -493,6 +496,7 @@ def resolve(
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
         host=host,
+        trusted_host=Sourced(str(trusted) if trusted else None, trusted_src),
         secrets=secrets,
         price_overrides=overrides,
         allow_insecure_http=insecure_raw is True,

@@ -27,10 +27,18 @@ app = typer.Typer(
         "Show and change the config file: settings per profile (base_url, default_model, timeout, "
         "max_retries, max_wait, plan, log_history, allow_insecure_http) and which profile is "
         "active. "
-        "API keys: see `mscli keys`."
+        "API keys: see `mscli keys`. Alone, `mscli config` is `mscli config show`."
     ),
-    no_args_is_help=True,
+    invoke_without_command=True,
 )
+
+
+@app.callback()
+def _summary(ctx: typer.Context) -> None:
+    """`mscli config` alone shows the effective settings, as `mscli config show` does."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(show, ctx)
+
 
 #: Names `config get` accepts: the profile keys plus the resolved profile itself.
 _GET_NAMES = (

@@ -97,7 +97,7 @@ def serve(
     import signal
 
     from mscli.context import get_app_context
-    from mscli.errors import UsageError
+    from mscli.errors import PortUnavailableError
     from mscli.sandbox.embedded import new_test_key
     from mscli.sandbox.server import SandboxConfig, SandboxServer, is_loopback
 
@@ -125,10 +125,8 @@ def serve(
     try:
         server = SandboxServer(config)
     except OSError as err:
-        raise UsageError(
-            f"Cannot listen on {host}:{port}: {err.strerror or err}. Use --port 0 for any free port.",
-            host=host,
-            port=port,
+        raise PortUnavailableError(
+            f"Cannot listen on {host}:{port}: {err.strerror or err}", host=host, port=port
         ) from None
 
     def _terminate(signum: int, frame: object) -> None:
