@@ -66,6 +66,8 @@ class KeySpec:
     choices: tuple[str, ...] = ()
     #: what a number counts, for messages ("seconds")
     unit: str = ""
+    #: text that may hold spaces (a command line)
+    spaces: bool = False
 
     @property
     def type_name(self) -> str:
@@ -96,6 +98,8 @@ class KeySpec:
             return 'an API key as text, such as "sk_..."'
         if self.name == "base_url":
             return "an http(s) URL such as https://api.modelstack.cc/v1"
+        if self.spaces:
+            return "a command line such as 'pass show modelstack' (balanced quotes)"
         return "non-empty text without spaces"
 
 
@@ -126,6 +130,19 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     spec.name: spec
     for spec in (
         KeySpec("api_key", str, "API key (sk_...); set it with `mscli keys set`", settable=False),
+        KeySpec(
+            "api_key_command",
+            str,
+            "command whose first line of output is the API key, e.g. 'pass show modelstack' "
+            "(run without a shell, 10 s timeout; beats the keyring and api_key)",
+            spaces=True,
+        ),
+        KeySpec(
+            "api_key_keyring",
+            bool,
+            "the profile's key lives in the OS keyring; set by `mscli keys set --keyring`",
+            settable=False,
+        ),
         KeySpec("base_url", str, "API base URL, e.g. https://api.modelstack.cc/v1"),
         KeySpec("default_model", str, "model used when -m/--model is not given"),
         KeySpec(
@@ -244,6 +261,14 @@ def checked(key: str, value: Any) -> Any:
     # text values
     if not isinstance(value, str):
         raise InvalidValue(spec, value)
+    if spec.spaces:
+        from mscli.keysource import split_command
+
+        try:
+            split_command(value)
+        except ValueError:
+            raise InvalidValue(spec, value) from None
+        return value.strip()
     if not value or value != value.strip() or any(c.isspace() for c in value):
         raise InvalidValue(spec, value)
     # api_key: its format is checked by `mscli keys set` and when it is used, with the precise

@@ -25,8 +25,8 @@ from mscli.settings import describe_source
 app = typer.Typer(
     help=(
         "Show and change the config file: settings per profile (base_url, default_model, timeout, "
-        "max_retries, max_wait, plan, log_history, allow_insecure_http) and which profile is "
-        "active. "
+        "max_retries, max_wait, plan, log_history, allow_insecure_http, api_key_command) and "
+        "which profile is active. "
         "API keys: see `mscli keys`."
     ),
     no_args_is_help=True,
@@ -36,6 +36,7 @@ app = typer.Typer(
 _GET_NAMES = (
     "profile",
     "api_key",
+    "api_key_command",
     "base_url",
     "default_model",
     "timeout",
@@ -119,6 +120,9 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
                 },
                 "ignored_keys": unknown,
                 "ignored_top_level_keys": unknown_top,
+                "key_error": actx.redact(settings.key_error.message)
+                if settings.key_error
+                else None,
             }
         )
         warn_permissions(actx)
@@ -133,6 +137,8 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
     for name, value, source in rows:
         table.add_row(name, Text(_shown(value)), Text(describe_source(source, name)))
     actx.out.print(table)
+    if settings.key_error is not None:
+        actx.warn(f"No key: {actx.redact(settings.key_error.message)}")
     exists = "" if actx.store.exists() else " (does not exist yet)"
     actx.note(f"Config file: {settings.config_path}{exists}")
     if not profile_exists and pname != "default":
@@ -198,7 +204,7 @@ def set_(
         typer.Argument(
             help=(
                 "Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, "
-                "log_history, allow_insecure_http."
+                "log_history, allow_insecure_http, api_key_command."
             ),
             show_default=False,
             metavar="KEY",
