@@ -80,7 +80,7 @@ def run_key_command(
         ) from None
     name = argv[0]
     try:
-        done = subprocess.run(  # noqa: S603 - argv from the user's own config, no shell
+        done = subprocess.run(  # argv from the user's own config, never a shell
             argv,
             stdin=subprocess.DEVNULL,
             capture_output=True,

@@ -112,13 +112,13 @@ def set_(
     ] = False,
 ) -> None:
     """Store an API key in the profile: from a hidden prompt, or piped on standard input."""
+    from mscli import keysource
     from mscli.commands._profile import (
         app_context,
         overridden_by,
         target_profile,
         warn_permissions,
     )
-    from mscli import keysource
     from mscli.config_schema import (
         check_profile_name,
         get_profile,
