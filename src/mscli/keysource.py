@@ -11,6 +11,7 @@ Standard library only at module level: `keyring` is imported when a keyring is u
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import threading
@@ -78,7 +79,7 @@ def run_key_command(
         raise KeySourceError(
             f"api_key_command cannot be split into words: {exc}", source=source, fix=fix
         ) from None
-    name = argv[0]
+    name = os.path.basename(argv[0]) or argv[0]
     try:
         done = subprocess.run(  # argv from the user's own config, never a shell
             argv,
