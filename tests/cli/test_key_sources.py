@@ -81,7 +81,7 @@ def test_key_from_a_command(sandbox: EmbeddedSandbox, isolation: Path, tmp_path:
 
     assert_nowhere(sandbox.api_key, runs, isolation, bundle)
     masked = "sk_…" + sandbox.api_key[-4:]
-    models, chat, _, show, show_json, keys_list, keys_json, check, doctor, doctor_json = runs
+    _, chat, _, show, show_json, keys_list, keys_json, check, _, doctor_json = runs
     assert chat.stdout.strip()
     assert "api_key_command of profile 'default'" in show.stdout and masked in show.stdout
     assert show_json.doc["settings"]["api_key"] == {"value": masked, "source": "command:default"}

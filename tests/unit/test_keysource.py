@@ -86,7 +86,7 @@ def test_other_failures_are_named(command: str, says: str) -> None:
 
 
 def test_a_command_that_hangs_is_stopped_by_the_timeout() -> None:
-    with pytest.raises(KeySourceError, match="did not finish within 0.2 s"):
+    with pytest.raises(KeySourceError, match=r"did not finish within 0\.2 s"):
         keysource.run_key_command(py("import time; time.sleep(60)"), "command:x", {}, timeout=0.2)
 
 
