@@ -107,7 +107,7 @@ def set_(
         typer.Option(
             "--keyring",
             help="Store the key in the OS keyring instead of the config file (needs "
-            "`pip install 'mscli[keyring]'`); the profile records that it lives there.",
+            "`pip install 'mscli\\[keyring]'`); the profile records that it lives there.",
         ),
     ] = False,
 ) -> None:
