@@ -289,9 +289,9 @@ def _from_source(key: str, raw: Any, source: str) -> Any:
 
 
 #: Profile keys whose format is checked where they are used, with the full message (the key by
-#: mscli.credentials, the URL by mscli.api.urls): settings check only that they are text, so
+#: mscli.credentials, the command by mscli.keysource, the URL by mscli.api.urls): settings check only that they are text, so
 #: `config show` and `doctor` still work with a malformed one.
-_TYPE_ONLY = ("api_key", "base_url")
+_TYPE_ONLY = ("api_key", "api_key_command", "base_url")
 
 
 def _check_profile(prof: Mapping[str, Any], pname: str, path: str) -> None:

@@ -191,3 +191,28 @@ def test_the_environment_beats_the_command(sandbox: EmbeddedSandbox, tmp_path: P
     assert r.code == 0, r.output
     assert json.loads(r.stdout)["source"] == "env:MODELSTACK_API_KEY"
     assert not ran.exists()
+
+
+def test_deleting_a_profile_deletes_its_key_in_the_keyring(memory_keyring: MemoryKeyring) -> None:
+    assert (
+        run("--profile", "work", "keys", "set", "--keyring", input="sk_work_key_0123456789").code
+        == 0
+    )
+    assert run("keys", "set", "--keyring", input="sk_default_key_0123456789").code == 0
+    r = run("--json", "config", "delete-profile", "work", "--yes")
+    assert r.code == 0, r.output
+    assert r.doc["had_key"] is True
+    assert memory_keyring.entries == {("mscli", "default"): "sk_default_key_0123456789"}
+
+
+def test_a_command_that_cannot_be_split_does_not_block_config_show() -> None:
+    path = ConfigStore().path  # written by hand: `config set` refuses such a command
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[profiles.default]\napi_key_command = "pass show \'unbalanced"\n')
+    path.chmod(0o600)
+    r = run("config", "show")
+    assert r.code == 0, r.output
+    assert "cannot be split" in r.stderr
+    assert run("models").code == 3
+    r = run("config", "set", "api_key_command", "pass show 'again")
+    assert r.code == 2 and "balanced quotes" in r.stderr

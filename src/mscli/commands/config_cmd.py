@@ -461,7 +461,8 @@ def delete_profile_cmd(
     if name not in profile_names(data):
         known = ", ".join(profile_names(data)) or "none"
         raise UsageError(f"there is no profile {name!r} (profiles: {known})", profile=name)
-    had_key = bool(get_profile(data, name).get("api_key"))
+    in_keyring = get_profile(data, name).get("api_key_keyring") is True
+    had_key = bool(get_profile(data, name).get("api_key")) or in_keyring
     what = " and its API key" if had_key else ""
     confirm_or_refuse(
         actx, f"Delete profile '{name}'{what}?", yes=yes, what=f"deleting profile '{name}'"
@@ -473,6 +474,14 @@ def delete_profile_cmd(
         holder["deleted"] = delete_profile(fresh, name)
 
     actx.store.update(apply)
+    if in_keyring:  # the profile's key goes with it, from the OS keyring too
+        from mscli import keysource
+        from mscli.errors import KeySourceError
+
+        try:
+            keysource.keyring_delete(name, f"keyring:{name}")
+        except KeySourceError as exc:
+            actx.warn(f"{exc.message}; its key may still be in the OS keyring.")
     if actx.json:
         actx.emit_json(
             {
