@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mscli.errors import ConfigError, UsageError
+from mscli.keysource import KEY_COMMAND_TIMEOUT
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -134,7 +135,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
             "api_key_command",
             str,
             "command whose first line of output is the API key, e.g. 'pass show modelstack' "
-            "(run without a shell, 10 s timeout; beats the keyring and api_key)",
+            f"(run without a shell, {KEY_COMMAND_TIMEOUT:g} s timeout; beats the keyring and "
+            "api_key)",
             spaces=True,
         ),
         KeySpec(

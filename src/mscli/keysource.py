@@ -6,15 +6,14 @@ and writes the two stores. The key is never written by mscli anywhere but where 
 (`keys set --keyring`), and every failure is a `KeySourceError` (exit 3) that says what the command
 or the keyring said, redacted, never the key.
 
-Standard library only at module level: `keyring` is imported when a keyring is used.
+Light at module level (help texts read the timeouts): `subprocess`, `threading` and `keyring` are
+imported when a key is read.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -69,6 +68,8 @@ def run_key_command(
     """Run `command` without a shell (stdin closed: it must not eat mscli's own input) and return
     the first line of its standard output, stripped. A failure raises `KeySourceError` carrying
     the command's own message (its standard error, redacted) and the source tag."""
+    import subprocess
+
     fix = (
         "run the command yourself to see what it needs (an unlocked password manager?), change "
         "it with `mscli config set api_key_command '...'`, or export MODELSTACK_API_KEY"
@@ -142,6 +143,8 @@ def _keyring(source: str) -> Any:
 def _bounded(source: str, what: str, call: Callable[[], T]) -> T:
     """`call()` in a daemon thread, given KEYRING_TIMEOUT; keyring errors become
     `KeySourceError` naming the backend's complaint (never the key)."""
+    import threading
+
     box: dict[str, Any] = {}
 
     def target() -> None:

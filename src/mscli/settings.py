@@ -36,7 +36,8 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "MODELSTACK_API_KEY",
-        "API key (the name the ModelStack docs suggest); beats the config file",
+        "API key (the name the ModelStack docs suggest); beats the profile's api_key_command, "
+        "OS keyring and config file",
     ),
     EnvVar("MODELSTACK_BASE_URL", "API base URL (default https://api.modelstack.cc/v1)"),
     EnvVar("MSCLI_PROFILE", "config profile to use (default: the active profile, else 'default')"),

@@ -17,6 +17,7 @@ import typer
 
 from mscli.commands._options import JsonOpt, ProfileOpt
 from mscli.commands._profile import YesOpt
+from mscli.keysource import KEY_COMMAND_TIMEOUT
 
 if TYPE_CHECKING:
     from mscli.context import AppContext
@@ -27,6 +28,12 @@ app = typer.Typer(
         "Store, list, remove and check API keys. `keys set` reads the key from a hidden prompt or "
         "standard input (never the command line) and stores it in the config file or, with "
         "--keyring, the OS keyring; keys are always shown masked."
+    ),
+    epilog=(
+        "Which key is used, strongest first: --api-key, MODELSTACK_API_KEY, the profile's "
+        "api_key_command (`mscli config set api_key_command 'pass show modelstack'`: run without "
+        f"a shell, {KEY_COMMAND_TIMEOUT:g} s timeout, the first line of its output), the OS "
+        "keyring (`keys set --keyring`), api_key in config.toml."
     ),
     no_args_is_help=True,
 )
