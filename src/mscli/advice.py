@@ -154,7 +154,8 @@ ADVICE: dict[str, Row] = {
         "The API key could not be read or stored",
         (
             "Check the profile's api_key_command by running it yourself (`mscli config get "
-            "api_key_command`), or store the key with `mscli keys set`, or export MODELSTACK_API_KEY.",
+            "api_key_command`), or store the key with `mscli keys set`, or export "
+            "MODELSTACK_API_KEY.",
         ),
         ExitCode.AUTH,
     ),

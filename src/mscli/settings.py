@@ -74,7 +74,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
     """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default;
-    for the key also command:NAME (the profile's api_key_command) or keyring:NAME (the OS keyring)."""
+    for the key also command:NAME (the profile's api_key_command) or keyring:NAME (OS keyring)."""
 
     value: T
     source: str
@@ -82,7 +82,8 @@ class Sourced(Generic[T]):
 
 def describe_source(source: str, key: str | None = None) -> str:
     """A source tag (flag, env:NAME, profile:NAME, command:NAME, keyring:NAME, config, sandbox,
-    stdin, default) in words, to follow "the" in a sentence. With ``key``, a flag is named (``--max-retries flag``)."""
+    stdin, default) in words, to follow "the" in a sentence. With ``key``, a flag is named
+    (``--max-retries flag``)."""
     if source == "flag":
         return f"{flag_name(key)} flag" if key else "command-line flag"
     if source.startswith("env:"):
@@ -290,8 +291,8 @@ def _from_source(key: str, raw: Any, source: str) -> Any:
 
 
 #: Profile keys whose format is checked where they are used, with the full message (the key by
-#: mscli.credentials, the command by mscli.keysource, the URL by mscli.api.urls): settings check only that they are text, so
-#: `config show` and `doctor` still work with a malformed one.
+#: mscli.credentials, the command by mscli.keysource, the URL by mscli.api.urls): settings check
+#: only that they are text, so `config show` and `doctor` still work with a malformed one.
 _TYPE_ONLY = ("api_key", "api_key_command", "base_url")
 
 
