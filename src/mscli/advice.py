@@ -196,6 +196,15 @@ ADVICE: dict[str, Row] = {
         ("Add credits in Dashboard → Billing, or lower --min.",),
         ExitCode.BALANCE,
     ),
+    "balance.unknown": Row(
+        "The balance cannot be checked against --min",
+        (
+            "This server does not report balances, so the guard fails closed. Add --probe (one "
+            "1-token request shows whether requests are still served), or --allow-unknown to "
+            "accept not knowing (exit 0 with a warning); the real figure is in Dashboard → Billing.",
+        ),
+        ExitCode.BALANCE,
+    ),
     # rate limits
     "rate_limit": Row(
         "Rate limited (429)",
@@ -290,6 +299,15 @@ ADVICE: dict[str, Row] = {
         "The connection broke in the middle of the reply",
         (
             "The partial reply above was kept. It was not retried automatically (that would cost twice): run it again.",
+        ),
+        ExitCode.NETWORK,
+    ),
+    "network.stream_stalled": Row(
+        "The reply stopped arriving before it was complete",
+        (
+            "The partial reply above was kept. The server went silent past the idle limit, or the "
+            "overall --timeout passed; it was not retried automatically (that would cost twice): "
+            "run it again, or raise --timeout.",
         ),
         ExitCode.NETWORK,
     ),
@@ -421,7 +439,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         message=err.message,
         fix=tuple(draft.fix),
         exit_code=row.exit_code,
-        status=api.status if api else None,
+        status=api.status if api and not api.facts.get("status_assumed") else None,
         api_type=api.error_type if api else None,
         request_id=str(request_id) if request_id not in (None, "") else None,
         retry_after_s=_seconds(err.facts.get("retry_after")),
@@ -432,7 +450,8 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
 
 
 def _answer_details(err: ApiError) -> list[tuple[str, str]]:
-    rows = [("status", str(err.status))]
+    # no status line for an error the server sent without one (an `event: error`)
+    rows = [] if err.facts.get("status_assumed") else [("status", str(err.status))]
     if err.server_message:
         rows.append(("server said", err.server_message))
     elif err.body_excerpt:
@@ -473,9 +492,9 @@ _GATEWAY_FIX = {
 }
 
 
-@refines("auth", "balance")
+@refines("auth.invalid", "auth.malformed", "auth.forbidden", "balance.empty")
 def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
-    if ctx.gateway and err.advice_key != "auth.missing":
+    if ctx.gateway:
         family = err.advice_key.split(".")[0]
         out.fix[:] = [_GATEWAY_FIX[family].format(host=ctx.gateway)]
 
@@ -558,7 +577,9 @@ def _retried(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     elif facts.get("retryable") is False:
         status = facts.get("status") or getattr(err, "status", None)
         out.details.append(("retried", f"no: HTTP {status} is not worth retrying"))
-    elif "deadline_wait" not in facts:
+    elif facts.get("mid_stream"):
+        out.details.append(("retried", "no: an error sent inside a stream is not retried"))
+    elif facts.get("max_retries") == 0:
         out.details.append(("retried", "no (--max-retries 0)"))
 
 

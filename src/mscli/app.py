@@ -187,6 +187,7 @@ def root(
 def _register() -> None:
     from mscli.commands import (
         balance,
+        batch,
         chat,
         completion,
         config_cmd,
@@ -198,6 +199,7 @@ def _register() -> None:
     )
 
     app.command("chat", help=chat.HELP)(chat.command)
+    app.command("batch", help=batch.HELP)(batch.command)
     app.add_typer(models.app, name="models")
     app.add_typer(keys.app, name="keys")
     app.command("balance", help=balance.HELP)(balance.command)
@@ -373,7 +375,9 @@ def _interrupted_json(code: int, term: Terminal) -> None:
     from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    advice = advise(InterruptedByUser(f"Interrupted ({what})"))
+    how = "with Ctrl-C" if code == 130 else f"by {what}"
+    stopped = f"Stopped {how}; what was received so far was kept."
+    advice = advise(InterruptedByUser(f"Interrupted ({what})", fix=stopped))
     print_error_json(term, replace(advice, exit_code=code))
 
 

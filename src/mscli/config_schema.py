@@ -35,6 +35,7 @@ __all__ = [
     "delete_profile",
     "get_profile",
     "parse_value",
+    "problems",
     "profile_names",
     "set_profile_value",
     "stored_value_error",
@@ -69,10 +70,6 @@ class KeySpec:
     unit: str = ""
     #: text that may hold spaces (a command line)
     spaces: bool = False
-
-    @property
-    def type_name(self) -> str:
-        return {str: "text", int: "integer", float: "number", bool: "true/false"}[self.type]
 
     @property
     def accepted(self) -> str:
@@ -415,11 +412,16 @@ def delete_profile(data: dict[str, Any], profile: str) -> bool:
     return True
 
 
-def validate(data: Mapping[str, Any], *, path: str | None = None) -> None:
-    """Check what ``update()`` is about to write: the layout and every known key's value.
+def validate(
+    data: Mapping[str, Any], *, path: str | None = None, before: Mapping[str, Any] | None = None
+) -> None:
+    """Check what ``update()`` is about to write: the layout and every known key's value; with
+    ``before`` (the file as read), a bad value that was already there, unchanged, is let through.
 
     Unknown keys are kept as they are (a newer mscli may have written them).
     """
+    old = before.get("profiles") if before is not None else None
+    old_profiles: Mapping[str, Any] = old if isinstance(old, dict) else {}
     active = data.get("active_profile")
     if active is not None and (not isinstance(active, str) or not active):
         raise ConfigError(f"active_profile must be a profile name, not {active!r}", path=path)
@@ -429,12 +431,27 @@ def validate(data: Mapping[str, Any], *, path: str | None = None) -> None:
     for name, table in profiles.items():
         if not isinstance(table, dict):
             raise ConfigError(f"profiles.{name} must be a table", path=path)
+        old_table = old_profiles.get(name)
         for key, value in table.items():
             if key in KNOWN_KEYS:
                 try:
                     checked(key, value)
                 except InvalidValue as exc:
+                    if isinstance(old_table, dict) and key in old_table and old_table[key] == value:
+                        continue  # not this change's doing
                     raise stored_value_error(key, value, str(name), path, exc) from None
+
+
+def problems(data: Mapping[str, Any], profile: str, path: str | None = None) -> list[ConfigError]:
+    """The known keys of ``profile`` whose stored value is not accepted, as errors."""
+    out: list[ConfigError] = []
+    for key, value in get_profile(data, profile).items():
+        if key in KNOWN_KEYS:
+            try:
+                checked(key, value)
+            except InvalidValue as exc:
+                out.append(stored_value_error(key, value, profile, path, exc))
+    return out
 
 
 def unknown_keys(data: Mapping[str, Any], profile: str) -> tuple[list[str], list[str]]:

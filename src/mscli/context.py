@@ -3,11 +3,11 @@ hatch's Application). Everything heavy is built lazily, on first use."""
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mscli.jsontext import dumps
 from mscli.settings import GlobalOptions, Settings
 from mscli.terminal import Terminal
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mscli.advice import AdviceContext
     from mscli.api.client import GatewayClient
+    from mscli.api.retry import RetryNotice
     from mscli.config_store import ConfigStore
     from mscli.sandbox.embedded import EmbeddedSandbox
 
@@ -128,7 +129,14 @@ class AppContext:
                 self.warn_once(warning)
         return key
 
-    def client(self, *, require_key: bool = True, **overrides: Any) -> GatewayClient:
+    def client(
+        self,
+        *,
+        require_key: bool = True,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        **overrides: Any,
+    ) -> GatewayClient:
+        """A client for this run; `on_retry` also hears every retry notice (after the run's own)."""
         from dataclasses import replace
 
         from mscli.api.client import GatewayClient
@@ -147,8 +155,15 @@ class AppContext:
                 f"Using {host.trusted}, which looks like ModelStack's API host but is not, "
                 "because trusted_host names it."
             )
+        notify = self._on_retry
+        if on_retry is not None:
+
+            def notify(notice: RetryNotice) -> None:
+                self._on_retry(notice)
+                on_retry(notice)
+
         return GatewayClient(
-            config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+            config, on_retry=notify, trace=self._trace if self.options.verbose else None
         )
 
     def warn_once(self, text: str) -> None:
@@ -194,18 +209,18 @@ class AppContext:
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        text = _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        text = dumps(obj, indent=2, default=_json_default) + "\n"
         try:
             self.terminal.write(self.terminal.stdout, text, escape=False)
         except UnicodeEncodeError:  # a stdout that cannot take UTF-8 (PYTHONIOENCODING=ascii)
-            text = _json.dumps(obj, indent=2, default=_json_default) + "\n"
+            text = dumps(obj, indent=2, ensure_ascii=True, default=_json_default) + "\n"
             self.terminal.write(self.terminal.stdout, text)
 
     def warn(self, text: str) -> None:
         """A warning on stderr; with --json, one `{"warning": {"message": ...}}` line, so that
         stderr stays JSON lines a script can parse (at most one of them an error)."""
         if self.json:
-            line = _json.dumps({"warning": {"message": self.redact(text)}}) + "\n"
+            line = dumps({"warning": {"message": self.redact(text)}}, ensure_ascii=True) + "\n"
             self.terminal.write(self.terminal.stderr, line)
             return
         from rich.text import Text

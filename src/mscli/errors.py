@@ -249,9 +249,21 @@ class NetworkError(MscliError):
     def advice_key(self) -> str:  # type: ignore[override]
         return f"network.{self.kind}"
 
+    @property
+    def retryable(self) -> bool:
+        """Worth another attempt: not a TLS failure, nor a host name that does not exist (neither
+        fixes itself in seconds); a resolver that did not answer is."""
+        if self.kind == "tls":
+            return False
+        return not (self.kind == "dns" and self.facts.get("dns_temporary") is False)
+
 
 class StreamInterruptedError(NetworkError):
     """The connection broke after part of a streamed reply reached the user (never retried)."""
+
+    #: ``reason`` values that mean the reply stopped coming (idle limit, overall deadline), not
+    #: that the connection broke.
+    STALLED = ("read_timeout", "timeout", "deadline")
 
     def __init__(
         self, message: str, *, partial_chars: int, host: str | None = None, **facts: Any
@@ -261,6 +273,8 @@ class StreamInterruptedError(NetworkError):
 
     @property
     def advice_key(self) -> str:  # type: ignore[override]
+        if self.facts.get("reason") in self.STALLED:
+            return "network.stream_stalled"
         return "network.stream_interrupted"
 
 
@@ -316,3 +330,9 @@ class NoModelError(MscliError):
 
 class BalanceBelowMinimumError(MscliError):
     advice_key = "balance.below_min"
+
+
+class BalanceUnknownError(MscliError):
+    """`--min` was asked of a server that reports no balance, and nothing confirmed it."""
+
+    advice_key = "balance.unknown"

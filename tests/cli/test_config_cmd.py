@@ -439,3 +439,20 @@ def test_two_config_set_processes_at_once_both_land(subprocess_env: dict[str, st
     data = store().load()
     for i in range(4):
         assert get_profile(data, f"p{i}") == {"default_model": f"m{i}"}
+
+
+def test_a_file_with_two_bad_values_can_be_repaired_one_at_a_time() -> None:
+    """Each bad value's advice names `config set`/`config unset`; both must work while the other
+    value is still bad (each warns about what is left), and a new bad value is still refused."""
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text('[profiles.default]\ntimeout = -5\nmax_retries = "x"\n')
+    assert run("models").code == 10  # the file is really unusable as it is
+    r = run("config", "set", "timeout", "30")
+    assert r.code == 0, r.stderr
+    assert "max_retries" in r.stderr and "Warning" in r.stderr
+    r = run("config", "set", "max_wait", "999999")
+    assert r.code == 2 and "max_wait" in r.stderr  # what this change writes is still checked
+    r = run("config", "unset", "max_retries")
+    assert r.code == 0, r.stderr
+    assert "Warning" not in r.stderr
+    assert get_profile(ConfigStore().load(), "default") == {"timeout": 30.0}

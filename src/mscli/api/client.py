@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -32,6 +33,7 @@ from mscli.api.errors_parse import (
     clean_text,
     is_error_payload,
     parse_error_response,
+    refuses_parameter,
     request_id_from,
 )
 from mscli.api.models import Balance, ChatRequest, ChatResult, ModelList
@@ -62,7 +64,7 @@ from mscli.api.transport import (
     set_read_timeout,
     wait_too_long_error,
 )
-from mscli.api.urls import join_url, normalise_base_url
+from mscli.api.urls import join_url, normalise_base_url, not_found_fix
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -168,8 +170,9 @@ class GatewayClient:
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
-        self.last_status: int | None = None
         self.attempts = 0
+        #: Set when a streamed chat was refused for its ``stream_options`` and sent again without.
+        self.stream_options_refused = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -240,7 +243,16 @@ class GatewayClient:
             self._retry_or_raise(call, error, describe_network_kind(error.kind))
             return open_stream()
 
-        response = open_stream()
+        try:
+            response = open_stream()
+        except ApiError as err:
+            if "stream_options" not in payload or not refuses_parameter(err, "stream_options"):
+                raise
+            # not documented by ModelStack: a gateway that rejects unknown parameters gets the
+            # request once more without it (no usage counts then); the caller may remember it
+            del payload["stream_options"]
+            self.stream_options_refused = True
+            response = open_stream()
         return ChatStream(
             response,
             reconnect=reconnect,
@@ -355,6 +367,8 @@ class GatewayClient:
                     redactor=self.redactor,
                     now=self._wall_clock(),
                 )
+                if status == 404 and err_status.advice_key == "not_found":
+                    self._explain_not_found(err_status, method, call.url)
                 if should_retry_status(status, response.headers):
                     hint = self.policy.hint(response.headers, status=status)
                     self._retry_or_raise(call, err_status, describe_status(status), hint=hint)
@@ -371,11 +385,21 @@ class GatewayClient:
                 response.close()
                 raise
 
+    def _explain_not_found(self, err: ApiError, method: str, url: str) -> None:
+        """Name the path that answered 404, and say what the base URL's form tells about it: a
+        URL ending in /v1 is right, so the server does not offer this endpoint."""
+        path = urlsplit(url).path
+        err.message = f"{method} {path} answered 404" + (
+            f": {err.server_message}" if err.server_message else ""
+        )
+        shown = self.redactor.url(self.base_url)
+        err.facts["fix"] = not_found_fix(shown, self.base.form, f"{method} {path}")
+
     def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error
-        (a TLS failure or a non-network error is never retried)."""
+        (`NetworkError.retryable` says which network failures are worth it)."""
         err = self._request_error(exc, attempt)
-        if isinstance(err, NetworkError) and err.kind != "tls":
+        if isinstance(err, NetworkError) and err.retryable:
             self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
             return
         raise err from exc
@@ -392,6 +416,7 @@ class GatewayClient:
         """Sleep before the next attempt, or raise ``err`` (or the wait-too-long form of it)."""
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
+            err.facts["max_retries"] = self.policy.max_retries  # what the advice may quote
             if decision.reason == "deadline":  # the next wait would pass the --timeout deadline
                 err.facts["deadline_wait"] = decision.wait
             if decision.hint_too_long and isinstance(err, ApiError):
@@ -406,6 +431,7 @@ class GatewayClient:
             max_attempts=self.policy.max_attempts,
             wait=decision.wait,
             reason=reason,
+            status=err.status if isinstance(err, ApiError) else None,
         )
         if self._trace:
             self._trace(f"* {notice}")
@@ -419,7 +445,6 @@ class GatewayClient:
     def _record(self, response: httpx.Response, start: float) -> float:
         latency = max(0.0, (self._clock() - start) * 1000.0)
         self.last_latency_ms = latency
-        self.last_status = response.status_code
         self.last_request_id = request_id_from(response.headers)
         if self._trace:
             for line in response_trace(

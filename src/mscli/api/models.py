@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from mscli.limits import MAX_COUNT, MAX_CREDITS, MAX_INT64, MAX_TIMESTAMP
+
 __all__ = [
     "Balance",
     "ChatEvent",
@@ -31,38 +33,61 @@ __all__ = [
 
 
 class _Lenient(BaseModel):
+    """Extra fields are kept (and shown by `models`, written by ``--json``), but only as finite
+    numbers within 64 bits: anything else becomes null (`_bounded`)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_numbers(cls, value: Any) -> Any:
+        return _bounded(value) if isinstance(value, dict) else value
 
-def _int_or_none(value: Any) -> int | None:
+
+def _bounded(value: Any) -> Any:
+    """`value` with every non-finite float and every integer beyond 64 bits replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -MAX_INT64 <= value <= MAX_INT64 else None
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
+
+
+def _number(value: Any) -> float | int | None:
+    """A finite number from a JSON number or numeric string; None otherwise (bools too)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
-            number = float(value.strip())
+            value = float(value.strip())
         except ValueError:
             return None
-        return int(number) if math.isfinite(number) else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     return None
 
 
-def _float_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
+def _int_or_none(value: Any, limit: int = MAX_COUNT) -> int | None:
+    """A whole number in ``0..limit`` (``12.0`` counts as 12); anything else (negative,
+    fractional, beyond the limit, non-finite, not a number) is unknown: None."""
+    number = _number(value)
+    if number is None or number < 0 or number > limit or number != int(number):
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
+    return int(number)
+
+
+def _float_or_none(value: Any, limit: float = MAX_CREDITS) -> float | None:
+    """A finite number within ``±limit``; None otherwise."""
+    number = _number(value)
+    if number is None or abs(number) > limit:
         return None
-    return number if math.isfinite(number) else None
+    return float(number)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -103,7 +128,7 @@ class ModelEntry(_Lenient):
     @field_validator("created", mode="before")
     @classmethod
     def _created(cls, value: Any) -> int | None:
-        return _int_or_none(value)
+        return _int_or_none(value, MAX_TIMESTAMP)
 
 
 def _has_id(entry: Any) -> bool:

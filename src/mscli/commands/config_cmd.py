@@ -237,11 +237,20 @@ def set_(
     def apply(data: dict[str, Any]) -> None:
         name, _ = target_profile(actx, data)
         new = typed
-        if key == "base_url":
-            from mscli.api.urls import normalise_base_url
+        if key == "base_url":  # the host policy, as every command will apply it to this URL
+            from mscli.api.urls import decide_host
 
-            allow = get_profile(data, name).get("allow_insecure_http") is True
-            new = normalise_base_url(typed, allow_insecure_http=allow).url
+            profile = get_profile(data, name)
+            trusted = profile.get("trusted_host")
+            new = (
+                decide_host(
+                    typed,
+                    allow_insecure_http=profile.get("allow_insecure_http") is True,
+                    trusted_host=trusted if isinstance(trusted, str) else None,
+                )
+                .check()
+                .url
+            )
         set_profile_value(data, name, key, new)
         holder.update(profile=name, value=new)
 
@@ -266,6 +275,7 @@ def set_(
         actx.warn(f"The {describe_source(beaten, key)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
+    _warn_still_invalid(actx, pname)
 
 
 @app.command("unset")
@@ -308,6 +318,7 @@ def unset(
         actx.emit_json(
             {"profile": pname, "key": key, "removed": removed, "path": str(actx.store.path)}
         )
+        _warn_still_invalid(actx, pname)
         return
     from rich.text import Text
 
@@ -315,6 +326,18 @@ def unset(
         actx.out.print(Text(f"Removed {key} from profile '{pname}'."))
     else:
         actx.note(f"{key} was not set in profile '{pname}'; nothing changed.")
+    _warn_still_invalid(actx, pname)
+
+
+def _warn_still_invalid(actx: Any, profile: str) -> None:
+    """After a repair: the values of the profile that are still bad, one warning each."""
+    from mscli.config_schema import problems
+
+    if not actx.store.exists():
+        return
+    for err in problems(actx.store.load(), profile, str(actx.store.path)):
+        fix = err.facts.get("fix")
+        actx.warn(f"{err.message}" + (f"; {fix}" if fix else ""))
 
 
 @app.command("profiles")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mscli.advice import advise, row_for
 from mscli.api.retry import RetryPolicy
+from mscli.api.urls import API_HOST as API_HOST  # re-exported for the checks
 from mscli.errors import ConfigError, MscliError
 
 T = TypeVar("T")
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
-#: The host of the real API (modelstack-api.md §1).
-API_HOST = "api.modelstack.cc"
 #: Longest time any single doctor step waits, whatever --timeout says (a doctor must finish).
 STEP_TIMEOUT = 15.0
 

@@ -6,7 +6,6 @@ message containing `[bold]` or an escape sequence is shown literally and never i
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mscli.advice import Advice
+from mscli.jsontext import dumps
 from mscli.redact import strip_control
 
 if TYPE_CHECKING:
@@ -55,11 +55,13 @@ def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
 
 def print_error_json(terminal: Terminal, advice: Advice, redact: Any | None = None) -> None:
     """The error object as one line on the terminal's stderr."""
-    line = json.dumps(error_object(advice, redact), ensure_ascii=False) + "\n"
+    line = dumps(error_object(advice, redact)) + "\n"
     try:
         terminal.write(terminal.stderr, line, escape=False)
     except UnicodeEncodeError:
-        terminal.write(terminal.stderr, json.dumps(error_object(advice, redact)) + "\n")
+        terminal.write(
+            terminal.stderr, dumps(error_object(advice, redact), ensure_ascii=True) + "\n"
+        )
 
 
 _BULLET = re.compile(r"^(\s*(?:[•*-]|\d+[.)])\s+)(\S.*)$")

@@ -82,6 +82,9 @@ class SandboxConfig:
     log: TextIO | None = None  # where log lines go (default: sys.stderr at the time of writing)
     idle_timeout: float = 60.0  # socket timeout: idle keep-alive or stalled client
     max_body_bytes: int = MAX_BODY_BYTES
+    #: accept the sandbox's extensions (`stream_options`, `max_completion_tokens`); False refuses
+    #: them like any undocumented parameter (a strict gateway)
+    stream_options: bool = True
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
