@@ -155,6 +155,15 @@ ADVICE: dict[str, Row] = {
         ),
         ExitCode.AUTH,
     ),
+    "auth.source": Row(
+        "The API key could not be read or stored",
+        (
+            "Check the profile's api_key_command by running it yourself (`mscli config get "
+            "api_key_command`), or store the key with `mscli keys set`, or export "
+            "MODELSTACK_API_KEY.",
+        ),
+        ExitCode.AUTH,
+    ),
     "auth.malformed": Row(
         "This does not look like a ModelStack key",
         (
@@ -514,6 +523,12 @@ def _how_to_replace(source: str, profile: str | None) -> str | None:
         return f"Replace it: `mscli {flag}keys set`."
     if source == "flag":
         return "Replace the value given to --api-key (better: store it with `mscli keys set`)."
+    if source.startswith(("command:", "keyring:")):
+        kind, name = source.split(":", 1)
+        flag = f"--profile {name} " if name != "default" else ""
+        if kind == "keyring":
+            return f"Replace it: `mscli {flag}keys set --keyring`."
+        return "Replace it where your api_key_command reads it from (your password manager)."
     return None
 
 

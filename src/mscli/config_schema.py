@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mscli.errors import ConfigError, UsageError
+from mscli.keysource import KEY_COMMAND_TIMEOUT
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -67,6 +68,8 @@ class KeySpec:
     choices: tuple[str, ...] = ()
     #: what a number counts, for messages ("seconds")
     unit: str = ""
+    #: text that may hold spaces (a command line)
+    spaces: bool = False
 
     @property
     def accepted(self) -> str:
@@ -93,6 +96,8 @@ class KeySpec:
             return 'an API key as text, such as "sk_..."'
         if self.name == "base_url":
             return "an http(s) URL such as https://api.modelstack.cc/v1"
+        if self.spaces:
+            return "a command line such as 'pass show modelstack' (balanced quotes)"
         return "non-empty text without spaces"
 
 
@@ -123,6 +128,20 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     spec.name: spec
     for spec in (
         KeySpec("api_key", str, "API key (sk_...); set it with `mscli keys set`", settable=False),
+        KeySpec(
+            "api_key_command",
+            str,
+            "command whose first line of output is the API key, e.g. 'pass show modelstack' "
+            f"(run without a shell, {KEY_COMMAND_TIMEOUT:g} s timeout; beats the keyring and "
+            "api_key)",
+            spaces=True,
+        ),
+        KeySpec(
+            "api_key_keyring",
+            bool,
+            "the profile's key lives in the OS keyring; set by `mscli keys set --keyring`",
+            settable=False,
+        ),
         KeySpec("base_url", str, "API base URL, e.g. https://api.modelstack.cc/v1"),
         KeySpec("default_model", str, "model used when -m/--model is not given"),
         KeySpec(
@@ -241,6 +260,14 @@ def checked(key: str, value: Any) -> Any:
     # text values
     if not isinstance(value, str):
         raise InvalidValue(spec, value)
+    if spec.spaces:
+        from mscli.keysource import split_command
+
+        try:
+            split_command(value)
+        except ValueError:
+            raise InvalidValue(spec, value) from None
+        return value.strip()
     if not value or value != value.strip() or any(c.isspace() for c in value):
         raise InvalidValue(spec, value)
     # api_key: its format is checked by `mscli keys set` and when it is used, with the precise

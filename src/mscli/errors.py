@@ -120,6 +120,14 @@ class KeyMissingError(CredentialError):
     advice_key = "auth.missing"
 
 
+class KeySourceError(CredentialError):
+    """The key could not be read from where the profile keeps it: its `api_key_command` failed,
+    timed out or printed nothing, or the OS keyring is missing, has no backend or no entry. The
+    message carries the command's own words (redacted); `fix` says what to do."""
+
+    advice_key = "auth.source"
+
+
 class KeyFormatError(CredentialError):
     """The key does not look like a ModelStack key (`sk_…`); no request was sent."""
 

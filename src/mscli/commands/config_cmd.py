@@ -25,8 +25,8 @@ from mscli.settings import describe_source
 app = typer.Typer(
     help=(
         "Show and change the config file: settings per profile (base_url, default_model, timeout, "
-        "max_retries, max_wait, plan, log_history, allow_insecure_http) and which profile is "
-        "active. "
+        "max_retries, max_wait, plan, log_history, allow_insecure_http, trusted_host, "
+        "api_key_command) and which profile is active. "
         "API keys: see `mscli keys`. Alone, `mscli config` is `mscli config show`."
     ),
     invoke_without_command=True,
@@ -44,6 +44,7 @@ def _summary(ctx: typer.Context) -> None:
 _GET_NAMES = (
     "profile",
     "api_key",
+    "api_key_command",
     "base_url",
     "default_model",
     "timeout",
@@ -127,6 +128,9 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
                 },
                 "ignored_keys": unknown,
                 "ignored_top_level_keys": unknown_top,
+                "key_error": actx.redact(settings.key_error.message)
+                if settings.key_error
+                else None,
             }
         )
         warn_permissions(actx)
@@ -141,6 +145,8 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
     for name, value, source in rows:
         table.add_row(name, Text(_shown(value)), Text(describe_source(source, name)))
     actx.out.print(table)
+    if settings.key_error is not None:
+        actx.warn(f"No key: {actx.redact(settings.key_error.message)}")
     exists = "" if actx.store.exists() else " (does not exist yet)"
     actx.note(f"Config file: {settings.config_path}{exists}")
     if not profile_exists and pname != "default":
@@ -206,7 +212,7 @@ def set_(
         typer.Argument(
             help=(
                 "Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, "
-                "log_history, allow_insecure_http."
+                "log_history, allow_insecure_http, api_key_command."
             ),
             show_default=False,
             metavar="KEY",
@@ -486,7 +492,8 @@ def delete_profile_cmd(
     if name not in profile_names(data):
         known = ", ".join(profile_names(data)) or "none"
         raise UsageError(f"there is no profile {name!r} (profiles: {known})", profile=name)
-    had_key = bool(get_profile(data, name).get("api_key"))
+    in_keyring = get_profile(data, name).get("api_key_keyring") is True
+    had_key = bool(get_profile(data, name).get("api_key")) or in_keyring
     what = " and its API key" if had_key else ""
     confirm_or_refuse(
         actx, f"Delete profile '{name}'{what}?", yes=yes, what=f"deleting profile '{name}'"
@@ -498,6 +505,14 @@ def delete_profile_cmd(
         holder["deleted"] = delete_profile(fresh, name)
 
     actx.store.update(apply)
+    if in_keyring:  # the profile's key goes with it, from the OS keyring too
+        from mscli import keysource
+        from mscli.errors import KeySourceError
+
+        try:
+            keysource.keyring_delete(name, f"keyring:{name}")
+        except KeySourceError as exc:
+            actx.warn(f"{exc.message}; its key may still be in the OS keyring.")
     if actx.json:
         actx.emit_json(
             {
