@@ -110,6 +110,13 @@ class ClientConfig:
 # --- the client ----------------------------------------------------------------------------------
 
 
+#: How often a server that accepts the connection and then says nothing (a read timeout before
+#: any response byte) is asked again: once for the small requests (models, balance: at most
+#: about a minute in all), never for a chat (its first-byte limit, 120 s, is the wait). Retrying
+#: it like any failure turned a silent gateway into minutes of silence.
+SILENT_RETRIES = 1
+
+
 @dataclass
 class _Call:
     """State of one logical call across its attempts."""
@@ -117,6 +124,10 @@ class _Call:
     deadline: float
     retries: int = 0
     url: str = ""
+    started: float = 0.0
+    #: read timeouts before any response byte so far, and how many may be retried
+    silent: int = 0
+    silent_retries: int = SILENT_RETRIES
 
 
 class GatewayClient:
@@ -210,7 +221,7 @@ class GatewayClient:
 
     def chat(self, req: ChatRequest) -> ChatResult:
         """``POST /chat/completions`` with ``stream: false``."""
-        call = self._new_call("/chat/completions")
+        call = self._new_call("/chat/completions", silent_retries=0)
         payload = req.to_payload(stream=False)
         # A non-streamed reply arrives in one piece after the whole generation, so the read
         # timeout is the time left before the overall deadline, not the first-byte limit.
@@ -226,7 +237,7 @@ class GatewayClient:
     def chat_stream(self, req: ChatRequest) -> ChatStream:
         """``POST /chat/completions`` with ``stream: true``. Sends at once (status errors raise
         here); the returned `ChatStream` is a context manager and an iterator of events."""
-        call = self._new_call("/chat/completions")
+        call = self._new_call("/chat/completions", silent_retries=0)
         payload = req.to_payload(stream=True)
 
         def open_stream() -> httpx.Response:
@@ -297,9 +308,13 @@ class GatewayClient:
 
     # -- the retry loop ---------------------------------------------------------------------------
 
-    def _new_call(self, path: str) -> _Call:
+    def _new_call(self, path: str, *, silent_retries: int = SILENT_RETRIES) -> _Call:
+        now = self._clock()
         return _Call(
-            deadline=self._clock() + self.config.timeout, url=join_url(self.base_url, path)
+            deadline=now + self.config.timeout,
+            url=join_url(self.base_url, path),
+            started=now,
+            silent_retries=silent_retries,
         )
 
     def _execute(
@@ -399,10 +414,28 @@ class GatewayClient:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error
         (`NetworkError.retryable` says which network failures are worth it)."""
         err = self._request_error(exc, attempt)
+        if isinstance(err, NetworkError) and err.kind == "read_timeout":
+            call.silent += 1
+            if call.silent > call.silent_retries:
+                self._say_how_long(call, err)
+                raise err from exc
         if isinstance(err, NetworkError) and err.retryable:
             self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
             return
         raise err from exc
+
+    def _say_how_long(self, call: _Call, err: NetworkError) -> None:
+        """A silent server's message says the whole wait, not only the last attempt's limit."""
+        limit = err.facts.get("limit_s")
+        attempts = call.retries + 1
+        if err.kind != "read_timeout" or attempts < 2 or not isinstance(limit, (int, float)):
+            return
+        waited = self._clock() - call.started
+        err.message = (
+            f"No response from {self.host}: {attempts} attempts waited {limit:g} s each "
+            f"({waited:.0f} s in all)"
+        )
+        err.facts["waited_s"] = round(waited, 1)
 
     def _retry_or_raise(
         self,
@@ -417,6 +450,8 @@ class GatewayClient:
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
             err.facts["max_retries"] = self.policy.max_retries  # what the advice may quote
+            if isinstance(err, NetworkError):
+                self._say_how_long(call, err)
             if decision.reason == "deadline":  # the next wait would pass the --timeout deadline
                 err.facts["deadline_wait"] = decision.wait
             if decision.hint_too_long and isinstance(err, ApiError):
