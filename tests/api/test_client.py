@@ -540,13 +540,15 @@ def test_network_errors_mapped_and_retried(
     with pytest.raises(NetworkError) as info:
         h.client(max_retries=2).list_models()
     err = info.value
+    # a server that says nothing is asked once more only (client.SILENT_RETRIES)
+    attempts = 2 if kind == "read_timeout" else 3
     assert err.kind == kind
-    assert err.attempts == 3
+    assert err.attempts == attempts
     assert err.host == "api.test.example"
     assert err.advice_key == f"network.{kind}"
-    assert len(httpx_mock.get_requests()) == 3
-    assert len(h.sleeps) == 2
-    assert len(h.notices) == 2
+    assert len(httpx_mock.get_requests()) == attempts
+    assert len(h.sleeps) == attempts - 1
+    assert len(h.notices) == attempts - 1
 
 
 @pytest.mark.parametrize(
