@@ -631,11 +631,13 @@ def test_read_error_in_non_stream_body_is_retried(httpx_mock: HTTPXMock, h: Harn
     assert [n.reason for n in h.notices] == ["Connection reset"]
 
 
-def test_read_timeout_on_chat_is_retried(httpx_mock: HTTPXMock, h: Harness) -> None:
+def test_read_timeout_on_chat_is_not_retried(httpx_mock: HTTPXMock, h: Harness) -> None:
+    """A chat that got no answer may be generating (and charged): it is not sent again."""
     httpx_mock.add_exception(httpx.ReadTimeout("read timed out"), url=CHAT)
-    httpx_mock.add_response(url=CHAT, json=completion())
-    assert h.client().chat(REQ).content == "Hello!"
-    assert len(h.notices) == 1
+    with pytest.raises(NetworkError) as info:
+        h.client().chat(REQ)
+    assert info.value.kind == "read_timeout" and info.value.attempts == 1
+    assert len(httpx_mock.get_requests()) == 1 and h.notices == []
 
 
 # --- chat (non-streamed) --------------------------------------------------------------------------
