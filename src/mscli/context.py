@@ -3,7 +3,8 @@ hatch's Application). Everything heavy is built lazily, on first use."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,16 @@ class AppContext:
             config, on_retry=notify, trace=self._trace if self.options.verbose else None
         )
 
+    @contextlib.contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        """While mscli waits for the server: on a terminal, a spinner on stderr with the time
+        waited so far; nothing in pipes, under --json, or with --verbose (the trace says it)."""
+        if self.json or self.options.verbose or not self.terminal.stderr_tty:
+            yield
+            return
+        with self.err.status(_Elapsed(what, self.err), spinner="dots"):
+            yield
+
     def warn_once(self, text: str) -> None:
         if text not in self._warned:
             self._warned.add(text)
@@ -273,6 +284,24 @@ class AppContext:
                 closer()
             except Exception:
                 pass
+
+
+class _Elapsed:
+    """``what… 3 s``: re-rendered by the spinner at each refresh."""
+
+    def __init__(self, what: str, console: Any) -> None:
+        import time
+
+        self.what, self._clock = what, time.monotonic
+        self._start = self._clock()
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        waited = self._clock() - self._start
+        return Text(
+            f"{self.what}… {waited:.0f} s" if waited >= 1 else f"{self.what}…", style="muted"
+        )
 
 
 def _json_default(obj: Any) -> Any:

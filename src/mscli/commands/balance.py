@@ -69,7 +69,8 @@ def command(
     base_url = actx.settings.base_url.value
     with actx.client() as client:
         try:
-            bal = client.get_balance()
+            with actx.waiting(f"Asking {client.host} for the balance"):
+                bal = client.get_balance()
         except ApiError as exc:
             if exc.status != 404:
                 raise

@@ -404,7 +404,7 @@ def check(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None
     settings = actx.settings
     source = settings.api_key.source
     started = time.perf_counter()
-    with actx.client() as client:
+    with actx.client() as client, actx.waiting(f"Checking the key with {client.host}"):
         listing = client.list_models()
         latency = getattr(client, "last_latency_ms", None)
         request_id = getattr(client, "last_request_id", None)
