@@ -121,6 +121,7 @@ def serve(
         rpm=rpm,
         stream_options=stream_options,
         quiet=quiet,
+        log=actx.terminal.stderr,
     )
     try:
         server = SandboxServer(config)
