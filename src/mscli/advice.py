@@ -3,15 +3,20 @@
 Rows are keyed by `MscliError.advice_key`. The documented fixes (docs-errors-page.txt) are
 paraphrased, not copied; the undocumented cases (modelstack-api.md §11.3) map to the nearest class.
 Nothing else in mscli writes fix advice for an error, and nothing else picks an exit code for one.
+
+`advise()` looks up the row, takes the facts every API error carries, then runs the special cases
+registered for that row with `@refines(...)`, defined after the table: a new case is a new small
+function, not a longer ladder. The result is an `Advice` of typed fields; the panel and the
+`--json` error object (`mscli.output.errors`) are both rendered from them.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from mscli.errors import ApiError, MscliError
 from mscli.exit_codes import ExitCode
@@ -26,19 +31,30 @@ class Row:
     exit_code: ExitCode
 
 
-@dataclass
+@dataclass(frozen=True)
 class Advice:
+    """What one error means for the user. Scripts read the typed fields (through the JSON
+    object); `details` are the panel's extra lines, written for people."""
+
     key: str
     title: str
     message: str
-    fix: list[str]
-    exit_code: ExitCode
-    #: (label, value) lines for the panel
-    details: list[tuple[str, str]] = field(default_factory=list)
+    fix: tuple[str, ...]
+    #: the exit code mscli ends with (an `ExitCode`, or 128 + signal after SIGTERM/SIGHUP)
+    exit_code: int
+    #: the HTTP status of the server's answer, if there was one
+    status: int | None = None
     #: the server's documented error type, e.g. authentication_error
     api_type: str | None = None
+    request_id: str | None = None
+    #: how long the server asked to wait before retrying, in seconds
+    retry_after_s: float | None = None
+    #: the server's own message (already cleaned by mscli.api.errors_parse)
+    server_message: str | None = None
     #: closest model ids, for "did you mean"
-    suggestions: list[str] = field(default_factory=list)
+    suggestions: tuple[str, ...] = ()
+    #: (label, value) lines for the panel
+    details: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -51,6 +67,9 @@ class AdviceContext:
     config_path: str | None = None
     plan: str | None = None
     known_models: list[str] = field(default_factory=list)
+    #: the gateway's host when it is not ModelStack's (the host policy's `modelstack` is False):
+    #: its keys and billing are its own, so the advice names no ModelStack dashboard
+    gateway: str | None = None
 
 
 _RPM = ", ".join(f"{p.label} {p.rpm} RPM" for p in PLANS.values() if p.name != "topup")
@@ -61,9 +80,9 @@ ADVICE: dict[str, Row] = {
         ("This is a bug in mscli. Run again with --debug for the traceback and please report it.",),
         ExitCode.INTERNAL,
     ),
-    "usage": Row(
-        "Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE
-    ),
+    # mscli's own usage errors say what to do in their message; only Click's parse errors get
+    # the pointer to --help (app._render_click_error)
+    "usage": Row("Invalid usage", (), ExitCode.USAGE),
     "interrupted": Row(
         "Interrupted",
         ("Stopped with Ctrl-C; what was received so far was kept.",),
@@ -105,6 +124,11 @@ ADVICE: dict[str, Row] = {
         ),
         ExitCode.CONFIG,
     ),
+    "config.port": Row(
+        "Cannot listen on that address",
+        ("Pick another --port, or --port 0 for any free one.",),
+        ExitCode.CONFIG,
+    ),
     "config.redirect": Row(
         "The server answered with a redirect, which mscli does not follow",
         (
@@ -128,6 +152,15 @@ ADVICE: dict[str, Row] = {
             "Store one with `mscli keys set` (hidden prompt), or export MODELSTACK_API_KEY. Keys are "
             "created in the dashboard under API Keys and start with sk_.",
             'To try mscli without a key, add --sandbox: `mscli --sandbox chat "Hello"`.',
+        ),
+        ExitCode.AUTH,
+    ),
+    "auth.source": Row(
+        "The API key could not be read or stored",
+        (
+            "Check the profile's api_key_command by running it yourself (`mscli config get "
+            "api_key_command`), or store the key with `mscli keys set`, or export "
+            "MODELSTACK_API_KEY.",
         ),
         ExitCode.AUTH,
     ),
@@ -166,6 +199,15 @@ ADVICE: dict[str, Row] = {
     "balance.below_min": Row(
         "Balance below the minimum",
         ("Add credits in Dashboard → Billing, or lower --min.",),
+        ExitCode.BALANCE,
+    ),
+    "balance.unknown": Row(
+        "The balance cannot be checked against --min",
+        (
+            "This server does not report balances, so the guard fails closed. Add --probe (one "
+            "1-token request shows whether requests are still served), or --allow-unknown to "
+            "accept not knowing (exit 0 with a warning); the real figure is in Dashboard → Billing.",
+        ),
         ExitCode.BALANCE,
     ),
     # rate limits
@@ -265,6 +307,15 @@ ADVICE: dict[str, Row] = {
         ),
         ExitCode.NETWORK,
     ),
+    "network.stream_stalled": Row(
+        "The reply stopped arriving before it was complete",
+        (
+            "The partial reply above was kept. The server went silent past the idle limit, or the "
+            "overall --timeout passed; it was not retried automatically (that would cost twice): "
+            "run it again, or raise --timeout.",
+        ),
+        ExitCode.NETWORK,
+    ),
     "network.tls": Row(
         "TLS handshake or certificate verification failed",
         (
@@ -332,8 +383,6 @@ ADVICE: dict[str, Row] = {
     ),
 }
 
-_UNSUPPORTED = re.compile(r'unsupported model:\s*"([^"]+)"', re.IGNORECASE)
-
 
 def row_for(key: str) -> Row:
     return ADVICE.get(key) or ADVICE.get(key.split(".")[0]) or ADVICE["internal"]
@@ -349,11 +398,30 @@ def suggest(model: str, known: Iterable[str], n: int = 3) -> list[str]:
     return picks
 
 
-def _fmt_wait(seconds: float) -> str:
-    if seconds >= 90:
-        minutes = seconds / 60
-        return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+@dataclass
+class _Draft:
+    """The parts of the advice a special case may change, while `advise()` builds it."""
+
+    fix: list[str]
+    details: list[tuple[str, str]]
+    suggestions: list[str] = field(default_factory=list)
+
+
+Refiner = Callable[[MscliError, AdviceContext, _Draft], None]
+
+#: (row keys, special case), in the order they are defined, which is the order they run in.
+REFINERS: list[tuple[tuple[str, ...], Refiner]] = []
+
+
+def refines(*keys: str) -> Callable[[Refiner], Refiner]:
+    """Register a special case for the rows `keys`; a family ("network") covers its rows
+    ("network.dns"), and no key at all means every error."""
+
+    def register(fn: Refiner) -> Refiner:
+        REFINERS.append((keys, fn))
+        return fn
+
+    return register
 
 
 def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
@@ -361,117 +429,89 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
     ctx = ctx or AdviceContext()
     key = err.advice_key
     row = row_for(key)
-    fix = list(row.fix)
-    details: list[tuple[str, str]] = []
-    facts: dict[str, Any] = err.facts
-    suggested: list[str] = []
-
-    if isinstance(err, ApiError):
-        details.append(("status", str(err.status)))
-        if err.server_message:
-            details.append(("server said", err.server_message))
-        elif err.body_excerpt:
-            details.append(("body", err.body_excerpt))
-        if err.request_id:
-            details.append(("request id", err.request_id))
-
-    if key in ("auth.invalid", "auth.malformed", "auth.forbidden"):
-        source = facts.get("source") or ctx.key_source
-        if source:
-            details.append(("key from", describe_source(source)))
-            replace = _how_to_replace(source, ctx.profile)
-            if replace:
-                fix.append(replace)
-    if key == "auth.missing" and ctx.profile and ctx.profile != "default":
-        fix.append(
-            f"(profile in use: {ctx.profile}; store a key for it with `mscli --profile {ctx.profile} keys set`)"
-        )
-
-    if key == "model.unsupported":
-        model = facts.get("model")
-        if model is None and isinstance(err, ApiError) and err.server_message:
-            m = _UNSUPPORTED.search(err.server_message)
-            model = m.group(1) if m else None
-        suggestions = list(facts.get("suggestions") or [])
-        if not suggestions and model and ctx.known_models:
-            suggestions = suggest(str(model), ctx.known_models)
-        if model:
-            details.insert(0, ("model", str(model)))
-        if suggestions:
-            fix.insert(0, "Did you mean: " + ", ".join(suggestions) + "?")
-        suggested = suggestions
-
-    if key.startswith("rate_limit"):
-        attempts = facts.get("attempts")
-        if isinstance(attempts, int) and attempts > 1:
-            details.append(("retries", f"{attempts - 1} made before giving up"))
-        retry_after = facts.get("retry_after")
-        if isinstance(retry_after, (int, float)) and retry_after > 0:
-            details.append(("retry after", _fmt_wait(float(retry_after))))
-        if ctx.plan and ctx.plan in PLANS:
-            details.append(("your plan", f"{PLANS[ctx.plan].label}, {PLANS[ctx.plan].rpm} RPM"))
-
-    if key in ("server", "request.timeout", "request.conflict"):
-        attempts = facts.get("attempts")
-        if isinstance(attempts, int) and attempts > 1:
-            times = "1 time" if attempts == 2 else f"{attempts - 1} times"
-            details.append(("retried", f"{times} with backoff, all failed"))
-        elif facts.get("retryable") is False:
-            status = facts.get("status") or getattr(err, "status", None)
-            details.append(("retried", f"no: HTTP {status} is not worth retrying"))
-        elif "deadline_wait" not in facts:
-            details.append(("retried", "no (--max-retries 0)"))
-
-    deadline_wait = facts.get("deadline_wait")
-    if isinstance(deadline_wait, (int, float)):
-        details.append(
-            ("gave up", f"the next wait ({_fmt_wait(float(deadline_wait))}) would pass --timeout")
-        )
-        fix.insert(0, "Raise --timeout (the overall deadline, retries included) to wait longer.")
-
-    specific = facts.get("fix")
+    api = err if isinstance(err, ApiError) else None
+    draft = _Draft(list(row.fix), _answer_details(api) if api else [])
+    for keys, refine in REFINERS:
+        if not keys or any(key == k or key.startswith(k + ".") for k in keys):
+            refine(err, ctx, draft)
+    specific = err.facts.get("fix")
     if isinstance(specific, str) and specific:
-        # the concrete command for this case replaces the row's generic text
-        # a sentence gets its capital; a fix that opens with a command (`mscli ...`) stays as is
-        lead = specific.split(" ", 1)[0]
-        starts_with_command = lead in ("mscli", "export", "unset", "chmod", "mv") or lead[:1] == "`"
-        fix = [specific if starts_with_command else specific[0].upper() + specific[1:]]
-
-    if key.startswith(("network.", "protocol.", "config.", "store.")):
-        for label, name in (
-            ("host", "host"),
-            ("proxy", "proxy"),
-            ("path", "path"),
-            ("line", "line"),
-            ("redirects to", "location"),
-            ("base URL", "base_url"),
-            ("request id", "request_id"),
-        ):
-            value = facts.get(name)
-            if value not in (None, ""):
-                details.append((label, str(value)))
-        if key == "config.corrupt" and facts.get("detail"):
-            details.append(("parser said", str(facts["detail"])))
-        excerpt = facts.get("excerpt")
-        if excerpt:
-            details.append(("received", str(excerpt)))
-        partial = facts.get("partial_chars")
-        if isinstance(partial, int) and partial > 0:
-            details.append(("kept", f"{partial} characters of partial reply"))
-        attempts = facts.get("attempts")
-        if key.startswith("network.") and isinstance(attempts, int) and attempts > 1:
-            details.append(("attempts", str(attempts)))
-
+        draft.fix = [_specific_fix(specific)]  # the concrete command for this case
+    request_id = api.request_id if api else err.facts.get("request_id")
     return Advice(
         key=key,
         title=row.title,
         message=err.message,
-        fix=fix,
+        fix=tuple(draft.fix),
         exit_code=row.exit_code,
-        details=details,
-        api_type=err.error_type if isinstance(err, ApiError) else None,
-        suggestions=suggested,
+        status=api.status if api and not api.facts.get("status_assumed") else None,
+        api_type=api.error_type if api else None,
+        request_id=str(request_id) if request_id not in (None, "") else None,
+        retry_after_s=_seconds(err.facts.get("retry_after")),
+        server_message=api.server_message if api else None,
+        suggestions=tuple(draft.suggestions),
+        details=tuple(draft.details),
     )
+
+
+def _answer_details(err: ApiError) -> list[tuple[str, str]]:
+    # no status line for an error the server sent without one (an `event: error`)
+    rows = [] if err.facts.get("status_assumed") else [("status", str(err.status))]
+    if err.server_message:
+        rows.append(("server said", err.server_message))
+    elif err.body_excerpt:
+        rows.append(("body", err.body_excerpt))
+    if err.request_id:
+        rows.append(("request id", err.request_id))
+    return rows
+
+
+def _specific_fix(fix: str) -> str:
+    """A sentence gets its capital; a fix that opens with a command (`mscli ...`) stays as is."""
+    lead = fix.split(" ", 1)[0]
+    starts_with_command = lead in ("mscli", "export", "unset", "chmod", "mv") or lead[:1] == "`"
+    return fix if starts_with_command else fix[0].upper() + fix[1:]
+
+
+def _seconds(value: object) -> float | None:
+    """A positive, finite number of seconds, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value > 0 and math.isfinite(value) else None
+
+
+def _fmt_wait(seconds: float) -> str:
+    if seconds >= 90:
+        minutes = seconds / 60
+        return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+# --- the special cases, keyed to their rows --------------------------------------------------
+
+
+_GATEWAY_FIX = {
+    "auth": "{host} is not ModelStack: mscli sends its key as given. Check the key this gateway "
+    "expects (its own admin page or your operator), then store it with `mscli keys set`.",
+    "balance": "{host} is not ModelStack: its credits and billing are its own; ask its operator.",
+}
+
+
+@refines("auth.invalid", "auth.malformed", "auth.forbidden", "balance.empty")
+def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    if ctx.gateway:
+        family = err.advice_key.split(".")[0]
+        out.fix[:] = [_GATEWAY_FIX[family].format(host=ctx.gateway)]
+
+
+@refines("auth.invalid", "auth.malformed", "auth.forbidden")
+def _key_source(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    source = err.facts.get("source") or ctx.key_source
+    if source:
+        out.details.append(("key from", describe_source(source)))
+        replace = _how_to_replace(source, ctx.profile)
+        if replace:
+            out.fix.append(replace)
 
 
 def _how_to_replace(source: str, profile: str | None) -> str | None:
@@ -483,7 +523,112 @@ def _how_to_replace(source: str, profile: str | None) -> str | None:
         return f"Replace it: `mscli {flag}keys set`."
     if source == "flag":
         return "Replace the value given to --api-key (better: store it with `mscli keys set`)."
+    if source.startswith(("command:", "keyring:")):
+        kind, name = source.split(":", 1)
+        flag = f"--profile {name} " if name != "default" else ""
+        if kind == "keyring":
+            return f"Replace it: `mscli {flag}keys set --keyring`."
+        return "Replace it where your api_key_command reads it from (your password manager)."
     return None
+
+
+@refines("auth.missing")
+def _missing_for_profile(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    if ctx.profile and ctx.profile != "default":
+        out.fix.append(
+            f"(profile in use: {ctx.profile}; store a key for it with `mscli --profile {ctx.profile} keys set`)"
+        )
+
+
+_UNSUPPORTED = re.compile(r'unsupported model:\s*"([^"]+)"', re.IGNORECASE)
+
+
+@refines("model.unsupported")
+def _did_you_mean(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    model = err.facts.get("model")
+    if model is None and isinstance(err, ApiError) and err.server_message:
+        m = _UNSUPPORTED.search(err.server_message)
+        model = m.group(1) if m else None
+    suggestions = list(err.facts.get("suggestions") or [])
+    if not suggestions and model and ctx.known_models:
+        suggestions = suggest(str(model), ctx.known_models)
+    if model:
+        out.details.insert(0, ("model", str(model)))
+    if suggestions:
+        out.fix.insert(0, "Did you mean: " + ", ".join(suggestions) + "?")
+    out.suggestions = suggestions
+
+
+@refines("rate_limit")
+def _rate_limit(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    attempts = err.facts.get("attempts")
+    if isinstance(attempts, int) and attempts > 1:
+        out.details.append(("retries", f"{attempts - 1} made before giving up"))
+    wait = _seconds(err.facts.get("retry_after"))
+    if wait is not None:
+        out.details.append(("retry after", _fmt_wait(wait)))
+    plan = PLANS.get(ctx.plan or "")
+    if plan is not None:
+        out.details.append(("your plan", f"{plan.label}, {plan.rpm} RPM"))
+
+
+@refines("server", "request.timeout", "request.conflict")
+def _retried(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    facts = err.facts
+    attempts = facts.get("attempts")
+    if isinstance(attempts, int) and attempts > 1:
+        times = "1 time" if attempts == 2 else f"{attempts - 1} times"
+        out.details.append(("retried", f"{times} with backoff, all failed"))
+    elif facts.get("retryable") is False:
+        status = facts.get("status") or getattr(err, "status", None)
+        out.details.append(("retried", f"no: HTTP {status} is not worth retrying"))
+    elif facts.get("mid_stream"):
+        out.details.append(("retried", "no: an error sent inside a stream is not retried"))
+    elif facts.get("max_retries") == 0:
+        out.details.append(("retried", "no (--max-retries 0)"))
+
+
+@refines()
+def _deadline(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    wait = err.facts.get("deadline_wait")
+    if isinstance(wait, (int, float)):
+        out.details.append(
+            ("gave up", f"the next wait ({_fmt_wait(float(wait))}) would pass --timeout")
+        )
+        out.fix.insert(
+            0, "Raise --timeout (the overall deadline, retries included) to wait longer."
+        )
+
+
+#: (label, fact) rows shown for local and connection failures, in this order
+_WHERE = (
+    ("host", "host"),
+    ("proxy", "proxy"),
+    ("path", "path"),
+    ("line", "line"),
+    ("redirects to", "location"),
+    ("base URL", "base_url"),
+    ("request id", "request_id"),
+)
+
+
+@refines("network", "protocol", "config", "store")
+def _where(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
+    facts = err.facts
+    for label, name in _WHERE:
+        value = facts.get(name)
+        if value not in (None, ""):
+            out.details.append((label, str(value)))
+    if err.advice_key == "config.corrupt" and facts.get("detail"):
+        out.details.append(("parser said", str(facts["detail"])))
+    if facts.get("excerpt"):
+        out.details.append(("received", str(facts["excerpt"])))
+    partial = facts.get("partial_chars")
+    if isinstance(partial, int) and partial > 0:
+        out.details.append(("kept", f"{partial} characters of partial reply"))
+    attempts = facts.get("attempts")
+    if err.advice_key.startswith("network.") and isinstance(attempts, int) and attempts > 1:
+        out.details.append(("attempts", str(attempts)))
 
 
 def exit_code_for(err: BaseException) -> ExitCode:

@@ -16,6 +16,7 @@ import typer
 from mscli.completers import complete_color, complete_profile
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS, GlobalOptions
+from mscli.terminal import Terminal
 
 EPILOG = (
     "Exit codes: "
@@ -42,13 +43,23 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
     if value:
         from mscli.cli import version_line
 
         # eager: --json may not be parsed yet, so look for it among the arguments
-        sys.stdout.write(version_line(as_json="--json" in _ARGS))
+        term = _terminal_of(ctx)
+        term.write(term.stdout, version_line(as_json="--json" in _ARGS))
         raise typer.Exit(0)
+
+
+def _terminal_of(ctx: typer.Context) -> Terminal:
+    """The terminal `main` handed to Click as the root context's object (or the process's own,
+    when the app is run some other way)."""
+    obj = ctx.find_root().obj
+    if isinstance(obj, Terminal):
+        return obj
+    return getattr(obj, "terminal", None) or Terminal.system()
 
 
 @app.callback()
@@ -146,6 +157,9 @@ def root(
         raise UsageError(f"--color must be auto, always or never, not {color!r}")
     if profile is not None and not profile.strip():
         raise UsageError("--profile needs a profile name (`mscli config profiles` lists them)")
+    from mscli.settings import check_colour_env
+
+    terminal = _terminal_of(ctx)
     options = GlobalOptions(
         profile=profile,
         api_key=api_key,
@@ -156,20 +170,13 @@ def root(
         json=json_,
         color=color,
         verbose=verbose,
-        debug=debug or bool(os.environ.get("MSCLI_DEBUG")),
+        debug=debug,
         sandbox=sandbox,
     )
-    actx = AppContext(options)
+    actx = AppContext(options, terminal)
     ctx.obj = actx
     ctx.call_on_close(actx.close)
-    env_color = (os.environ.get("MSCLI_COLOR") or "").strip()
-    if color is None and env_color and env_color.lower() not in ("auto", "always", "never"):
-        from mscli.errors import ConfigError
-
-        raise ConfigError(  # shown with colour on auto: the bad value is ignored for the panel
-            f"MSCLI_COLOR must be auto, always or never, not {env_color!r}",
-            fix="Change MSCLI_COLOR to auto, always or never, or unset it: `unset MSCLI_COLOR`.",
-        )
+    check_colour_env(options, terminal.env)
     if api_key is not None:
         actx.warn(
             "--api-key is visible to other users of this machine (process list, shell history); "
@@ -180,6 +187,7 @@ def root(
 def _register() -> None:
     from mscli.commands import (
         balance,
+        batch,
         chat,
         completion,
         config_cmd,
@@ -191,6 +199,7 @@ def _register() -> None:
     )
 
     app.command("chat", help=chat.HELP)(chat.command)
+    app.command("batch", help=batch.HELP)(batch.command)
     app.add_typer(models.app, name="models")
     app.add_typer(keys.app, name="keys")
     app.command("balance", help=balance.HELP)(balance.command)
@@ -209,23 +218,26 @@ def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     from mscli import context
     from mscli.advice import advise
     from mscli.errors import MscliError
-    from mscli.output.console import colour_mode, stderr_console
+    from mscli.output.console import make_console
     from mscli.output.errors import print_error, print_error_json
 
     assert isinstance(err, MscliError)
     actx = context.current()
     advice = advise(err, actx.advice_context() if actx else None)
     redact = actx.redact if actx else None
+    term = _TERM[0]
     if force_json or _wants_json(actx):
-        print_error_json(advice, redact)
+        print_error_json(term, advice, redact)
     else:
-        console = actx.err if actx else stderr_console(colour_mode(None))
+        console = actx.err if actx else make_console(term, "err", term.colour_mode(None))
         print_error(console, advice, redact)
     return int(advice.exit_code)
 
 
 #: The arguments of this run, for errors raised before the app context knows about --json.
 _ARGS: list[str] = []
+#: The terminal of this run (set by `main`), for errors raised before the app context exists.
+_TERM: list[Terminal] = []
 
 
 def _wants_json(actx: Any) -> bool:
@@ -237,11 +249,11 @@ def _render_internal(err: BaseException) -> int:
     from mscli.errors import MscliError
 
     actx = context.current()
-    debug = bool(actx and actx.options.debug) or bool(os.environ.get("MSCLI_DEBUG"))
-    if debug:
+    term = _TERM[0]
+    if (actx and actx.options.debug) or term.getenv("MSCLI_DEBUG"):
         import traceback
 
-        traceback.print_exception(type(err), err, err.__traceback__)
+        traceback.print_exception(type(err), err, err.__traceback__, file=term.stderr)
     wrapped = MscliError(f"{type(err).__name__}: {err}")
     return _render_error(wrapped)
 
@@ -265,7 +277,7 @@ def command() -> Any:
     return root
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> None:
     """Entry point: run the app; every outcome leaves through here with its exit code.
 
     Typer runs with standalone_mode=False so that usage errors, prompts aborted with Ctrl-C/Ctrl-D
@@ -274,13 +286,18 @@ def main(argv: list[str] | None = None) -> None:
     from mscli.exit_codes import ExitCode
 
     global _ARGS
+    from mscli import context
+
     _ARGS = list(sys.argv[1:] if argv is None else argv)
+    context.forget()  # a context from an earlier run in this process (tests) is not this run's
+    term = terminal if terminal is not None else Terminal.system()
+    _TERM[:] = [term]
     _stop_on_termination()
     click_exc = _click_exceptions()
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
     try:
-        rv = command().main(args=argv, prog_name="mscli", standalone_mode=False)
+        rv = command().main(args=argv, prog_name="mscli", standalone_mode=False, obj=term)
         code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except typer.Abort:  # Ctrl-C or Ctrl-D at a prompt; Click's prompt has ended the line
         code = int(ExitCode.INTERRUPTED)
@@ -317,11 +334,13 @@ def main(argv: list[str] | None = None) -> None:
     if code >= int(ExitCode.INTERRUPTED):
         if _wants_json(context.current()):  # scripts get the error object, as for any failure
             with contextlib.suppress(BrokenPipeError, OSError):
-                _interrupted_json(code)
+                _interrupted_json(code, term)
         elif end_line:
-            _quiet_stderr("\n")
-    if _stdout_pacified() or _stdout_broken():
-        _silence_stdout()
+            with contextlib.suppress(OSError, ValueError):
+                term.write(term.stderr, "\n")
+    if _stdout_pacified() or _stdout_broken(term):
+        _silence_stdout(term)
+    _ARGS = []
     sys.exit(code)
 
 
@@ -349,21 +368,21 @@ def _stop_on_termination() -> None:
             return
 
 
-def _interrupted_json(code: int) -> None:
+def _interrupted_json(code: int, term: Terminal) -> None:
     """The --json error object for Ctrl-C (130) or a termination signal (128 + signal): its
     `code` is the exit code this run ends with, its message names what stopped it."""
-    import json
     import signal
+    from dataclasses import replace
 
     from mscli.advice import advise
     from mscli.errors import InterruptedByUser
-    from mscli.output.errors import error_object
+    from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    doc = error_object(advise(InterruptedByUser(f"Interrupted ({what})")))
-    doc["error"]["code"] = code
-    sys.stderr.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stderr.flush()
+    how = "with Ctrl-C" if code == 130 else f"by {what}"
+    stopped = f"Stopped {how}; what was received so far was kept."
+    advice = advise(InterruptedByUser(f"Interrupted ({what})", fix=stopped))
+    print_error_json(term, replace(advice, exit_code=code))
 
 
 def _click_exceptions() -> Any:
@@ -385,9 +404,10 @@ def _render_click_error(err: Any) -> int:
     if wants_json:
         from mscli.errors import UsageError
 
-        return (
-            _render_error(UsageError(err.format_message()), force_json=True) if code == 2 else code
+        usage = UsageError(
+            err.format_message(), fix="See `mscli --help` or `mscli COMMAND --help`."
         )
+        return _render_error(usage, force_json=True) if code == 2 else code
     try:
         from typer import rich_utils
 
@@ -410,9 +430,9 @@ def _stdout_is_devnull() -> bool:
     return (fd_stat.st_dev, fd_stat.st_ino) == (null_stat.st_dev, null_stat.st_ino)
 
 
-def _stdout_broken() -> bool:
+def _stdout_broken(term: Terminal) -> bool:
     try:
-        sys.stdout.flush()
+        term.stdout.flush()
     except BrokenPipeError:
         return True
     except (OSError, ValueError):
@@ -420,18 +440,10 @@ def _stdout_broken() -> bool:
     return False
 
 
-def _quiet_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _silence_stdout() -> None:
+def _silence_stdout(term: Terminal) -> None:
     """After EPIPE, point stdout at devnull so the interpreter's final flush cannot fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, term.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass

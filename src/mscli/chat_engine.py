@@ -120,7 +120,11 @@ class Chat:
         `output_closed`), so the caller can record the exchange first."""
         from mscli.output.chat_view import MarkdownView, quiet_input
 
-        guard = quiet_input() if isinstance(view, MarkdownView) else contextlib.nullcontext()
+        guard = (
+            quiet_input(self.actx.terminal.controlling)
+            if isinstance(view, MarkdownView)
+            else contextlib.nullcontext()
+        )
         with guard:  # no echoed ^C or type-ahead inside the live region
             return self._send(prompt, view, stream=stream, on_text=on_text)
 
@@ -132,10 +136,12 @@ class Chat:
         stream: bool,
         on_text: Callable[[str], None] | None,
     ) -> Outcome:
+        from mscli import gateway_notes
         from mscli.api.models import ChatRequest, Finish, TextDelta, UsageInfo
         from mscli.errors import StreamTruncatedError
 
         p = self.params
+        base_url = self.actx.settings.base_url.value
         messages = self.messages_for(prompt)
         req = ChatRequest(
             model=p.model,
@@ -144,7 +150,7 @@ class Chat:
             max_tokens=p.max_tokens,
             top_p=p.top_p,
             stop=list(p.stop) if p.stop else None,
-            include_usage=True,
+            include_usage=not gateway_notes.refuses_stream_options(base_url),
         )
         out = Outcome(prompt=prompt, model=p.model)
         out.prompt_chars = sum(len(m["content"]) for m in messages)
@@ -159,6 +165,8 @@ class Chat:
             if stream:
                 with client.chat_stream(req) as s:
                     opened = s  # its result so far is kept even when the stream fails
+                    if req.include_usage and getattr(client, "stream_options_refused", False):
+                        gateway_notes.remember_refuses_stream_options(base_url)
                     for ev in s:
                         if isinstance(ev, TextDelta):
                             if not ev.text:

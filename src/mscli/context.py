@@ -3,14 +3,14 @@ hatch's Application). Everything heavy is built lazily, on first use."""
 
 from __future__ import annotations
 
-import json as _json
-import os
-import sys
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mscli.jsontext import dumps
 from mscli.settings import GlobalOptions, Settings
+from mscli.terminal import Terminal
 
 if TYPE_CHECKING:
     import typer
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from mscli.advice import AdviceContext
     from mscli.api.client import GatewayClient
+    from mscli.api.retry import RetryNotice
     from mscli.config_store import ConfigStore
     from mscli.sandbox.embedded import EmbeddedSandbox
 
@@ -29,23 +30,45 @@ def current() -> AppContext | None:
     return _current
 
 
+def forget() -> None:
+    """No current context (`app.main` starts each run with this)."""
+    global _current
+    _current = None
+
+
 class AppContext:
-    def __init__(self, options: GlobalOptions, env: dict[str, str] | None = None) -> None:
+    """The run's options, its terminal, and what is built from them on first use: the settings
+    (resolved once), the two consoles, the embedded sandbox and API clients."""
+
+    def __init__(self, options: GlobalOptions, terminal: Terminal | None = None) -> None:
         global _current
         self.options = options
-        self.env = dict(os.environ) if env is None else env
+        self.terminal = terminal if terminal is not None else Terminal.system()
         self._sandbox: EmbeddedSandbox | None = None
         self._closers: list[Callable[[], None]] = []
-        self._perm_warned = False
-        self._insecure_warned = False
-        if not options.sandbox and self.env.get("MSCLI_SANDBOX", "").strip().lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-        ):
-            options.sandbox = True
+        self._warned: set[str] = set()
         _current = self
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.terminal.env
+
+    def adopt(self, *, json: bool = False, profile: str | None = None) -> None:
+        """A subcommand's own --json/--profile join the global ones. Call before anything is
+        resolved: they are part of the options the settings are resolved from."""
+        changes: dict[str, Any] = {}
+        if json and not self.options.json:
+            changes["json"] = True
+        if profile is not None and profile != self.options.profile:
+            from mscli.config_schema import check_profile_name
+
+            changes["profile"] = check_profile_name(profile)
+        if changes:
+            from dataclasses import replace
+
+            self.options = replace(self.options, **changes)
+            for name in ("settings", "out", "err"):
+                self.__dict__.pop(name, None)
 
     # --- modes -------------------------------------------------------------------------------
 
@@ -53,30 +76,25 @@ class AppContext:
     def json(self) -> bool:
         return self.options.json
 
-    @cached_property
+    @property
     def colour(self) -> str:
-        from mscli.output.console import colour_mode
-
-        return colour_mode(self.options.color, self.env)
+        return self.terminal.colour_mode(self.options.color)
 
     @cached_property
     def out(self) -> Console:
-        from mscli.output.console import stdout_console
+        from mscli.output.console import make_console
 
-        return stdout_console(self.colour, json_mode=self.json)
+        return make_console(self.terminal, "out", self.colour, json_mode=self.json)
 
     @cached_property
     def err(self) -> Console:
-        from mscli.output.console import stderr_console
+        from mscli.output.console import make_console
 
-        return stderr_console(self.colour)
+        return make_console(self.terminal, "err", self.colour)
 
     @property
     def stderr_interactive(self) -> bool:
-        try:
-            return sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            return False
+        return self.terminal.stderr_tty
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -88,10 +106,10 @@ class AppContext:
 
     @cached_property
     def settings(self) -> Settings:
-        from mscli.settings import resolve
+        from mscli.settings import resolve, sandbox_requested
 
         pair = None
-        if self.options.sandbox:
+        if sandbox_requested(self.options, self.env):
             sb = self.sandbox()
             pair = (sb.base_url, sb.api_key)
         return resolve(self.options, self.env, self.store, sandbox=pair)
@@ -107,54 +125,68 @@ class AppContext:
     # --- the API client ----------------------------------------------------------------------
 
     def api_key(self, *, required: bool = True) -> str | None:
-        """The resolved key, format-checked. Raises before any request when it is unusable."""
-        from mscli.errors import KeyMissingError
-
+        """The key to send, after the host policy and the key rules; raises before any request
+        when the base URL is refused or the key is unusable."""
         s = self.settings
-        key = s.api_key.value
-        if key is None:
-            if required:
-                raise KeyMissingError("No API key is configured.", source=None)
-            return None
-        from mscli.credentials import check_key_format, normalise_key
-
-        key = normalise_key(key)
-        check_key_format(key, s.api_key.source)
-        if s.api_key.source.startswith("profile:") and not self._perm_warned:
-            self._perm_warned = True
+        s.check_base_url()
+        key = s.key(required=required)
+        if key is not None and s.api_key.source.startswith("profile:"):
             warning = self.store.permission_warning()
             if warning:
-                self.warn(warning)
+                self.warn_once(warning)
         return key
 
-    def client(self, *, require_key: bool = True, **overrides: Any) -> GatewayClient:
+    def client(
+        self,
+        *,
+        require_key: bool = True,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        **overrides: Any,
+    ) -> GatewayClient:
+        """A client for this run; `on_retry` also hears every retry notice (after the run's own)."""
         from dataclasses import replace
 
         from mscli.api.client import GatewayClient
 
         key = self.api_key(required=require_key)
         config = replace(self.settings.client_config(), api_key=key, **overrides)
-        if key and not self._insecure_warned:
-            self._warn_insecure_http(config.base_url)
+        host = self.settings.host
+        if key and host.insecure:
+            self.warn_once(
+                f"Sending the API key over plain http:// to {host.url.host if host.url else '?'} "
+                "(allow_insecure_http is on): anyone on the network path can read it. Use "
+                "https:// unless this is a trusted private network."
+            )
+        if host.trusted:
+            self.warn_once(
+                f"Using {host.trusted}, which looks like ModelStack's API host but is not, "
+                "because trusted_host names it."
+            )
+        notify = self._on_retry
+        if on_retry is not None:
+
+            def notify(notice: RetryNotice) -> None:
+                self._on_retry(notice)
+                on_retry(notice)
+
         return GatewayClient(
-            config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+            config, on_retry=notify, trace=self._trace if self.options.verbose else None
         )
 
-    def _warn_insecure_http(self, base_url: str) -> None:
-        """allow_insecure_http lets the key go over plain http to another host: say so, once."""
-        from urllib.parse import urlsplit
-
-        from mscli.api.urls import is_loopback_host
-
-        parts = urlsplit(base_url)
-        if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
+    @contextlib.contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        """While mscli waits for the server: on a terminal, a spinner on stderr with the time
+        waited so far; nothing in pipes, under --json, or with --verbose (the trace says it)."""
+        if self.json or self.options.verbose or not self.terminal.stderr_tty:
+            yield
             return
-        self._insecure_warned = True
-        self.warn(
-            f"Sending the API key over plain http:// to {parts.hostname} (allow_insecure_http is "
-            "on): anyone on the network path can read it. Use https:// unless this is a trusted "
-            "private network."
-        )
+        with self.err.status(_Elapsed(what, self.err), spinner="dots"):
+            yield
+
+    def warn_once(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.add(text)
+            self.warn(text)
 
     def _on_retry(self, notice: Any) -> None:
         # With --verbose the client's trace already carries the retry line; print it once.
@@ -177,32 +209,36 @@ class AppContext:
 
     # --- output helpers ----------------------------------------------------------------------
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value to mask: from the settings, or, when they could not be resolved, from
+        the same rule applied to what was given (`settings.known_secrets`)."""
+        if "settings" in self.__dict__:
+            return self.settings.secrets
+        from mscli.settings import known_secrets
+
+        return known_secrets(self.options, self.env)
+
     def redact(self, text: str) -> str:
         from mscli.redact import Redactor
 
-        secrets: list[str] = []
-        key = self.options.api_key or self.env.get("MODELSTACK_API_KEY")
-        if key:
-            secrets.append(key.strip())
-        if "settings" in self.__dict__ and self.settings.api_key.value:
-            secrets.append(self.settings.api_key.value)
-        return Redactor(secrets=secrets).text(text)
+        return Redactor(secrets=self.secrets).text(text)
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        text = _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        text = dumps(obj, indent=2, default=_json_default) + "\n"
         try:
-            sys.stdout.write(text)
+            self.terminal.write(self.terminal.stdout, text, escape=False)
         except UnicodeEncodeError:  # a stdout that cannot take UTF-8 (PYTHONIOENCODING=ascii)
-            sys.stdout.write(_json.dumps(obj, indent=2, default=_json_default) + "\n")
-        sys.stdout.flush()
+            text = dumps(obj, indent=2, ensure_ascii=True, default=_json_default) + "\n"
+            self.terminal.write(self.terminal.stdout, text)
 
     def warn(self, text: str) -> None:
         """A warning on stderr; with --json, one `{"warning": {"message": ...}}` line, so that
         stderr stays JSON lines a script can parse (at most one of them an error)."""
         if self.json:
-            sys.stderr.write(_json.dumps({"warning": {"message": self.redact(text)}}) + "\n")
-            sys.stderr.flush()
+            line = dumps({"warning": {"message": self.redact(text)}}, ensure_ascii=True) + "\n"
+            self.terminal.write(self.terminal.stderr, line)
             return
         from rich.text import Text
 
@@ -216,12 +252,14 @@ class AppContext:
 
         self.err.print(Text(text, style="muted"))
 
-    def advice_context(self) -> AdviceContext:
+    def advice_context(self, settings: Settings | None = None) -> AdviceContext:
+        """What the advice may use of this run's settings (`settings`: others than the run's,
+        e.g. the doctor's file-less ones)."""
         from mscli.advice import AdviceContext
 
         actx = AdviceContext()
         try:
-            s = self.settings
+            s = settings if settings is not None else self.settings
         except Exception:
             return actx
         actx.key_source = s.api_key.source if s.api_key.value else None
@@ -229,6 +267,8 @@ class AppContext:
         actx.base_url = s.base_url.value
         actx.config_path = s.config_path
         actx.plan = s.plan.value
+        if not s.host.modelstack and s.host.url is not None:
+            actx.gateway = s.host.url.host
         try:
             from mscli import models_cache
 
@@ -246,6 +286,24 @@ class AppContext:
                 pass
 
 
+class _Elapsed:
+    """``what… 3 s``: re-rendered by the spinner at each refresh."""
+
+    def __init__(self, what: str, console: Any) -> None:
+        import time
+
+        self.what, self._clock = what, time.monotonic
+        self._start = self._clock()
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        waited = self._clock() - self._start
+        return Text(
+            f"{self.what}… {waited:.0f} s" if waited >= 1 else f"{self.what}…", style="muted"
+        )
+
+
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
@@ -256,14 +314,14 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def get_app_context(ctx: typer.Context, *, json: bool = False) -> AppContext:
-    """The AppContext of this run; a command's own --json flag turns JSON mode on."""
+def get_app_context(
+    ctx: typer.Context, *, json: bool = False, profile: str | None = None
+) -> AppContext:
+    """The AppContext of this run; a command's own --json (and --profile) join the global ones."""
     root = ctx.find_root()
     actx = root.obj
     if not isinstance(actx, AppContext):
         actx = AppContext(GlobalOptions())
         root.obj = actx
-    if json and not actx.options.json:
-        actx.options.json = True
-        actx.__dict__.pop("out", None)
+    actx.adopt(json=json, profile=profile)
     return actx

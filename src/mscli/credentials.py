@@ -1,4 +1,5 @@
-"""API keys: normalising what people paste, and checking the ModelStack ``sk_`` format.
+"""API keys: normalising what people paste, and the key rules (``usable_key``): the ModelStack
+``sk_`` format on ModelStack's host, the key as given on any other OpenAI-compatible gateway.
 
 Standard library only. Masking lives in ``mscli.redact.mask_key``.
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_key_format",
     "key_problems",
     "normalise_key",
+    "usable_key",
 ]
 
 KEY_PREFIX = "sk_"
@@ -177,3 +179,26 @@ def key_problems(raw: str) -> list[str]:
     if _VALID_RE.fullmatch(raw) and MIN_KEY_LENGTH <= len(raw) <= MAX_KEY_LENGTH:
         return []
     return _format_problems(raw)
+
+
+def usable_key(raw: str, source: str, *, modelstack: bool) -> str:
+    """THE key rules, by host: the key to send, normalised. On ModelStack's host (and the
+    sandbox) a key that is not a well-formed ``sk_`` key is refused locally (exit 3); any other
+    gateway (LiteLLM's ``sk-…`` virtual keys, a self-hosted proxy) gets the key as given, refused
+    only when it is empty or cannot travel in an HTTP header at all."""
+    key = normalise_key(raw)
+    if modelstack:
+        check_key_format(key, source)
+        return key
+    if not key:
+        raise KeyMissingError(f"the API key from {_where(source)} is empty", source=source)
+    bad = next((ch for ch in key if not (ch.isascii() and ch.isprintable()) or ch == " "), None)
+    if bad is not None:
+        problem = f"it contains {_describe_char(bad)}, which cannot be sent in a header"
+        raise KeyFormatError(
+            f"the API key from {_where(source)} is malformed: {problem}",
+            source=source,
+            problem=problem,
+            problems=[problem],
+        )
+    return key

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mscli.jsontext import dumps
+
 TTL_SECONDS = 600.0
 
 
@@ -77,11 +79,11 @@ def save(base_url: str, models: list[dict[str, Any]], *, now: float | None = Non
     """Write the cache atomically; a failure to write is ignored (the cache is an optimisation)."""
     path = _path(base_url)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as the data dirs, any umask
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(
-                {"base_url": base_url, "fetched_at": now or time.time(), "models": models}, fh
+            fh.write(
+                dumps({"base_url": base_url, "fetched_at": now or time.time(), "models": models})
             )
         os.replace(tmp, path)
     except OSError:

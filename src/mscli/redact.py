@@ -7,6 +7,8 @@ Standard library only (it is imported by code that must start fast). Rules (reli
 - the values of credential headers are masked, keeping a short type prefix and the last 4
   characters so two keys can still be told apart;
 - URL userinfo is dropped and credential query parameters are masked.
+
+`strip_control` is the one rule for control characters in text bound for a terminal.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["MASK", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_PARAMS", "Redactor", "mask_key"]
+__all__ = [
+    "MASK",
+    "SENSITIVE_HEADERS",
+    "SENSITIVE_QUERY_PARAMS",
+    "Redactor",
+    "mask_key",
+    "strip_control",
+]
 
 #: What a fully masked value looks like.
 MASK = "****"
@@ -59,6 +68,16 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=\-]{8,})")
 _MIN_SECRET_LEN = 6
 # Keys shorter than this are masked completely.
 _MIN_PARTIAL_LEN = 12
+# C0 controls but tab and newline, DEL, C1 controls (what could move the cursor or start an
+# escape), and the bidirectional marks, embeddings and isolates that make text read differently
+# from what it says.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_control(text: str) -> str:
+    """``text`` without control characters (tab and newline kept): safe to put on a terminal.
+    THE rule for text shown on a terminal (panels, the doctor, server messages, replies)."""
+    return _CONTROL.sub("", text)
 
 
 def mask_key(key: str) -> str:
@@ -96,10 +115,6 @@ class Redactor:
     @property
     def secrets(self) -> tuple[str, ...]:
         return self._secrets
-
-    def with_secret(self, secret: str | None) -> Redactor:
-        """A new redactor that also masks ``secret``."""
-        return Redactor([*self._secrets, secret])
 
     # -- text -----------------------------------------------------------------------------------
 

@@ -6,15 +6,15 @@ third-party package at module level, so resolving settings costs nothing at star
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from mscli.errors import ConfigError, UsageError
+from mscli.errors import ConfigError, MscliError, UsageError
 
 if TYPE_CHECKING:
     from mscli.api.client import ClientConfig
+    from mscli.api.urls import HostDecision
     from mscli.config_store import ConfigStore
 
 T = TypeVar("T")
@@ -36,7 +36,8 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "MODELSTACK_API_KEY",
-        "API key (the name the ModelStack docs suggest); beats the config file",
+        "API key (the name the ModelStack docs suggest); beats the profile's api_key_command, "
+        "OS keyring and config file",
     ),
     EnvVar("MODELSTACK_BASE_URL", "API base URL (default https://api.modelstack.cc/v1)"),
     EnvVar("MSCLI_PROFILE", "config profile to use (default: the active profile, else 'default')"),
@@ -56,6 +57,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "directory of the history database and spend ledger (default: user data dir)",
     ),
     EnvVar("MSCLI_DEBUG", "set: show tracebacks for unexpected errors, like --debug"),
+    EnvVar(
+        "MSCLI_TRUSTED_HOST",
+        "a host you mean to use although it looks like api.modelstack.cc, like trusted_host",
+    ),
     EnvVar("MSCLI_COLOR", "auto, always or never, like --color"),
     EnvVar("NO_COLOR", "set and non-empty: no colour (https://no-color.org)"),
     EnvVar("FORCE_COLOR", "set and non-empty: colour even when not a terminal"),
@@ -68,21 +73,27 @@ ENV_VARS: tuple[EnvVar, ...] = (
 
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
-    """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default."""
+    """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default;
+    for the key also command:NAME (the profile's api_key_command) or keyring:NAME (OS keyring)."""
 
     value: T
     source: str
 
 
 def describe_source(source: str, key: str | None = None) -> str:
-    """A source tag (flag, env:NAME, profile:NAME, config, sandbox, stdin, default) in words, to
-    follow "the" in a sentence. With ``key``, a flag is named (``--max-retries flag``)."""
+    """A source tag (flag, env:NAME, profile:NAME, command:NAME, keyring:NAME, config, sandbox,
+    stdin, default) in words, to follow "the" in a sentence. With ``key``, a flag is named
+    (``--max-retries flag``)."""
     if source == "flag":
         return f"{flag_name(key)} flag" if key else "command-line flag"
     if source.startswith("env:"):
         return f"environment variable {source[4:]}"
     if source.startswith("profile:"):
         return f"config file, profile '{source[8:]}'"
+    if source.startswith("command:"):
+        return f"api_key_command of profile '{source[8:]}'"
+    if source.startswith("keyring:"):
+        return f"OS keyring (profile '{source[8:]}')"
     if source == "config":
         return "config file (active_profile)"
     if source == "sandbox":
@@ -97,9 +108,10 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GlobalOptions:
-    """The root command's options, as given on the command line (None = not given)."""
+    """The root command's options, as given on the command line (None = not given). A
+    subcommand's own --json/--profile make a new one (`dataclasses.replace`), never an edit."""
 
     profile: str | None = None
     api_key: str | None = None
@@ -114,12 +126,15 @@ class GlobalOptions:
     sandbox: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
+    """Every setting of the run, resolved once (`resolve`) and never changed afterwards."""
+
     profile: Sourced[str]
+    #: the key as its source gave it; None when there is none, or its source failed (`key_error`)
     api_key: Sourced[str | None]
     #: The API base URL in its normal form (`…/v1`, no trailing slash): what the client calls and
-    #: what caches and the ledger are keyed by. `base_url_given` is the value as written.
+    #: what caches and the ledger are keyed by (as given when the host policy refused it).
     base_url: Sourced[str]
     default_model: Sourced[str | None]
     timeout: Sourced[float]
@@ -128,11 +143,29 @@ class Settings:
     plan: Sourced[str | None]
     log_history: Sourced[bool]
     config_path: str
-    base_url_given: str = ""
-    price_overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: what the host policy decided about the base URL (mscli.api.urls.decide_host)
+    host: HostDecision
+    #: the look-alike host the user vouched for (profile trusted_host or MSCLI_TRUSTED_HOST)
+    trusted_host: Sourced[str | None] = Sourced(None, "default")
+    #: every value that must never be shown: the key as given anywhere, and normalised
+    secrets: tuple[str, ...] = ()
+    price_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: why the profile's api_key_command or OS keyring gave no key (raised by `key()`)
+    key_error: MscliError | None = None
+    #: the profile's api_key_command as written (not a secret, but shown redacted)
+    key_command: Sourced[str | None] = field(default_factory=lambda: Sourced(None, "default"))
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
+    json: bool = False
+    colour: str = "auto"
+    verbose: bool = False
+    debug: bool = False
+    sandbox: bool = False
+
+    @property
+    def base_url_given(self) -> str:
+        return self.host.given
 
     def client_config(self) -> ClientConfig:
         """The API client's configuration (imports the client module: call from commands only)."""
@@ -155,22 +188,35 @@ class Settings:
         )
 
     def check_base_url(self) -> None:
-        """Refuse an unusable base URL before any request (``BaseUrlError``, exit 10), saying where
-        it came from and how to change it there. Settings keep such a URL as given, so that
-        `config show` and `doctor` still work; this runs when a client is about to be built."""
-        from mscli.api.urls import normalise_base_url
-        from mscli.errors import BaseUrlError
+        """Apply the host policy before any I/O: raise why the base URL is refused (exit 10),
+        saying where it came from and how to change it there. Settings keep such a URL as given,
+        so that `config show` and `doctor` still work."""
+        exc = self.host.refused
+        if exc is None:
+            return
+        source = self.base_url.source
+        if source in ("default", "sandbox"):
+            raise exc
+        facts = dict(exc.facts)
+        shown = str(facts.pop("base_url", ""))
+        facts["source"] = source
+        if "lookalike" not in facts:
+            facts["fix"] = _base_url_fix(source, self.profile.value)
+        message = f"{exc.message} (from the {describe_source(source, 'base_url')})"
+        raise type(exc)(message, base_url=shown, **facts) from None
 
-        try:
-            normalise_base_url(self.base_url.value, allow_insecure_http=self.allow_insecure_http)
-        except BaseUrlError as exc:
-            source = self.base_url.source
-            if source in ("default", "sandbox"):
-                raise
-            exc.message = f"{exc.message} (from the {describe_source(source, 'base_url')})"
-            exc.facts["source"] = source
-            exc.facts["fix"] = _base_url_fix(source, self.profile.value)
-            raise
+    def key(self, *, required: bool = True) -> str | None:
+        """The key to send, after the key rules of the host (`credentials.usable_key`)."""
+        from mscli.credentials import usable_key
+        from mscli.errors import KeyMissingError
+
+        if self.key_error is not None:  # the profile's key source failed: never fall through
+            raise self.key_error
+        if self.api_key.value is None:
+            if required:
+                raise KeyMissingError("No API key is configured.", source=None)
+            return None
+        return usable_key(self.api_key.value, self.api_key.source, modelstack=self.host.modelstack)
 
     def as_rows(self) -> list[tuple[str, Any, str]]:
         """(name, value, source) for display; the key is masked, and the base URL is shown without
@@ -179,9 +225,15 @@ class Settings:
         from mscli.redact import Redactor, mask_key
 
         key = self.api_key.value
+        command = self.key_command.value
         return [
             ("profile", self.profile.value, self.profile.source),
             ("api_key", mask_key(key) if key else None, self.api_key.source),
+            (
+                "api_key_command",
+                Redactor(self.secrets).text(command) if command else None,
+                self.key_command.source,
+            ),
             ("base_url", Redactor().url(self.base_url.value), self.base_url.source),
             ("default_model", self.default_model.value, self.default_model.source),
             ("timeout", self.timeout.value, self.timeout.source),
@@ -190,6 +242,7 @@ class Settings:
             ("plan", self.plan.value, self.plan.source),
             ("log_history", self.log_history.value, self.log_history.source),
             ("allow_insecure_http", self.allow_insecure_http, self.allow_insecure_http_source),
+            ("trusted_host", self.trusted_host.value, self.trusted_host.source),
         ]
 
 
@@ -241,9 +294,9 @@ def _from_source(key: str, raw: Any, source: str) -> Any:
 
 
 #: Profile keys whose format is checked where they are used, with the full message (the key by
-#: mscli.credentials, the URL by mscli.api.urls): settings check only that they are text, so
-#: `config show` and `doctor` still work with a malformed one.
-_TYPE_ONLY = ("api_key", "base_url")
+#: mscli.credentials, the command by mscli.keysource, the URL by mscli.api.urls): settings check
+#: only that they are text, so `config show` and `doctor` still work with a malformed one.
+_TYPE_ONLY = ("api_key", "api_key_command", "base_url")
 
 
 def _check_profile(prof: Mapping[str, Any], pname: str, path: str) -> None:
@@ -292,6 +345,30 @@ def profile_from_env(env: Mapping[str, str]) -> str | None:
     return _check_profile_name(value.strip(), "env:MSCLI_PROFILE")
 
 
+def resolve_profile(
+    flag: str | None, env: Mapping[str, str], data: Mapping[str, Any]
+) -> Sourced[str]:
+    """THE profile precedence: --profile, then MSCLI_PROFILE, then the file's active_profile,
+    then "default" (used by `resolve` and by the commands that edit a profile)."""
+    if flag is not None:
+        return Sourced(_check_profile_name(flag, "flag"), "flag")
+    from_env = profile_from_env(env)
+    if from_env is not None:
+        return Sourced(from_env, "env:MSCLI_PROFILE")
+    active = data.get("active_profile")
+    if isinstance(active, str) and active:
+        return Sourced(active, "config")
+    return Sourced(DEFAULT_PROFILE, "default")
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def sandbox_requested(options: GlobalOptions, env: Mapping[str, str]) -> bool:
+    """--sandbox, or MSCLI_SANDBOX=1/true/yes/on."""
+    return options.sandbox or (env.get("MSCLI_SANDBOX") or "").strip().lower() in _TRUE
+
+
 def _pick(
     name: str,
     flag: Any,
@@ -312,42 +389,128 @@ def _pick(
     return default, "default"
 
 
-def _normalised_or_raw(url: str) -> str:
-    """The normal form of a base URL; an unusable one is kept as given, for the client to refuse
-    with the full error (settings never raise for it, so `config show` and `doctor` still work)."""
-    from mscli.api.urls import normalise_base_url
+def _colour(options: GlobalOptions, env: Mapping[str, str]) -> str:
+    from mscli.terminal import colour_mode
 
+    check_colour_env(options, env)
+    return colour_mode(options.color, env)
+
+
+def check_colour_env(options: GlobalOptions, env: Mapping[str, str]) -> None:
+    """--color (checked by the root callback) beats MSCLI_COLOR, which must be a known word."""
+    from mscli.terminal import COLOUR_MODES
+
+    raw = (env.get("MSCLI_COLOR") or "").strip()
+    if options.color is None and raw and raw.lower() not in COLOUR_MODES:
+        raise ConfigError(
+            f"MSCLI_COLOR must be auto, always or never, not {raw!r}",
+            variable="MSCLI_COLOR",
+            fix="Change MSCLI_COLOR to auto, always or never, or unset it: `unset MSCLI_COLOR`.",
+        )
+
+
+def known_secrets(
+    options: GlobalOptions, env: Mapping[str, str], extra: Sequence[Any] = ()
+) -> tuple[str, ...]:
+    """THE list of values every redactor masks: each key given for this run (flag, environment,
+    profile, its api_key_command or OS keyring, sandbox), as given and normalised."""
+    from mscli.credentials import normalise_key
+
+    given = [options.api_key, env.get("MODELSTACK_API_KEY"), *extra]
+    return tuple(
+        dict.fromkeys(
+            v
+            for k in given
+            if isinstance(k, str) and k.strip()
+            for v in (k, k.strip(), normalise_key(k))
+            if v
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ResolvedKey:
+    """What `resolve_key` found: the key and its source, why the profile's source failed, and
+    every key value seen on the way (for `known_secrets`)."""
+
+    key: Sourced[str | None]
+    error: MscliError | None = None
+    seen: tuple[str, ...] = ()
+
+
+def profile_key(
+    prof: Mapping[str, Any], pname: str, env: Mapping[str, str]
+) -> tuple[str | None, str, MscliError | None]:
+    """The key a profile holds itself, (key, source, error), looked at in this order: its
+    `api_key_command` (run now, with a timeout), else the OS keyring when `api_key_keyring` is
+    true, else `api_key` in config.toml. Used by `resolve_key` and by `keys list`."""
+    from mscli import keysource
+    from mscli.errors import KeySourceError
+
+    command = prof.get("api_key_command")
     try:
-        return normalise_base_url(url, allow_insecure_http=True).url
-    except Exception:
-        return url
+        if isinstance(command, str) and command.strip():
+            source = f"command:{pname}"
+            return keysource.run_key_command(command, source, env), source, None
+        if prof.get("api_key_keyring") is True:
+            source = f"keyring:{pname}"
+            return keysource.keyring_get(pname, source), source, None
+    except KeySourceError as exc:
+        return None, exc.source or "default", exc
+    stored = prof.get("api_key")
+    if stored is not None:
+        return str(stored), f"profile:{pname}", None
+    return None, "default", None
+
+
+def resolve_key(
+    options: GlobalOptions,
+    env: Mapping[str, str],
+    prof: Mapping[str, Any],
+    pname: str,
+    *,
+    sandbox_key: str | None = None,
+) -> ResolvedKey:
+    """THE key precedence: --api-key > MODELSTACK_API_KEY > the profile's own source
+    (`profile_key`: api_key_command > OS keyring > config.toml) > none. With the embedded sandbox,
+    its key replaces the profile's (which is then not even read) and any key that is not a
+    `sk_test_` key: a test key given by the flag or the environment still wins."""
+    if options.api_key is not None:
+        given: tuple[str | None, str] = (options.api_key, "flag")
+    else:
+        from_env = _nonempty(env, "MODELSTACK_API_KEY")
+        given = (from_env, "env:MODELSTACK_API_KEY") if from_env else (None, "default")
+    raw, source = given
+    if sandbox_key is not None:
+        from mscli.credentials import normalise_key
+        from mscli.sandbox.keys import TEST_KEY_PREFIX
+
+        if raw is None or not normalise_key(raw).startswith(TEST_KEY_PREFIX):
+            raw, source = sandbox_key, "sandbox"
+        return ResolvedKey(Sourced(raw, source), None, (sandbox_key,))
+    if raw is not None:
+        return ResolvedKey(Sourced(raw, source))
+    key, source, error = profile_key(prof, pname, env)
+    return ResolvedKey(Sourced(key, source), error, (key,) if key else ())
 
 
 def resolve(
     options: GlobalOptions,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     store: ConfigStore | None = None,
     *,
     sandbox: tuple[str, str] | None = None,
 ) -> Settings:
-    """Resolve every setting. `sandbox=(base_url, key)` pins the two to an embedded sandbox; only
-    an `sk_test_…` key from the flag or the environment replaces the sandbox's key."""
-    env = os.environ if env is None else env
+    """Resolve every setting once. The embedded sandbox is one more source: `sandbox=(base_url,
+    key)` puts its URL above every other, and its key above the profile's (a test key given by the
+    flag or the environment still wins, so `MODELSTACK_API_KEY=sk_test_no_credits` works)."""
     if store is None:
         from mscli.config_store import ConfigStore
 
         store = ConfigStore()
     data = store.load()
 
-    env_profile = None if options.profile is not None else profile_from_env(env)
-    if options.profile is not None:
-        profile = Sourced(_check_profile_name(options.profile, "flag"), "flag")
-    elif env_profile is not None:
-        profile = Sourced(env_profile, "env:MSCLI_PROFILE")
-    elif isinstance(data.get("active_profile"), str):
-        profile = Sourced(str(data["active_profile"]), "config")
-    else:
-        profile = Sourced(DEFAULT_PROFILE, "default")
+    profile = resolve_profile(options.profile, env, data)
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     assert isinstance(profiles, dict)
     prof: Mapping[str, Any] = profiles.get(profile.value) or {}
@@ -356,54 +519,38 @@ def resolve(
     pname = profile.value
     _check_profile(prof, pname, str(store.path))
 
+    def pick(name: str, flag: Any, env_name: str | None, default: Any) -> tuple[Any, str]:
+        return _pick(name, flag, env, env_name, prof, pname, default)
+
+    raw_url, url_src = pick("base_url", options.base_url, "MODELSTACK_BASE_URL", DEFAULT_BASE_URL)
     if sandbox is not None:
-        base_url = Sourced(sandbox[0], "sandbox")
-        api_key: Sourced[str | None] = Sourced(sandbox[1], "sandbox")
-        # A test key given for this run (flag or environment, never a stored profile key) is kept,
-        # so the sandbox's magic keys work with --sandbox: `MODELSTACK_API_KEY=sk_test_no_credits`.
-        from mscli.credentials import normalise_key
-        from mscli.sandbox.keys import TEST_KEY_PREFIX
-
-        given, given_src = _pick(
-            "api_key", options.api_key, env, "MODELSTACK_API_KEY", {}, "", None
-        )
-        if given is not None and normalise_key(str(given)).startswith(TEST_KEY_PREFIX):
-            api_key = Sourced(str(given), given_src)
-    else:
-        raw_url, url_src = _pick(
-            "base_url", options.base_url, env, "MODELSTACK_BASE_URL", prof, pname, DEFAULT_BASE_URL
-        )
-        base_url = Sourced(str(raw_url).strip(), url_src)
-        raw_key, key_src = _pick(
-            "api_key", options.api_key, env, "MODELSTACK_API_KEY", prof, pname, None
-        )
-        api_key = Sourced(None if raw_key is None else str(raw_key), key_src)
-    base_url_given = base_url.value
-    base_url = Sourced(_normalised_or_raw(base_url.value), base_url.source)
-
-    t_raw, t_src = _pick(
-        "timeout", options.timeout, env, "MSCLI_TIMEOUT", prof, pname, DEFAULT_TIMEOUT
+        raw_url, url_src = sandbox[0], "sandbox"
+    found = resolve_key(
+        options, env, prof, pname, sandbox_key=sandbox[1] if sandbox is not None else None
     )
-    r_raw, r_src = _pick(
-        "max_retries",
-        options.max_retries,
-        env,
-        "MSCLI_MAX_RETRIES",
-        prof,
-        pname,
-        DEFAULT_MAX_RETRIES,
-    )
-    w_raw, w_src = _pick(
-        "max_wait", options.max_wait, env, "MSCLI_MAX_WAIT", prof, pname, DEFAULT_MAX_WAIT
-    )
-    timeout = Sourced(float(_from_source("timeout", t_raw, t_src)), t_src)
-    retries = Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src)
-    max_wait = Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src)
+    secrets = known_secrets(options, env, [prof.get("api_key"), *found.seen])
+    command_raw, command_src = pick("api_key_command", None, None, None)
 
-    model_raw, model_src = _pick("default_model", None, env, None, prof, pname, None)
-    plan_raw, plan_src = _pick("plan", None, env, None, prof, pname, None)
-    log_raw, log_src = _pick("log_history", None, env, None, prof, pname, True)
-    insecure_raw, insecure_src = _pick("allow_insecure_http", None, env, None, prof, pname, False)
+    insecure_raw, insecure_src = pick("allow_insecure_http", None, None, False)
+    trusted, trusted_src = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
+    given_url = str(raw_url).strip()
+    from mscli.api.urls import decide_host
+
+    host = decide_host(
+        given_url,
+        allow_insecure_http=insecure_raw is True,
+        trusted_host=str(trusted) if trusted else None,
+        sandbox=sandbox is not None,
+    )
+
+    t_raw, t_src = pick("timeout", options.timeout, "MSCLI_TIMEOUT", DEFAULT_TIMEOUT)
+    r_raw, r_src = pick(
+        "max_retries", options.max_retries, "MSCLI_MAX_RETRIES", DEFAULT_MAX_RETRIES
+    )
+    w_raw, w_src = pick("max_wait", options.max_wait, "MSCLI_MAX_WAIT", DEFAULT_MAX_WAIT)
+    model_raw, model_src = pick("default_model", None, None, None)
+    plan_raw, plan_src = pick("plan", None, None, None)
+    log_raw, log_src = pick("log_history", None, None, True)
 
     overrides: dict[str, tuple[float, float]] = {}
     prices = data.get("prices")
@@ -417,17 +564,26 @@ def resolve(
 
     return Settings(
         profile=profile,
-        api_key=api_key,
-        base_url=base_url,
+        api_key=found.key,
+        base_url=Sourced(host.url.url if host.url is not None else given_url, url_src),
         default_model=Sourced(None if model_raw in (None, "") else str(model_raw), model_src),
-        timeout=timeout,
-        max_retries=retries,
-        max_wait=max_wait,
+        timeout=Sourced(float(_from_source("timeout", t_raw, t_src)), t_src),
+        max_retries=Sourced(int(_from_source("max_retries", r_raw, r_src)), r_src),
+        max_wait=Sourced(float(_from_source("max_wait", w_raw, w_src)), w_src),
         plan=Sourced(None if plan_raw in (None, "") else str(plan_raw).lower(), plan_src),
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
-        base_url_given=base_url_given,
+        host=host,
+        trusted_host=Sourced(str(trusted) if trusted else None, trusted_src),
+        secrets=secrets,
         price_overrides=overrides,
+        key_error=found.error,
+        key_command=Sourced(None if command_raw is None else str(command_raw), command_src),
         allow_insecure_http=insecure_raw is True,
         allow_insecure_http_source=insecure_src,
+        json=options.json,
+        colour=_colour(options, env),
+        verbose=options.verbose,
+        debug=options.debug or bool(env.get("MSCLI_DEBUG")),
+        sandbox=sandbox is not None,
     )

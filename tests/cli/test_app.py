@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mscli import __version__
 from mscli.app import app
+from support.loopback import closed_port
 
 runner = CliRunner()
 
@@ -127,10 +128,14 @@ def test_json_errors_go_to_stderr_as_one_object() -> None:
 
 
 def test_malformed_key_refused_before_any_request() -> None:
-    # The base URL is unroutable on purpose: a request would fail with exit 8, not 3.
+    # ModelStack's own host, reached only through a proxy on a closed loopback port: a request
+    # would fail with exit 8, not 3, and could never leave this machine.
     proc = _run(
-        ["--base-url", "https://192.0.2.1/v1", "models"],
-        {"MODELSTACK_API_KEY": "sk-openai-style-key-123"},
+        ["--base-url", "https://api.modelstack.cc/v1", "models"],
+        {
+            "MODELSTACK_API_KEY": "sk-openai-style-key-123",
+            "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}",
+        },
     )
     assert proc.returncode == 3, proc.stderr
     assert "sk-openai-style-key-123" not in proc.stderr + proc.stdout
@@ -256,6 +261,34 @@ def test_json_error_object_keys_and_the_servers_type(sandbox) -> None:  # type: 
     )
     assert err["request_id"]
     assert "sk_test_invalid" not in proc.stderr
+    assert err["retry_after_s"] is None  # the server asked for no wait
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "wait"),
+    [
+        ("sk_test_rate_limited", "rate_limit", 1.0),  # Retry-After: 1, no retries left
+        ("sk_test_retry_after_long", "rate_limit.wait_too_long", 3600.0),  # beyond --max-wait
+    ],
+)
+def test_json_error_object_carries_the_servers_retry_after_as_a_number(  # type: ignore[no-untyped-def]
+    sandbox, key: str, kind: str, wait: float
+) -> None:
+    from support.cli import run
+
+    r = run(
+        "--json",
+        "--base-url",
+        sandbox.base_url,
+        "--max-retries",
+        "0",
+        "models",
+        "--refresh",
+        env={"MODELSTACK_API_KEY": key},
+    )
+    assert r.code == 5, r.stderr
+    err = r.error()
+    assert (err["type"], err["status"], err["retry_after_s"]) == (kind, 429, wait)
 
 
 def test_empty_profile_name_is_a_usage_error() -> None:

@@ -644,6 +644,7 @@ def test_ctrl_c_under_json_gives_the_partial_document_and_an_error_object(
     error = json.loads(lines[0])["error"]
     assert (error["type"], error["code"]) == ("interrupted", code)  # the code the run exits with
     assert error["message"] == f"Interrupted ({what})"
+    assert what in error["advice"]  # the advice names what stopped it: SIGTERM is not Ctrl-C
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import pytest
 
 from support.cli import Result as CliResult
 from support.cli import run as run_cli
+from support.loopback import closed_port
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -65,14 +66,9 @@ def flat(text: str) -> str:
 # --- small loopback servers ----------------------------------------------------------------------
 
 
-@pytest.fixture()
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+@pytest.fixture(name="closed_port")
+def closed_port_fixture() -> int:
+    return closed_port()
 
 
 @pytest.fixture()
@@ -208,13 +204,26 @@ def test_fault_no_key(sandbox: EmbeddedSandbox) -> None:
     assert r.check("auth")["detail"] == "skipped: key failed"
 
 
-def test_fault_malformed_key(sandbox: EmbeddedSandbox) -> None:
+def test_fault_malformed_key(closed_port: int) -> None:
+    """On ModelStack's host the key rules are checked locally (the proxy on a closed loopback
+    port keeps every request on this machine)."""
     bad = "sk-abcdefghijklmnopqrstuvwx"
-    r = doctor(sandbox.base_url, "--json", key=bad)
+    proxy = {"HTTPS_PROXY": f"http://127.0.0.1:{closed_port}"}
+    r = doctor("https://api.modelstack.cc/v1", "--json", key=bad, env=proxy)
     assert (r.code, r.cause) == (3, "key")
     assert "sk_" in r.doc["root_cause"]["detail"] and "malformed" in r.doc["root_cause"]["detail"]
     assert bad not in r.stdout + r.stderr
     assert r.status("auth") == "skip"
+
+
+def test_other_gateways_get_the_key_as_given(sandbox: EmbeddedSandbox) -> None:
+    """Any other gateway (here a loopback one) gets a non-ModelStack key as given: the server
+    decides (the sandbox refuses it: the auth check fails, not the key check)."""
+    bad = "sk-abcdefghijklmnopqrstuvwx"
+    r = doctor(sandbox.base_url, "--json", key=bad)
+    assert (r.code, r.cause) == (3, "auth")
+    assert "not ModelStack" in r.check("key")["detail"]
+    assert bad not in r.stdout + r.stderr
 
 
 def test_fault_pasted_whitespace_is_a_warning(sandbox: EmbeddedSandbox) -> None:

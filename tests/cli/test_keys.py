@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ import pytest
 from mscli.config_schema import get_profile
 from mscli.config_store import ConfigStore
 from support.cli import run
+from support.loopback import closed_port
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -90,6 +90,7 @@ def test_set_into_a_profile_and_json() -> None:
     assert doc == {
         "profile": "work",
         "key": "sk_…Zx9k",
+        "where": "config file",
         "path": str(cfg_path()),
         "replaced": None,
         "overridden_by": None,
@@ -109,9 +110,6 @@ def test_set_uses_the_active_profile() -> None:
 def test_set_hidden_prompt_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    from mscli.commands import _profile
-
-    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
     calls: list[dict[str, object]] = []
     real_prompt = typer.prompt
 
@@ -120,21 +118,18 @@ def test_set_hidden_prompt_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
         return real_prompt(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(typer, "prompt", spy)
-    r = run("keys", "set", input=f"{KEY}\n")
+    r = run("keys", "set", input=f"{KEY}\n", stdin_tty=True)
     assert r.code == 0, r.stderr
     assert calls and calls[0]["hide_input"] is True
     assert stored() == KEY
     assert KEY not in r.stdout + r.stderr
 
 
-def test_an_empty_entry_at_the_prompt_asks_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mscli.commands import _profile
-
-    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
-    r = run("keys", "set", input=f"\n\n{KEY}\n")  # two slipped Enters, then the key
+def test_an_empty_entry_at_the_prompt_asks_again() -> None:
+    r = run("keys", "set", input=f"\n\n{KEY}\n", stdin_tty=True)  # two slipped Enters, then the key
     assert r.code == 0, r.stderr
     assert stored() == KEY and r.stderr.count("No key entered") == 2
-    r = run("keys", "set", input="\n\n\n", env={"MSCLI_PROFILE": "other"})  # three: give up
+    r = run("keys", "set", input="\n\n\n", env={"MSCLI_PROFILE": "other"}, stdin_tty=True)
     assert r.code == 3 and "no API key was given on the prompt" in " ".join(r.stderr.split())
 
 
@@ -230,7 +225,12 @@ def test_remove() -> None:
     assert stored() is None
     assert get_profile(ConfigStore().load(), "default") == {"timeout": 3}
     r = run("keys", "remove", "--yes", "--json")
-    assert json.loads(r.stdout) == {"profile": "default", "removed": None, "path": str(cfg_path())}
+    assert json.loads(r.stdout) == {
+        "profile": "default",
+        "removed": None,
+        "removed_from": [],
+        "path": str(cfg_path()),
+    }
 
 
 def test_remove_without_yes_and_no_tty_refuses() -> None:
@@ -240,25 +240,18 @@ def test_remove_without_yes_and_no_tty_refuses() -> None:
     assert stored() == KEY
 
 
-def test_remove_confirms_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remove_confirms_on_a_terminal() -> None:
     run("keys", "set", input=KEY)
-    from mscli.commands import _profile
-
-    monkeypatch.setattr(_profile, "stdin_is_tty", lambda: True)
-    r = run("keys", "remove", input="n\n")  # declined, like `rm -i`: nothing changed, exit 0
+    r = run("keys", "remove", input="n\n", stdin_tty=True)  # declined, like `rm -i`: exit 0
     assert stored() == KEY and r.code == 0 and "Cancelled: nothing was changed." in r.stderr
-    r = run("keys", "remove", input="y\n")
+    r = run("keys", "remove", input="", stdin_tty=True)  # Ctrl-D: an interruption, nothing changed
+    assert stored() == KEY and r.code == 130
+    r = run("keys", "remove", input="y\n", stdin_tty=True)
     assert r.code == 0, r.stderr
     assert stored() is None
 
 
 # --- keys check ----------------------------------------------------------------------------------
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_check_valid_key_from_profile(sandbox: EmbeddedSandbox) -> None:
@@ -310,7 +303,7 @@ def test_check_invalid_key_json(sandbox: EmbeddedSandbox) -> None:
 
 
 def test_check_unreachable_is_exit_8() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{closed_port()}/v1"
     r = run(
         "--base-url", url, "--max-retries", "0", "keys", "check", env={"MODELSTACK_API_KEY": KEY}
     )
@@ -318,13 +311,15 @@ def test_check_unreachable_is_exit_8() -> None:
 
 
 def test_check_malformed_key_exit_3_before_any_request() -> None:
-    # an unroutable address: a request would end in exit 8, not 3
+    # ModelStack's host through a proxy on a closed loopback port: a request would end in exit
+    # 8, not 3, and could never leave this machine
     r = run(
-        "--base-url",
-        "https://192.0.2.1/v1",
         "keys",
         "check",
-        env={"MODELSTACK_API_KEY": "sk-looks-like-openai-0000000000"},
+        env={
+            "MODELSTACK_API_KEY": "sk-looks-like-openai-0000000000",
+            "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}",
+        },
     )
     assert r.code == 3, r.stderr
     assert "hyphen" in flat(r.stderr)

@@ -10,6 +10,7 @@ import pytest
 from mscli import models_cache
 from mscli.pricing import CATALOGUE
 from support.cli import Result, run
+from support.loopback import closed_port
 
 
 def invoke(sb: Any, *args: str, key: str | None = None) -> Result:
@@ -59,14 +60,25 @@ def test_second_call_uses_the_cache_and_refresh_skips_it(sandbox: Any) -> None:
     assert refreshed.exit_code == 3
 
 
-@pytest.mark.parametrize("key", ["", "bogus", "sk_x"])
-def test_the_cache_does_not_answer_without_a_usable_key(sandbox: Any, key: str) -> None:
-    """`mscli models check X && mscli chat ...` must not pass on a missing or malformed key just
-    because the list is cached: the key is checked locally before the cache is read."""
+def test_the_cache_does_not_answer_without_a_key(sandbox: Any) -> None:
+    """`mscli models check X && mscli chat ...` must not pass on a missing key just because the
+    list is cached: the key is checked locally before the cache is read."""
     assert invoke(sandbox, "models", "--ids").exit_code == 0  # the cache is now fresh
-    env = {"MODELSTACK_API_KEY": key}
     for args in (("models", "--ids"), ("models", "check", "gpt-4o")):
-        r = run("--base-url", sandbox.base_url, *args, env=env)
+        r = run("--base-url", sandbox.base_url, *args, env={"MODELSTACK_API_KEY": ""})
+        assert r.exit_code == 3, (args, r.output)
+
+
+@pytest.mark.parametrize("key", ["bogus", "sk_x", "sk-openai-style-000000"])
+def test_the_cache_does_not_answer_a_malformed_modelstack_key(key: str) -> None:
+    """On ModelStack's host a malformed key is refused before the (fresh) cache is read; the
+    proxy on a closed loopback port keeps any request on this machine."""
+    url = "https://api.modelstack.cc/v1"
+    models_cache.save(url, [{"id": m.id} for m in CATALOGUE])
+    assert models_cache.cached_ids(url)
+    env = {"MODELSTACK_API_KEY": key, "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}"}
+    for args in (("models", "--ids"), ("models", "check", "gpt-4o")):
+        r = run("--base-url", url, *args, env=env)
         assert r.exit_code == 3, (args, r.output)
 
 
@@ -108,10 +120,16 @@ def test_check_json_error_on_stderr(sandbox: Any) -> None:
 
 
 def test_invalid_key_is_auth_panel_exit_3(sandbox: Any) -> None:
-    result = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    # the built-in sandbox is ModelStack: its advice speaks of ModelStack keys
+    env = {"MODELSTACK_API_KEY": "sk_test_invalid"}
+    result = run("--sandbox", "models", "--refresh", env=env)
     assert result.exit_code == 3
     assert "401" in result.stderr and "sk_" in result.stderr
     assert "sk_test_invalid" not in result.stderr
+    # served on its own, at a loopback URL, it is just another gateway to the host policy
+    result = invoke(sandbox, "models", "--refresh", key="sk_test_invalid")
+    assert result.exit_code == 3 and "401" in result.stderr
+    assert "127.0.0.1 is not ModelStack" in " ".join(result.stderr.split())
 
 
 def test_connection_refused_is_exit_8(unused_tcp_port: int) -> None:
@@ -172,3 +190,16 @@ def test_the_cache_keeps_a_bounded_number_of_lists() -> None:
     assert len(files) == models_cache.MAX_FILES
     ids = models_cache.all_cached_ids()
     assert f"m{models_cache.MAX_FILES + 4}" in ids and "m0" not in ids
+
+
+def test_waiting_is_shown_on_a_terminal_only(sandbox: Any) -> None:
+    """Between sending and the answer, a terminal's stderr says what mscli waits for; a pipe,
+    --json and --verbose (which traces the request) get no spinner."""
+    env = {"MODELSTACK_API_KEY": sandbox.api_key, "TERM": "xterm"}  # TERM=dumb: no spinner
+    args = ("--base-url", sandbox.base_url, "models", "--refresh")
+    r = run(*args, env=env, stderr_tty=True)
+    assert r.exit_code == 0 and "Asking 127.0.0.1 for its models…" in r.stderr
+    assert "Asking" not in run(*args, env=env).stderr
+    assert "Asking" not in run("--json", *args, env=env, stderr_tty=True).stderr
+    r = run("--base-url", sandbox.base_url, "balance", env=env, stderr_tty=True)
+    assert r.exit_code == 0 and "Asking 127.0.0.1 for the balance…" in r.stderr

@@ -95,7 +95,7 @@ def test_install_bash_default_location_without_xdg(
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.delenv("BASH_COMPLETION_USER_DIR", raising=False)
     assert (
-        completion.install_path("bash", home=isolation)
+        completion.install_path("bash", dict(os.environ), home=isolation)
         == isolation / ".local/share/bash-completion/completions/mscli"
     )
 

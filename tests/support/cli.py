@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from typer.testing import CliRunner
 
 from mscli.app import main
+from mscli.terminal import Terminal
 
 
 @dataclass
@@ -54,12 +55,17 @@ def run(
     *args: str,
     input: str | bytes | None = None,
     env: dict[str, str] | None = None,
+    stdin_tty: bool = False,
+    stderr_tty: bool = False,
     result: type[R] = Result,  # type: ignore[assignment]
 ) -> R:
+    """`stdin_tty=True`: stdin looks like a terminal to mscli (prompts, confirmations), while the
+    input still comes from `input`; `stderr_tty=True`: stderr does (spinners, retry notes)."""
     runner = CliRunner()
     with runner.isolation(input=input, env=env) as (out, err, _):
+        terminal = replace(Terminal.system(), stdin_tty=stdin_tty, stderr_tty=stderr_tty)
         try:
-            main(list(args))
+            main(list(args), terminal=terminal)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -184,3 +184,10 @@ class LoopbackServer:
                 sock.close()
             except OSError:
                 pass
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -155,4 +155,81 @@ def test_panel_list_items_wrap_under_their_text() -> None:
     ],
 )
 def test_a_specific_fix_that_opens_with_a_command_keeps_its_case(fix: str, shown: str) -> None:
-    assert advise(MscliError("x", fix=fix)).fix == [shown]
+    assert advise(MscliError("x", fix=fix)).fix == (shown,)
+
+
+def _rate_limited() -> ApiError:
+    return ApiError(
+        "HTTP 429: Rate limit exceeded.",
+        status=429,
+        error_type="rate_limit_error",
+        server_message="Rate limit exceeded.",
+        request_id="req_42",
+        retry_after=2.5,
+        attempts=4,
+    )
+
+
+def test_renaming_the_panels_labels_cannot_change_the_json_error_object() -> None:
+    """The JSON object is built from typed fields: the panel's words ("server said", "request id",
+    "status", "retry after") are free to change. `details` mirrors the panel's lines by design."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from mscli.output.console import THEME
+    from mscli.output.errors import error_object, error_panel
+
+    adv = advise(_rate_limited(), AdviceContext(plan="pro"))
+    renamed = replace(adv, details=tuple((f"the {label}", value) for label, value in adv.details))
+    console = Console(width=100, record=True, color_system=None, theme=THEME)
+    console.print(error_panel(renamed))
+    assert "the server said: Rate limit exceeded." in console.export_text()
+
+    before, after = error_object(adv)["error"], error_object(renamed)["error"]
+    assert list(before["details"].values()) == list(after["details"].values())
+    del before["details"], after["details"]
+    assert after == before
+    assert (after["message"], after["status"], after["request_id"], after["retry_after_s"]) == (
+        "Rate limit exceeded.",
+        429,
+        "req_42",
+        2.5,
+    )
+
+
+def test_retry_after_s_is_a_number_only_when_the_server_asked_for_a_wait() -> None:
+    from mscli.output.errors import error_object
+
+    def retry_after_s(err: MscliError) -> object:
+        return error_object(advise(err))["error"]["retry_after_s"]
+
+    assert retry_after_s(_rate_limited()) == 2.5
+    assert retry_after_s(RateLimitWaitTooLongError("x", status=429, retry_after=3600)) == 3600.0
+    assert retry_after_s(ApiError("x", status=429, error_type="rate_limit_error")) is None
+    assert retry_after_s(ApiError("x", status=401, error_type="authentication_error")) is None
+    assert retry_after_s(NetworkError("x", kind="dns")) is None
+
+
+def test_every_special_case_is_keyed_to_rows_of_the_table() -> None:
+    from mscli.advice import REFINERS
+
+    for keys, refine in REFINERS:
+        for key in keys:
+            assert key in ADVICE or any(k.startswith(key + ".") for k in ADVICE), refine
+
+
+def test_the_json_error_object_strips_control_characters_and_redacts() -> None:
+    from mscli.output.errors import error_object
+    from mscli.redact import Redactor
+
+    secret = "sk_live_abcdefghijklmnop"
+    err = ApiError(
+        "x",
+        status=400,
+        server_message=f"bad \x1b[31mkey {secret}\x9b",
+        request_id="req_\x07bell",
+    )
+    doc = error_object(advise(err), Redactor([secret]).text)["error"]
+    assert doc["message"] == "bad [31mkey sk_…mnop" and doc["request_id"] == "req_bell"
+    assert secret not in str(doc)

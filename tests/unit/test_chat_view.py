@@ -21,6 +21,7 @@ from mscli.output.chat_view import (
     render_markdown,
     split_blocks,
 )
+from mscli.terminal import Terminal
 
 DOC = (
     "## A heading\n\n"
@@ -222,9 +223,7 @@ def test_quiet_input_is_a_no_op_off_a_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="termios")
-def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe() -> None:
     """`cat notes | mscli chat "summarize"` on a terminal: stdin is the pipe, the terminal is
     stdout's, and its echo goes off (keys typed there would otherwise land in the live region)."""
     import pty
@@ -233,9 +232,14 @@ def test_quiet_input_uses_stdouts_terminal_when_stdin_is_a_pipe(
     master, slave = pty.openpty()
     r, w = os.pipe()
     try:
-        monkeypatch.setattr(sys, "stdin", os.fdopen(r, "r", closefd=False))
-        monkeypatch.setattr(sys, "stdout", os.fdopen(slave, "w", closefd=False))
-        with quiet_input() as active:
+        term = Terminal(
+            stdin=os.fdopen(r, "r", closefd=False),
+            stdout=os.fdopen(slave, "w", closefd=False),
+            stderr=io.StringIO(),
+            stdin_tty=False,
+            stdout_tty=True,
+        )
+        with quiet_input(term.controlling) as active:
             assert active
             assert not termios.tcgetattr(slave)[3] & termios.ECHO
         assert termios.tcgetattr(slave)[3] & termios.ECHO

@@ -3,6 +3,7 @@ from any thread), never turned into SystemExit, and nothing written afterwards f
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from mscli.output.chat_view import MarkdownView
 from mscli.output.console import PipeAwareConsole, make_console
+from mscli.terminal import Terminal
 
 
 @pytest.fixture()
@@ -27,13 +29,20 @@ def closed_pipe() -> Iterator[IO[str]]:
         pass
 
 
+def _console(stream: IO[str], mode: str, *, json_mode: bool = False) -> PipeAwareConsole:
+    term = Terminal(stdin=io.StringIO(), stdout=stream, stderr=stream)
+    console = make_console(term, "out", mode, json_mode=json_mode)
+    assert isinstance(console, PipeAwareConsole)
+    return console
+
+
 def test_consoles_are_pipe_aware(closed_pipe: IO[str]) -> None:
-    assert isinstance(make_console(closed_pipe, "always"), PipeAwareConsole)
-    assert isinstance(make_console(closed_pipe, "never", json_mode=True), PipeAwareConsole)
+    assert isinstance(_console(closed_pipe, "always"), PipeAwareConsole)
+    assert isinstance(_console(closed_pipe, "never", json_mode=True), PipeAwareConsole)
 
 
 def test_main_thread_gets_broken_pipe_error_not_system_exit(closed_pipe: IO[str]) -> None:
-    console = make_console(closed_pipe, "always")
+    console = _console(closed_pipe, "always")
     with pytest.raises(BrokenPipeError):
         console.print("hello")
     assert console.pipe_closed and console.quiet
@@ -43,7 +52,7 @@ def test_main_thread_gets_broken_pipe_error_not_system_exit(closed_pipe: IO[str]
 
 
 def test_other_threads_only_mark_the_console(closed_pipe: IO[str]) -> None:
-    console = make_console(closed_pipe, "always")
+    console = _console(closed_pipe, "always")
     errors: list[BaseException] = []
 
     def write() -> None:
@@ -59,7 +68,7 @@ def test_other_threads_only_mark_the_console(closed_pipe: IO[str]) -> None:
 
 
 def test_markdown_view_stops_at_the_next_token_once_the_pipe_closed(closed_pipe: IO[str]) -> None:
-    console = make_console(closed_pipe, "always")
+    console = _console(closed_pipe, "always")
     view = MarkdownView(console, live=False)
     console.pipe_closed = True  # as the live region's thread would have found it
     with pytest.raises(BrokenPipeError):

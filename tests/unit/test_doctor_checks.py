@@ -12,19 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from mscli.api.urls import lookalike
 from mscli.context import AppContext
 from mscli.doctor import base, checks, local_checks, network_checks
 from mscli.doctor.base import CheckResult, DoctorState
 from mscli.doctor.runner import DoctorReport, _blocked, parse_names
 from mscli.errors import UsageError
 from mscli.settings import GlobalOptions
+from mscli.terminal import Terminal
 
 
 def state_for(
     base_url: str, env: dict[str, str] | None = None, *, upto: str = "tcp"
 ) -> DoctorState:
     """A state with the local checks (and, up to `upto`, the network ones) already run."""
-    actx = AppContext(GlobalOptions(base_url=base_url, timeout=2.0), env=dict(env or {}))
+    actx = AppContext(GlobalOptions(base_url=base_url, timeout=2.0), Terminal.fake(env=env))
     st = DoctorState(actx=actx, timeout=2.0)
     st.resolve_settings()
     order = ["base_url", "proxy", "dns", "tcp"]
@@ -52,10 +54,15 @@ def state_for(
         ("api.modelstak.cc", True),  # typo
         ("api.modelstack.app", True),  # a look-alike product
         ("api-modelstack.cc", True),
+        ("\u0430pi.modelstack.cc", True),  # Cyrillic a
+        ("xn--pi-6kc.modelstack.cc", True),  # the same host in punycode
+        ("api.m0delstack.cc", True),  # a digit for a letter
+        ("api.rnodelstack.cc", True),  # rn for m
+        ("\uff41pi.modelstack.cc", True),  # a fullwidth a
     ],
 )
 def test_lookalike_hosts(host: str, flagged: bool) -> None:
-    assert (local_checks._lookalike(host) is not None) is flagged
+    assert (lookalike(host) is not None) is flagged
 
 
 def test_base_url_forms() -> None:
@@ -72,7 +79,7 @@ def test_base_url_doubled_v1_and_insecure_fail_with_config_code() -> None:
         ("https://api.modelstack.cc/v1/v1", "doubled"),
         ("http://example.com/v1", "nothing was sent"),
     ):
-        actx = AppContext(GlobalOptions(base_url=url), env={})
+        actx = AppContext(GlobalOptions(base_url=url), Terminal.fake())
         st = DoctorState(actx=actx)
         st.resolve_settings()
         r = local_checks.check_base_url(st)
@@ -152,6 +159,20 @@ def test_dns_nonexistent_name() -> None:
     st = state_for("https://does-not-exist.invalid/v1", upto="proxy")
     r = network_checks.check_dns(st)
     assert r.status == "fail" and r.exit_code == 8 and "does not exist" in r.detail
+
+
+def test_dns_the_api_host_not_found_is_offline_not_a_misspelling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    st = state_for("https://api.modelstack.cc/v1", upto="proxy")
+
+    def noname(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", noname)
+    r = network_checks.check_dns(st)
+    assert r.status == "fail" and "does not exist" in r.detail
+    assert r.fix is not None and "offline" in r.fix and "spelling" not in r.fix
 
 
 # --- TLS (a loopback TLS server with a throwaway certificate) ----------------------------------------
@@ -361,7 +382,9 @@ def test_step_timeout(
     cfg.mkdir()
     if profile_timeout is not None:
         (cfg / "config.toml").write_text(f"[profiles.default]\ntimeout = {profile_timeout}\n")
-    actx = AppContext(GlobalOptions(**options), env={"MSCLI_CONFIG_DIR": str(cfg), **env})
+    actx = AppContext(
+        GlobalOptions(**options), Terminal.fake(env={"MSCLI_CONFIG_DIR": str(cfg), **env})
+    )
     st = DoctorState(actx=actx)
     st.resolve_settings()
     assert step_timeout(st, actx) == expected

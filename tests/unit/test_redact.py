@@ -102,11 +102,6 @@ def test_url_plain_unchanged() -> None:
     assert Redactor().url(url) == url
 
 
-def test_with_secret() -> None:
-    r = Redactor().with_secret("custom-secret-value-9876")
-    assert "custom-secret-value-9876" not in r.text("x custom-secret-value-9876 y")
-
-
 def test_redaction_is_idempotent() -> None:
     r = Redactor([KEY])
     for s in [
@@ -118,3 +113,9 @@ def test_redaction_is_idempotent() -> None:
         assert r.text(once) == once
     headers = r.headers({"Authorization": f"Bearer {KEY}"})
     assert r.headers(headers) == headers
+
+
+def test_strip_control_keeps_tab_and_newline_and_drops_escapes() -> None:
+    from mscli.redact import strip_control
+
+    assert strip_control("a\tb\nc\x1b[2Jd\x00e\x7ff\x9bg\u00e9") == "a\tb\nc[2Jdefgé"

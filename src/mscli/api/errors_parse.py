@@ -25,7 +25,7 @@ from typing import Any
 
 from mscli.api.retry import get_header, parse_retry_after
 from mscli.errors import ApiError
-from mscli.redact import Redactor
+from mscli.redact import Redactor, strip_control
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -55,9 +55,6 @@ _ANSI = re.compile(
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (titles, hyperlinks)
     r"|\x1b[@-Z\\-_]"  # other two-byte escapes
 )
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
 _SPACE = re.compile(r"\s+")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
@@ -76,7 +73,7 @@ def status_phrase(status: int) -> str:
 def clean_text(text: str, limit: int = MAX_TEXT) -> str:
     """One line, no control characters or terminal escapes, at most ``limit`` characters."""
     text = _ANSI.sub("", text)
-    text = _CONTROL.sub("", text.replace("\t", " "))
+    text = strip_control(text.replace("\t", " ").replace("\r", " "))
     text = _SPACE.sub(" ", text).strip()
     if len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"
@@ -258,7 +255,11 @@ def _build(
         server_message = redactor.text(clean_text(fields.message))
     if excerpt is not None:
         excerpt = redactor.text(clean_text(excerpt))
-    summary = f"HTTP {status} {status_phrase(status)}"
+    if facts.get("status_assumed"):
+        where = "in the stream" if facts.get("mid_stream") else "in its reply"
+        summary = f"The server sent an error {where} (no HTTP status given)"
+    else:
+        summary = f"HTTP {status} {status_phrase(status)}"
     detail = server_message or excerpt
     message = f"{summary}: {detail}" if detail else summary
     retry_after = parse_retry_after(
@@ -295,10 +296,14 @@ def api_error_from_payload(
     **facts: Any,
 ) -> ApiError:
     """An `ApiError` from an already-parsed JSON error (a mid-stream error event, or an error
-    inside a 200 body). Without ``status`` it comes from the error's ``code`` (int), else 500."""
+    inside a 200 body). Without ``status`` it comes from the error's ``code`` (int); failing
+    that it is 500 for the advice (a server-side failure) with ``status_assumed`` set, so no
+    message or panel claims the server sent "HTTP 500"."""
     fields = extract_error_fields(payload)
     if status is None:
-        status = status_from_code(fields.code if fields else None)
+        status = status_from_code(fields.code if fields else None, default=0)
+        if status == 0:
+            status, facts["status_assumed"] = 500, True
     excerpt = None
     if fields is None or not fields.message:
         excerpt = _as_text(payload)
@@ -369,3 +374,12 @@ def parse_error_response(
         )
 
     return _build(status=status, fields=None, excerpt=clean_text(text, _RAW_EXCERPT), **common)
+
+
+def refuses_parameter(err: ApiError, name: str) -> bool:
+    """Whether `err` is a 400/422 that names the request parameter `name` (as its ``param``, or
+    in its message or body): a gateway that rejects parameters it does not know."""
+    if err.status not in (400, 422):
+        return False
+    texts = (err.facts.get("param"), err.server_message, err.body_excerpt)
+    return any(isinstance(text, str) and name in text for text in texts)

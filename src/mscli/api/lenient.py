@@ -13,24 +13,43 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from mscli.api.models import _int_or_none
+from mscli.api.models import _int_or_none, _number
+from mscli.limits import MAX_CREDITS, MAX_INT64, MAX_TIMESTAMP
 
 __all__ = ["Balance", "ModelEntry", "ModelList"]
 
 
-def _float_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
+class _Lenient(BaseModel):
+    """Extra fields are kept (and shown by `models`, written by ``--json``), but only as finite
+    numbers within 64 bits: anything else becomes null (`_bounded`)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_numbers(cls, value: Any) -> Any:
+        return _bounded(value) if isinstance(value, dict) else value
+
+
+def _bounded(value: Any) -> Any:
+    """`value` with every non-finite float and every integer beyond 64 bits replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -MAX_INT64 <= value <= MAX_INT64 else None
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
+
+
+def _float_or_none(value: Any, limit: float = MAX_CREDITS) -> float | None:
+    """A finite number within ``±limit``; None otherwise."""
+    number = _number(value)
+    if number is None or abs(number) > limit:
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
+    return float(number)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -41,10 +60,6 @@ def _str_or_none(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 # --- /models ---------------------------------------------------------------------------------
@@ -75,7 +90,7 @@ class ModelEntry(_Lenient):
     @field_validator("created", mode="before")
     @classmethod
     def _created(cls, value: Any) -> int | None:
-        return _int_or_none(value)
+        return _int_or_none(value, MAX_TIMESTAMP)
 
 
 def _has_id(entry: Any) -> bool:

@@ -3,9 +3,9 @@ module, so a streamed reply never pays for pydantic's import (~25 ms) and model 
 
 Streaming chunks are read by `mscli.api.stream` straight from dicts (faster and more tolerant than
 validating every chunk); the events it yields are the small classes at the bottom of this module,
-and `Usage` reads its counts leniently (a number in a string, a float, junk is None). The replies of
-the small endpoints (`ModelList`, `ModelEntry`, `Balance`) are lenient pydantic models in
-`mscli.api.lenient`, which only the client methods of those endpoints import.
+and `Usage` reads its counts leniently (`_int_or_none`: a whole number within bounds, else None).
+The replies of the small endpoints (`ModelList`, `ModelEntry`, `Balance`) are lenient pydantic
+models in `mscli.api.lenient`, which only the client methods of those endpoints import.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from mscli.limits import MAX_COUNT
 
 __all__ = [
     "ChatEvent",
@@ -25,20 +27,29 @@ __all__ = [
 ]
 
 
-def _int_or_none(value: Any) -> int | None:
+def _number(value: Any) -> float | int | None:
+    """A finite number from a JSON number or numeric string; None otherwise (bools too)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
-            number = float(value.strip())
+            value = float(value.strip())
         except ValueError:
             return None
-        return int(number) if math.isfinite(number) else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     return None
+
+
+def _int_or_none(value: Any, limit: int = MAX_COUNT) -> int | None:
+    """A whole number in ``0..limit`` (``12.0`` counts as 12); anything else (negative,
+    fractional, beyond the limit, non-finite, not a number) is unknown: None."""
+    number = _number(value)
+    if number is None or number < 0 or number > limit or number != int(number):
+        return None
+    return int(number)
 
 
 # --- /chat/completions --------------------------------------------------------------------
@@ -73,8 +84,8 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of a reply; each one lenient (a number in a string or a float is read, anything
-    else is None)."""
+    """Token counts of a reply, each read by `_int_or_none` (a count the server got wrong is
+    unknown, None)."""
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None

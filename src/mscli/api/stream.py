@@ -133,6 +133,13 @@ def parse_completion(
             "The completion has no choices",
             excerpt=redactor.text(clean_text(json.dumps(payload)[:400], 200)),
         )
+    if not any(isinstance(choice.get(k), dict) for k in ("message", "delta")) and not isinstance(
+        choice.get("text"), str
+    ):  # `"message": null`: no reply at all, not an empty one
+        raise ProtocolError(
+            "The completion's choice has no message",
+            excerpt=redactor.text(clean_text(json.dumps(payload)[:400], 200)),
+        )
     content = choice_text(choice, "message", "delta")
     finish = choice.get("finish_reason")
     if finish == "error":
@@ -423,8 +430,11 @@ class ChatStream:
         if self._result.finish_reason is not None:
             return
         if self._yielded:
+            stalled = error.kind in StreamInterruptedError.STALLED
             raise StreamInterruptedError(
-                f"The connection broke after {self.partial_chars} characters of the reply",
+                f"The server sent nothing more after {self.partial_chars} characters of the reply"
+                if stalled
+                else f"The connection broke after {self.partial_chars} characters of the reply",
                 partial_chars=self.partial_chars,
                 host=self._host,
                 reason=error.kind,

@@ -11,6 +11,12 @@ Rules (modelstack-api §11.1, reliability §4.4):
 - a URL carrying ``user:password@`` is refused (the password would end up in logs and config);
 - query strings and fragments are refused (they cannot be combined with endpoint paths).
 
+The host policy (`decide_host`) answers, once per run and for every command alike, whether a key
+may go to a base URL at all: a look-alike of ``api.modelstack.cc`` (misspellings, other TLDs,
+homoglyphs, punycode) is refused unless the profile's ``trusted_host`` (or MSCLI_TRUSTED_HOST) names
+exactly that host, and the ModelStack ``sk_`` key rules apply only on ModelStack's own host (and the
+built-in sandbox); any other OpenAI-compatible gateway gets the key as given.
+
 `proxy_for` says which proxy variable, if any, routes a URL (HTTPS_PROXY / HTTP_PROXY, then
 ALL_PROXY, unless NO_PROXY matches), as httpx reads them; the client and the doctor name it when
 the proxy is what fails.
@@ -19,8 +25,10 @@ the proxy is what fails.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import os
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -29,17 +37,62 @@ from urllib.parse import urlsplit
 from mscli.errors import BaseUrlError, InsecureTransportError
 
 __all__ = [
+    "API_HOST",
+    "HostDecision",
     "NormalisedUrl",
     "Proxy",
     "UrlForm",
+    "decide_host",
     "env_getter",
     "is_loopback_host",
     "join_url",
+    "lookalike",
     "normalise_base_url",
     "proxy_for",
 ]
 
 UrlForm = Literal["with_v1", "appended_v1", "custom_path"]
+
+#: ModelStack's API host: the one host where its key rules and dashboard advice apply.
+API_HOST = "api.modelstack.cc"
+
+
+def not_found_fix(shown_base_url: str, form: str, what: str) -> str:
+    """What to do about a 404 for `what` (``"GET /v1/models"``), by the base URL's form: one
+    that does not end in /v1 is probably wrong; one that does is right, so the server does not
+    offer that endpoint."""
+    if form == "custom_path":
+        return (
+            f"The base URL {shown_base_url} does not end in /v1 ({what} answered 404); for "
+            "ModelStack use "
+            f"https://{API_HOST}/v1. `mscli doctor` checks it."
+        )
+    return (
+        f"The base URL {shown_base_url} ends in /v1 as it should, so this server does not offer "
+        f"{what} (a proxy or gateway that implements only part of the API?). "
+        "`mscli doctor` shows what it does answer."
+    )
+
+
+def dns_fix(host: str | None, *, temporary: bool) -> str:
+    """What to do about a host name that did not resolve, by how it failed: the resolver did not
+    answer (temporary: connection or DNS trouble), or it answered that the name does not exist
+    (a misspelling, unless the name is the API's own: then the resolver cannot see the internet)."""
+    if temporary:
+        return (
+            "The DNS resolver did not answer: check your internet connection, VPN or DNS "
+            "settings, then try again (`mscli doctor` checks each step)."
+        )
+    if host is not None and host.lower().rstrip(".") == API_HOST:
+        return (
+            f"The host {API_HOST} is spelled right and exists, so your resolver cannot see it: "
+            "you are probably offline, or a VPN or DNS filter blocks it. Check your connection "
+            "(`mscli doctor`)."
+        )
+    return (
+        f"No DNS record exists for {host or 'the host'}: check its spelling in the base URL "
+        f"(the ModelStack API is {API_HOST}); `mscli doctor` checks it."
+    )
 
 
 @dataclass(frozen=True)
@@ -55,12 +108,6 @@ class NormalisedUrl:
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
-
-    @property
-    def origin(self) -> str:
-        """``scheme://host[:port]``, the part a redirect must not change."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def path(self) -> str:
@@ -158,6 +205,134 @@ def normalise_base_url(url: str, *, allow_insecure_http: bool = False) -> Normal
             host=host,
         )
     return NormalisedUrl(url=normalised, form=form, host=host, scheme=scheme, port=port)
+
+
+# --- the host policy ----------------------------------------------------------------------------
+
+#: Letters from other scripts that render like Latin ones (Cyrillic, Greek, fullwidth forms are
+#: folded by NFKC first), and digit swaps: enough to catch a host built to pass for the API's.
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x", "у": "y", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "ӏ": "l", "к": "k", "м": "m", "т": "t", "л": "l",
+        "α": "a", "ο": "o", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "τ": "t", "ρ": "p",
+        "0": "o", "1": "l",
+    }
+)  # fmt: skip
+
+
+def _unicode_host(host: str) -> str:
+    """The host as people see it: punycode labels (``xn--…``) decoded."""
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError):
+                label = label.encode("ascii").decode("idna")
+        labels.append(label)
+    return ".".join(labels)
+
+
+def _skeleton(host: str) -> str:
+    folded = unicodedata.normalize("NFKC", _unicode_host(host)).lower()
+    return folded.translate(_CONFUSABLES).replace("rn", "m")
+
+
+def lookalike(host: str) -> str | None:
+    """Why ``host`` looks like a mistake for (or an imitation of) api.modelstack.cc, or None."""
+    h = host.lower().rstrip(".")
+    if h == API_HOST:
+        return None
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(h.strip("[]"))
+        return None
+    if h == "localhost" or h.endswith(".localhost"):
+        return None
+    shown = _unicode_host(h)
+    if _skeleton(h) == API_HOST:
+        how = "punycode" if "xn--" in h else "look-alike characters"
+        return f"{shown} imitates {API_HOST} with {how} (it is a different host)"
+    if h in ("modelstack.cc", "www.modelstack.cc"):
+        return f"{h} is ModelStack's website, not its API (the API is {API_HOST})"
+    if h.endswith(".modelstack.cc"):
+        return f"{h} is not the API host ({API_HOST})"
+    if h in ("modelstack.app", "api.modelstack.app", "docs.modelstack.app") or h.endswith(
+        ".modelstack.app"
+    ):
+        return f"{h} belongs to a different product with a similar name (the API is {API_HOST})"
+    labels = _skeleton(h).split(".")
+    if "modelstack" in labels or any(
+        lab.replace("-", "") in ("apimodelstack", "modelstack") for lab in labels
+    ):
+        return f"{shown} looks like a misspelling of {API_HOST} (.{labels[-1]} instead of .cc?)"
+    skeleton = _skeleton(h)
+    if (
+        difflib.SequenceMatcher(None, skeleton, API_HOST).ratio() >= 0.8
+        or difflib.SequenceMatcher(None, skeleton, "modelstack.cc").ratio() >= 0.85
+    ):
+        return f"{shown} looks like a misspelling of {API_HOST}"
+    return None
+
+
+@dataclass(frozen=True)
+class HostDecision:
+    """What the host policy decided about this run's base URL (made once, by `decide_host`)."""
+
+    #: the URL as written (may carry userinfo: show it only through `Redactor.url`)
+    given: str
+    #: the checked URL; None when refused
+    url: NormalisedUrl | None
+    #: why the URL is refused (a `BaseUrlError` or `InsecureTransportError`); None when usable
+    refused: BaseUrlError | InsecureTransportError | None = None
+    #: the ModelStack key rules (``sk_`` form, dashboard advice) apply: its own host or the sandbox
+    modelstack: bool = False
+    #: a look-alike of the API host the user vouched for (``trusted_host``)
+    trusted: str | None = None
+    #: plain http to a host that is not loopback, allowed by allow_insecure_http
+    insecure: bool = False
+
+    def check(self) -> NormalisedUrl:
+        """The URL, or raise why it is refused (before any I/O)."""
+        if self.refused is not None:
+            raise self.refused
+        assert self.url is not None
+        return self.url
+
+
+def decide_host(
+    given: str,
+    *,
+    allow_insecure_http: bool = False,
+    trusted_host: str | None = None,
+    sandbox: bool = False,
+) -> HostDecision:
+    """The host policy for a base URL: its normal form, whether a key may go to it, and which key
+    rules apply. Never raises: a refusal is carried in ``refused``, for `check()` to raise."""
+    try:
+        url = normalise_base_url(given, allow_insecure_http=allow_insecure_http)
+    except (BaseUrlError, InsecureTransportError) as exc:
+        return HostDecision(given=given, url=None, refused=exc)
+    why = lookalike(url.host)
+    trusted = None
+    if why is not None:
+        if trusted_host is not None and trusted_host.strip().lower().rstrip(".") == url.host:
+            trusted = url.host
+        else:
+            refusal = BaseUrlError(
+                f"Refusing to contact {_display(url.url)}: {why}; your key would go to it",
+                base_url=_display(url.url),
+                host=url.host,
+                lookalike=why,
+                fix=f"use the API's address, https://{API_HOST}/v1; if you really mean "
+                f"{url.host}, vouch for it with `mscli config set trusted_host {url.host}`",
+            )
+            return HostDecision(given=given, url=None, refused=refusal)
+    return HostDecision(
+        given=given,
+        url=url,
+        modelstack=sandbox or url.host == API_HOST,
+        trusted=trusted,
+        insecure=url.scheme == "http" and not url.is_loopback,
+    )
 
 
 def join_url(base_url: str, path: str) -> str:

@@ -7,7 +7,6 @@ Module level imports only typer and the stdlib (see commands/__init__.py).
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,65 +17,41 @@ if TYPE_CHECKING:
 #: --yes/-y on commands that ask before they delete something.
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
-#: Settings that a flag or an environment variable can override, and the variable's name.
-ENV_OVERRIDES: dict[str, str] = {
-    "api_key": "MODELSTACK_API_KEY",
-    "base_url": "MODELSTACK_BASE_URL",
-    "timeout": "MSCLI_TIMEOUT",
-    "max_retries": "MSCLI_MAX_RETRIES",
-    "max_wait": "MSCLI_MAX_WAIT",
-}
-
 
 def app_context(ctx: typer.Context, *, json: bool, profile: str | None = None) -> AppContext:
     """The run's AppContext; a subcommand's own --json and --profile join the global ones."""
     from mscli.context import get_app_context
 
-    actx = get_app_context(ctx, json=json)
-    if profile is not None:
-        from mscli.config_schema import check_profile_name
-
-        check_profile_name(profile)
-        if actx.options.profile != profile:
-            actx.options.profile = profile
-            actx.__dict__.pop("settings", None)  # resolved again with this profile
-    return actx
+    return get_app_context(ctx, json=json, profile=profile)
 
 
 def target_profile(actx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
-    """The profile a command acts on and why: --profile, then MSCLI_PROFILE, then the file's
-    active_profile, then "default". (Same order as settings.resolve, without resolving the rest.)"""
-    from mscli.config_schema import DEFAULT_PROFILE
-    from mscli.settings import profile_from_env
+    """The profile a command acts on and why (`settings.resolve_profile`, without resolving the
+    rest, so a profile holding a bad value can still be repaired)."""
+    from mscli.settings import resolve_profile
 
-    if actx.options.profile:
-        return actx.options.profile, "flag"
-    env = profile_from_env(actx.env)  # a bad name is a config error naming the variable
-    if env:
-        return env, "env:MSCLI_PROFILE"
-    active = data.get("active_profile")
-    if isinstance(active, str) and active:
-        return active, "config"
-    return DEFAULT_PROFILE, "default"
+    chosen = resolve_profile(actx.options.profile, actx.env, data)
+    return chosen.value, chosen.source
 
 
 def overridden_by(actx: AppContext, key: str) -> str | None:
-    """What beats the profile's value of `key` in this run: "flag", "env:NAME", "sandbox" or None."""
-    if key in ("api_key", "base_url") and actx.options.sandbox:
-        return "sandbox"
-    if key in ENV_OVERRIDES and getattr(actx.options, key, None) is not None:
-        return "flag"
-    name = ENV_OVERRIDES.get(key)
-    if name and (actx.env.get(name) or "").strip():
-        return f"env:{name}"
-    return None
+    """What beats the profile's value of `key` in this run: "flag", "env:NAME", "sandbox" or
+    None, as the settings resolved it."""
+    from dataclasses import fields
 
+    from mscli.errors import ConfigError
+    from mscli.settings import Settings
 
-def stdin_is_tty() -> bool:
+    if key not in {f.name for f in fields(Settings)}:  # nothing beats it: resolve nothing
+        return None
     try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
+        resolved = getattr(actx.settings, key, None)
+    except ConfigError:
+        return None
+    source = getattr(resolved, "source", None)
+    if source in ("flag", "sandbox") or (isinstance(source, str) and source.startswith("env:")):
+        return source
+    return None
 
 
 def confirm_or_refuse(actx: AppContext, question: str, *, yes: bool, what: str) -> None:
@@ -85,9 +60,13 @@ def confirm_or_refuse(actx: AppContext, question: str, *, yes: bool, what: str) 
         return
     from mscli.errors import UsageError
 
-    if actx.json or not stdin_is_tty():
+    if actx.json or not actx.terminal.stdin_tty:
         raise UsageError(f"{what} needs confirmation: add --yes to do it without asking")
-    if not typer.confirm(question, default=False, err=True):
+    try:
+        answer = actx.terminal.confirm(question)
+    except EOFError:  # Ctrl-D: like Ctrl-C at a prompt (exit 130), nothing changed
+        raise typer.Abort() from None
+    if not answer:
         actx.note("Cancelled: nothing was changed.")  # like `rm -i` answered n: exit 0
         raise typer.Exit(0)
 

@@ -6,7 +6,6 @@ prompt_toolkit and sqlite3 are imported inside the command.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from mscli.context import AppContext
     from mscli.history import Conversation, HistoryStore
     from mscli.output.chat_view import ReplyView
+    from mscli.terminal import Terminal
 
 HELP = (
     'Chat with a model: one-shot (`mscli chat "prompt"`), piped (`cat f | mscli chat "summarize"`, '
@@ -29,28 +29,14 @@ HELP = (
 MAX_STOP = 4
 
 
-def _stdin_is_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _stdout_is_tty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _read_stdin() -> str:
+def _read_stdin(terminal: Terminal) -> str:
     """All of stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale."""
-    stream: Any = getattr(sys.stdin, "buffer", None)
+    stream: Any = getattr(terminal.stdin, "buffer", None)
     if stream is not None:
         data = stream.read()
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
     else:
-        text = sys.stdin.read() if sys.stdin is not None else ""
+        text = terminal.stdin.read()
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -159,25 +145,26 @@ def command(
 
     words = list(prompt or [])
     interactive = False
+    term = actx.terminal
     if words == ["-"]:
-        text = _read_stdin()
+        text = _read_stdin(term)
         if not text.strip():
             raise UsageError("`mscli chat -` read an empty prompt from stdin.")
     elif words:
         text = " ".join(words)
-        if not _stdin_is_tty():
-            piped = _read_stdin()
+        if not term.stdin_tty:
+            piped = _read_stdin(term)
             if piped.strip():
                 text = piped.rstrip("\n") + "\n\n" + text
-    elif _stdin_is_tty():
+    elif term.stdin_tty:
         if actx.json:
             raise UsageError('--json needs a prompt: `mscli chat --json "prompt"`.')
-        if not _stdout_is_tty():
+        if not term.stdout_tty:
             raise UsageError("No prompt given. An interactive session needs a terminal on stdout.")
         interactive = True
         text = ""
     else:
-        text = _read_stdin()
+        text = _read_stdin(term)
         if not text.strip():
             raise UsageError(
                 'No prompt: give one (`mscli chat "prompt"`) or pipe text into `mscli chat`.'
@@ -274,16 +261,16 @@ def _view(actx: AppContext, *, raw: bool) -> ReplyView:
 
     if _rendered(actx, raw=raw):
         return MarkdownView(actx.out)
-    if raw and _stdout_is_tty():
-        return RawView(sys.stdout)
-    return PipeView(sys.stdout)
+    if raw and actx.terminal.stdout_tty:
+        return RawView(actx.terminal.stdout)
+    return PipeView(actx.terminal.stdout)
 
 
 def _rendered(actx: AppContext, *, raw: bool) -> bool:
     """Markdown rendering: only on a terminal, and not --raw. Piped output is always the exact
     text received, even with --color always / FORCE_COLOR (CI often sets it, and `$(mscli chat
     ...)` must not get cursor movements); --color always does win over TERM=dumb on a terminal."""
-    if raw or not _stdout_is_tty():
+    if raw or not actx.terminal.stdout_tty:
         return False
     return actx.colour == "always" or not actx.out.is_dumb_terminal
 

@@ -15,6 +15,7 @@ only fills a dict; typer.main has already imported the module).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -65,9 +66,8 @@ def normalise_shell(name: str) -> str | None:
     return base if base in SHELL_NAMES else None
 
 
-def detect_shell(env: dict[str, str] | None = None) -> str | None:
+def detect_shell(env: Mapping[str, str]) -> str | None:
     """The user's shell from $SHELL (PowerShell on Windows without $SHELL), or None."""
-    env = dict(os.environ) if env is None else env
     shell = env.get("SHELL", "")
     if shell:
         return normalise_shell(shell)
@@ -116,13 +116,13 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
-def _resolve(shell: str | None) -> str:
+def _resolve(shell: str | None, env: Mapping[str, str], command: str) -> str:
     if shell is None:
-        detected = detect_shell()
+        detected = detect_shell(env)
         if detected is None:
             raise _usage(
-                f"Could not tell your shell from $SHELL ({os.environ.get('SHELL') or 'unset'}); "
-                f"name it: mscli completion show {'|'.join(SHELL_NAMES)}"
+                f"Could not tell your shell from $SHELL ({env.get('SHELL') or 'unset'}); "
+                f"name it: mscli completion {command} {'|'.join(SHELL_NAMES)}"
             )
         return detected
     name = normalise_shell(shell)
@@ -131,11 +131,8 @@ def _resolve(shell: str | None) -> str:
     return name
 
 
-def install_path(
-    shell: str, env: dict[str, str] | None = None, home: Path | None = None
-) -> Path | None:
+def install_path(shell: str, env: Mapping[str, str], home: Path | None = None) -> Path | None:
     """Where `install` puts the script for `shell` (None for PowerShell: a profile line instead)."""
-    env = dict(os.environ) if env is None else env
     home = Path.home() if home is None else home
     if shell == "bash":
         user_dir = env.get("BASH_COMPLETION_USER_DIR", "").split(":")[0]
@@ -182,43 +179,40 @@ def _write(path: Path, text: str) -> str:
     return "installed" if current is None else "updated"
 
 
-def _json_mode(ctx: typer.Context) -> bool:
-    return bool(getattr(ctx.find_root().obj, "json", False))
-
-
 @app.command("show")
-def show(shell: ShellArg = None) -> None:
+def show(ctx: typer.Context, shell: ShellArg = None) -> None:
     """Print the completion script for SHELL (to eval it, or install it by hand)."""
-    typer.echo(script(_resolve(shell)), nl=False)
+    from mscli.context import get_app_context
+
+    term = get_app_context(ctx).terminal
+    term.write(term.stdout, script(_resolve(shell, term.env, "show")))
 
 
 @app.command("install")
 def install(ctx: typer.Context, shell: ShellArg = None) -> None:
     """Install the completion script for SHELL where that shell loads it, and say where."""
-    name = _resolve(shell)
-    path = install_path(name)
+    from mscli.context import get_app_context
+
+    actx = get_app_context(ctx)
+    term = actx.terminal
+    name = _resolve(shell, term.env, "install")
+    path = install_path(name, term.env)
     action = "print" if path is None else _write(path, script(name))
     hint = _hint(name, path)
-    if _json_mode(ctx):
-        import json
-
-        typer.echo(
-            json.dumps(
-                {
-                    "shell": name,
-                    "path": None if path is None else str(path),
-                    "action": action,
-                    "hint": hint,
-                },
-                indent=2,
-            )
+    if actx.json:
+        actx.emit_json(
+            {
+                "shell": name,
+                "path": None if path is None else str(path),
+                "action": action,
+                "hint": hint,
+            }
         )
         return
     if path is None:
-        typer.echo(hint)
+        term.write(term.stdout, hint + "\n")
         return
     verb = {"installed": "Installed", "updated": "Updated", "unchanged": "Already up to date:"}[
         action
     ]
-    typer.echo(f"{verb} {name} completion in {path}")
-    typer.echo(hint)
+    term.write(term.stdout, f"{verb} {name} completion in {path}\n{hint}\n")

@@ -12,7 +12,8 @@ HELP = (
     "Check everything between this terminal and the API, in order (config, key, base URL, proxy, "
     "DNS, TCP, TLS, HTTP, auth, rate limit, models, balance) and name the root cause with its fix. "
     "Exits 0 when nothing failed, else the exit code of the root cause (e.g. 3 auth, 8 network, "
-    "10 config). --json for CI."
+    "10 config). --json or --junit FILE for CI; under GitHub Actions the root cause is also an "
+    "::error annotation."
 )
 
 
@@ -55,6 +56,14 @@ def command(
             "--bundle", metavar="FILE", help="Write a redacted support bundle (JSON) to FILE."
         ),
     ] = None,
+    junit: Annotated[
+        Optional[str],
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report to FILE: one testcase per check (for CI).",
+        ),
+    ] = None,
     list_: Annotated[
         bool, typer.Option("--list", help="List the checks in order and exit.")
     ] = False,
@@ -81,15 +90,16 @@ def command(
         return
     only_names = runner.parse_names(only, "--only")
     skip_names = runner.parse_names(skip, "--skip")
-    if bundle:  # say so before the checks run, not after
-        from pathlib import Path
+    for option, target in (("--bundle", bundle), ("--junit", junit)):
+        if target:  # say so before the checks run, not after
+            from pathlib import Path
 
-        parent = Path(bundle).expanduser().parent
-        if not parent.is_dir():
-            raise UsageError(
-                f"--bundle {bundle}: the directory {parent} does not exist",
-                fix="Create it first, or give a path in an existing directory.",
-            )
+            parent = Path(target).expanduser().parent
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{option} {target}: the directory {parent} does not exist",
+                    fix="Create it first, or give a path in an existing directory.",
+                )
     if live and not actx.json:
         actx.note("--live: sending a tiny streamed completion (costs a few credits).")
 
@@ -121,6 +131,20 @@ def command(
         actx.emit_json(report.as_dict())
     else:
         render.print_summary(actx.out, report)
+    from mscli.doctor import ci
+
+    annotation = ci.github_annotation(report, actx.env)
+    if annotation is not None:  # a workflow command: the runner reads it from stderr too
+        actx.terminal.write(actx.terminal.stderr, annotation + "\n")
+    if junit:
+        try:
+            written = ci.write_junit(report, junit)
+        except OSError as exc:
+            raise UsageError(
+                f"Could not write the JUnit report to {junit}: {exc.strerror or exc}",
+                fix="Give --junit a path you can write to.",
+            ) from None
+        actx.note(f"JUnit report written to {written}.")
     if bundle:
         from mscli.doctor import bundle as bundle_mod
 

@@ -35,7 +35,7 @@ def fetch_models(actx: AppContext, *, refresh: bool = False) -> tuple[list[dict[
         cached = models_cache.load(base_url)
         if cached is not None:
             return cached, True
-    with actx.client() as client:
+    with actx.client() as client, actx.waiting(f"Asking {client.host} for its models"):
         listing = client.list_models()
     if listing.skipped:
         actx.warn(f"{listing.skipped} entries of the server's model list had no id; left out.")
@@ -103,11 +103,7 @@ def models(
         )
         return
     if ids:
-        import sys
-
-        for e in entries:
-            sys.stdout.write(f"{e['id']}\n")
-        sys.stdout.flush()
+        actx.terminal.write(actx.terminal.stdout, "".join(f"{e['id']}\n" for e in entries))
         return
     from rich.table import Table
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mscli.advice import advise, row_for
+from mscli.api.retry import RetryPolicy
+from mscli.api.urls import API_HOST as API_HOST  # re-exported for the checks
 from mscli.errors import ConfigError, MscliError
 
 T = TypeVar("T")
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
-#: The host of the real API (modelstack-api.md §1).
-API_HOST = "api.modelstack.cc"
 #: Longest time any single doctor step waits, whatever --timeout says (a doctor must finish).
 STEP_TIMEOUT = 15.0
 
@@ -162,6 +161,8 @@ class DoctorState:
     raw: Any = None  # the RawResponse of GET /models
     models: list[str] | None = None
     balance: Any = None
+    #: the doctor's one retry after a 5xx: the wait is the retry policy's (its sleep injectable)
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=1))
     _client: GatewayClient | None = None
 
     # -- environment and settings --
@@ -189,10 +190,10 @@ class DoctorState:
         except MscliError as exc:  # e.g. a bad --timeout (usage)
             self.settings_error = exc
             return
-        from mscli.settings import resolve
+        from mscli.settings import resolve, sandbox_requested
 
         pair = None
-        if self.actx.options.sandbox:
+        if sandbox_requested(self.actx.options, self.env):
             sb = self.actx.sandbox()
             pair = (sb.base_url, sb.api_key)
         try:
@@ -202,23 +203,22 @@ class DoctorState:
             self.settings = None
 
     def advice_context(self) -> Any:
-        ctx = self.actx.advice_context()
-        if self.settings is not None:
-            ctx.key_source = self.settings.api_key.source if self.settings.api_key.value else None
-            ctx.profile = self.settings.profile.value
-            ctx.plan = self.settings.plan.value
-            ctx.config_path = self.settings.config_path
-        return ctx
+        return self.actx.advice_context(self.settings)
 
     # -- redaction --
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The run's secrets (`settings.known_secrets`), also when only the file-less settings
+        could be resolved."""
+        if self.settings is not None:
+            return self.settings.secrets
+        return self.actx.secrets
 
     def redact(self, text: str) -> str:
         from mscli.redact import Redactor
 
-        secrets = [self.actx.options.api_key, self.env.get("MODELSTACK_API_KEY"), self.key]
-        if self.settings is not None:
-            secrets.append(self.settings.api_key.value)
-        return Redactor(secrets).text(self.actx.redact(text))
+        return Redactor(self.secrets).text(text)
 
     def trace(self, line: str) -> None:
         shown = self.redact(line)
@@ -229,9 +229,9 @@ class DoctorState:
     # -- the client --
 
     def call(self, fn: Callable[[], T]) -> T:
-        """`fn()` (an API call), once more after half a second when the server answers 5xx: the
-        doctor sends each request unretried to see the first answer, but one transient 5xx is
-        not a verdict (every other command retries it)."""
+        """`fn()` (an API call), once more when the server answers 5xx: the doctor sends each
+        request unretried to see the first answer, but one transient 5xx is not a verdict (every
+        other command retries it)."""
         from mscli.errors import ApiError
 
         try:
@@ -239,8 +239,14 @@ class DoctorState:
         except ApiError as exc:
             if (exc.status or 0) < 500:
                 raise
-        time.sleep(0.5)
+            self.pause_before_retry(exc.facts.get("headers"))
         return fn()
+
+    def pause_before_retry(self, headers: Mapping[str, str] | None = None) -> None:
+        """The pause before the doctor's one retry, as the retry policy decides it (a server hint,
+        else backoff) and with its sleep."""
+        decision = self.retry.decide(0, hint=self.retry.hint(headers))
+        self.retry.sleep(decision.wait)
 
     def client(self) -> GatewayClient:
         """A client on the checked base URL, with the key only when the key check passed, no

@@ -126,7 +126,7 @@ def check_http(state: DoctorState) -> CheckResult:
     status = _raw_status(raw)
     first_failure: int | None = None
     if status >= 500:  # one retry, as every other command does: one transient 5xx is not a verdict
-        time.sleep(0.5)
+        state.pause_before_retry(getattr(raw, "headers", None))
         try:
             again = state.client().request_raw("GET", "/models")
         except MscliError:
@@ -188,9 +188,19 @@ def check_api(state: DoctorState) -> CheckResult:
         )
     if status == 404:
         said = _server_message(text)
+        what = f"GET {state.url.path if state.url else ''}/models"
+        fix = _not_found_fix(state, what)
+        if "json" in ctype or stripped[:1] == "{":  # the API's own error: it just has no list
+            return warn(
+                f"{what} answered 404{': ' + said if said else ''}: this server does not list "
+                "models (chat may still work: --live tries it)",
+                key="not_found",
+                fix=fix,
+            )
         return fail(
-            f"GET {state.url.path if state.url else ''}/models answered 404{': ' + said if said else ''}: the path is wrong for this server",
+            f"{what} answered 404{': ' + said if said else ''}: the path is wrong for this server",
             key="not_found",
+            fix=fix,
         )
     if "json" in ctype or stripped[:1] in ("{", "["):
         return ok(f"JSON ({ctype.split(';')[0] or 'no content type'})")
@@ -281,9 +291,31 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
     return ok(detail, limit=lim, remaining=rem)
 
 
+def _not_found_fix(state: DoctorState, what: str) -> str | None:
+    if state.url is None:
+        return None
+    from mscli.api.urls import not_found_fix
+    from mscli.redact import Redactor
+
+    return not_found_fix(Redactor().url(state.url.url), state.url.form, what)
+
+
 def check_models(state: DoctorState) -> CheckResult:
     try:
         listing = state.call(lambda: state.client().list_models())
+    except ApiError as exc:
+        if exc.status != 404:
+            return from_error(state, exc)
+        from mscli.pricing import cheapest_of
+
+        s = state.settings
+        pick = cheapest_of(None, s.default_model.value if s is not None else None)
+        return warn(
+            f"{exc.message}: this server does not list models; --live and balance --probe use "
+            f"{pick}",
+            key="not_found",
+            fix=str(exc.facts.get("fix") or "") or None,
+        )
     except MscliError as exc:
         return from_error(state, exc)
     ids = [str(getattr(m, "id", m)) for m in getattr(listing, "data", listing)]
@@ -314,7 +346,9 @@ def check_default_model(state: DoctorState) -> CheckResult:
             "no default_model set (chat needs -m MODEL; `mscli config set default_model MODEL`)"
         )
     assert s is not None
-    ids = state.models or []
+    if state.models is None:
+        return skip(f"{model}: not checked, the server does not list models")
+    ids = state.models
     if model in ids:
         return ok(
             f"{model} (from the {describe_source(s.default_model.source, 'default_model')}) is served"
@@ -398,7 +432,8 @@ def check_live(state: DoctorState) -> CheckResult:
     from mscli.pricing import cheapest_of
 
     s = state.settings
-    model = cheapest_of(state.models)  # the list the models check fetched
+    # the list the models check fetched; without one, the default model
+    model = cheapest_of(state.models, s.default_model.value if s is not None else None)
     from mscli.api.models import ChatRequest
 
     req = ChatRequest(

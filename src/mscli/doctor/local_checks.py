@@ -4,8 +4,6 @@ variables. Nothing here touches the network."""
 from __future__ import annotations
 
 import contextlib
-import difflib
-import ipaddress
 import os
 import platform
 import re
@@ -23,7 +21,7 @@ from mscli.doctor.base import (
     skip,
     warn,
 )
-from mscli.errors import ConfigError, KeyFormatError, KeyMissingError, MscliError
+from mscli.errors import ConfigError, KeyFormatError, KeyMissingError
 from mscli.settings import describe_source
 
 
@@ -97,7 +95,7 @@ def check_config(state: DoctorState) -> CheckResult:
 
 
 def check_key(state: DoctorState) -> CheckResult:
-    from mscli.credentials import check_key_format, key_problems, normalise_key
+    from mscli.credentials import key_problems, usable_key
     from mscli.redact import mask_key
 
     s = state.settings
@@ -105,6 +103,8 @@ def check_key(state: DoctorState) -> CheckResult:
         return skip("settings could not be resolved", blocked_by="config")
     raw = s.api_key.value
     source = s.api_key.source
+    if s.key_error is not None:  # the profile's api_key_command or OS keyring gave no key
+        return from_error(state, s.key_error)
     if raw is None:
         if state.config_error is not None:
             return skip(
@@ -114,8 +114,7 @@ def check_key(state: DoctorState) -> CheckResult:
         return fail(f"no API key (looked at {where})", key="auth.missing")
     label = "the " + describe_source(source)
     try:
-        key = normalise_key(raw)
-        check_key_format(key, source)
+        key = usable_key(raw, source, modelstack=s.host.modelstack)
     except KeyMissingError as exc:
         return fail(f"the key from {label} is empty", key=exc.advice_key)
     except KeyFormatError as exc:
@@ -128,7 +127,13 @@ def check_key(state: DoctorState) -> CheckResult:
     masked = mask_key(key)
     if source == "sandbox":
         return ok(f"{masked} (sandbox test key)", source=source)
-    repaired = key_problems(raw)
+    if not s.host.modelstack:
+        rules = f"{s.host.url.host if s.host.url else 'this gateway'} is not ModelStack: key sent as given"
+        repaired = ["it has whitespace, quotes or 'Bearer ' around it"] if key != raw else []
+        if not repaired:
+            return ok(f"{masked} from {label} ({rules})", source=source)
+    else:
+        repaired = key_problems(raw)
     if repaired:
         return warn(
             f"{masked} from {label}: {repaired[0]}; mscli strips it, other tools may not",
@@ -139,46 +144,25 @@ def check_key(state: DoctorState) -> CheckResult:
     return ok(f"{masked} from {label}", source=source)
 
 
-def _lookalike(host: str) -> str | None:
-    """Why `host` looks like a mistake for api.modelstack.cc, or None."""
-    h = host.lower().rstrip(".")
-    if h == API_HOST:
-        return None
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(h.strip("[]"))
-        return None
-    if h == "localhost" or h.endswith(".localhost"):
-        return None
-    if h == "modelstack.cc" or h == "www.modelstack.cc":
-        return f"{h} is ModelStack's website, not its API (the API is {API_HOST})"
-    if h.endswith(".modelstack.cc"):
-        return f"{h} is not the API host ({API_HOST})"
-    if h in ("modelstack.app", "api.modelstack.app", "docs.modelstack.app") or h.endswith(
-        ".modelstack.app"
-    ):
-        return f"{h} belongs to a different product with a similar name (the API is {API_HOST})"
-    labels = h.split(".")
-    if "modelstack" in labels or any(
-        lab.replace("-", "") in ("apimodelstack", "modelstack") for lab in labels
-    ):
-        return f"{h} looks like a misspelling of {API_HOST} (.{labels[-1]} instead of .cc?)"
-    ratio = difflib.SequenceMatcher(None, h, API_HOST).ratio()
-    if ratio >= 0.8 or difflib.SequenceMatcher(None, h, "modelstack.cc").ratio() >= 0.85:
-        return f"{h} looks like a misspelling of {API_HOST}"
-    return None
-
-
 def check_base_url(state: DoctorState) -> CheckResult:
-    from mscli.api.urls import normalise_base_url
-
+    """What the host policy (`api.urls.decide_host`) decided about the base URL, in words."""
     s = state.settings
     if s is None:
         return skip("settings could not be resolved", blocked_by="config")
     raw = s.base_url_given or s.base_url.value
     source = s.base_url.source
-    try:
-        url = normalise_base_url(raw, allow_insecure_http=s.allow_insecure_http)
-    except MscliError as exc:
+    exc = s.host.refused
+    why = exc.facts.get("lookalike") if exc is not None else None
+    if exc is not None and why:
+        good = f"https://{API_HOST}/v1"
+        return fail(
+            f"{exc.facts.get('base_url')} (from the {describe_source(source, 'base_url')}): {why}; "
+            "not contacted, your key would go to it",
+            key="config.base_url",
+            fix=f"Use the API's address: {_set_hint(state, 'base_url', good)}; or, if you really "
+            f"mean {exc.facts.get('host')}, `mscli config set trusted_host {exc.facts.get('host')}`.",
+        )
+    if exc is not None:
         sent = "; nothing was sent" if exc.advice_key == "config.insecure_http" else ""
         fix = advice_fix(state, exc)
         if exc.advice_key == "config.base_url":  # say how to change it where it is set
@@ -196,14 +180,7 @@ def check_base_url(state: DoctorState) -> CheckResult:
             key=exc.advice_key,
             fix=fix,
         )
-    why = _lookalike(url.host)
-    if why:
-        good = f"https://{API_HOST}/v1"
-        return fail(
-            f"{url.url} (from the {describe_source(source, 'base_url')}): {why}; not contacted, your key would go to it",
-            key="config.base_url",
-            fix=f"Use the API's address: {_set_hint(state, 'base_url', good)}.",
-        )
+    url = s.host.check()
     state.url = url
     where = f"(from the {describe_source(source, 'base_url')})"
     data = {"url": url.url, "form": url.form, "source": source}
@@ -229,10 +206,17 @@ def check_base_url(state: DoctorState) -> CheckResult:
             fix=f"If this is ModelStack, use https://{API_HOST}/v1: {_set_hint(state, 'base_url', f'https://{API_HOST}/v1')}.",
             **data,
         )
+    if s.host.trusted:
+        return warn(
+            f"{url.url} {where}: {url.host} looks like {API_HOST} but is not; used because "
+            "trusted_host names it",
+            key="config.base_url",
+            **data,
+        )
     host_note = (
         ""
         if url.host == API_HOST or url.is_loopback
-        else f"; {url.host} is not {API_HOST} (a proxy or gateway?)"
+        else f"; {url.host} is not {API_HOST} (a proxy or gateway: its own key rules apply)"
     )
     return ok(f"{url.url} {where}, /v1 present{note}{host_note}", **data)
 

@@ -12,12 +12,12 @@ Server text reaches the console only as `rich.text.Text` (never parsed as markup
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from mscli.doctor.base import CheckResult
+from mscli.redact import strip_control
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,11 +26,10 @@ if TYPE_CHECKING:
 
 SYMBOLS = {"ok": ("✓", "ok"), "warn": ("!", "warn"), "fail": ("✗", "fail"), "skip": ("–", "skip")}
 NAME_WIDTH = 14
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _clean(text: str) -> str:
-    return _CONTROL.sub("", text)
+    return strip_control(text)
 
 
 def _duration(ms: float) -> str:

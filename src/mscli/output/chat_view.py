@@ -26,10 +26,11 @@ import contextlib
 import copy
 import os
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from mscli.redact import strip_control
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: How much of the unfinished tail the live region renders (it is only a preview).
 PREVIEW_MAX_LINES = 60
@@ -223,7 +223,7 @@ class RawView:
         self._last = "\n"
 
     def feed(self, text: str) -> None:
-        text = _CONTROL.sub("", text)
+        text = strip_control(text)
         if text:
             self._last = text[-1]
             self._pipe.feed(text)
@@ -341,7 +341,7 @@ class MarkdownView:
             raise BrokenPipeError(32, "the reader of this output went away")
         if not text or self._closed:
             return
-        text = _CONTROL.sub("", text)  # no escape sequence from a model reaches the terminal
+        text = strip_control(text)  # no escape sequence from a model reaches the terminal
         with self._lock:
             self._pending.extend(self._split.feed(text))
         self._print_pending()
@@ -382,12 +382,12 @@ class MarkdownView:
 
 
 @contextlib.contextmanager
-def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
+def quiet_input(stream: IO[str]) -> Iterator[bool]:
     """Turn off the terminal's ECHO and ECHOCTL on `stream` for the block, and restore the previous
     settings afterwards, also after an exception or Ctrl-C. ISIG is left alone, so Ctrl-C still
     interrupts. Type-ahead is kept (TCSANOW, nothing flushed).
 
-    By default the terminal is stdin's, else stdout's: the settings belong to the terminal, not to
+    The caller passes stdin when it is the terminal, else stdout: the settings belong to the terminal, not to
     the descriptor, so `cat notes | mscli chat "summarize"` on a terminal is quiet too (keys typed
     there still echo on the screen even though stdin is the pipe).
 
@@ -399,8 +399,6 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     except ImportError:  # Windows
         yield False
         return
-    if stream is None:
-        stream = sys.stdin if _is_tty(sys.stdin) else sys.stdout
     saved: list[Any] | None = None
     try:
         fd = stream.fileno()
@@ -419,13 +417,6 @@ def quiet_input(stream: IO[str] | None = None) -> Iterator[bool]:
     finally:
         with contextlib.suppress(OSError, termios.error):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
-
-
-def _is_tty(stream: IO[str] | None) -> bool:
-    try:
-        return stream is not None and os.isatty(stream.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _in_foreground(fd: int) -> bool:

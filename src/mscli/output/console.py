@@ -1,19 +1,19 @@
-"""The two consoles (stdout for data, stderr for messages) and the colour policy.
+"""The two Rich consoles (stdout for data, stderr for messages), built on the terminal seam.
 
-Policy, strongest first: --color/MSCLI_COLOR always|never > NO_COLOR / FORCE_COLOR (non-empty) >
-TERM=dumb (no colour) > whether the stream is a terminal. Each console detects its own stream, so
-stdout may be piped while stderr is still a terminal.
+The colour policy is `Terminal.colour_mode`; in "auto" each console follows whether its own stream
+is a terminal, so stdout may be piped while stderr is still a terminal.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Mapping
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.theme import Theme
+
+if TYPE_CHECKING:
+    from mscli.terminal import Terminal
 
 THEME = Theme(
     {
@@ -28,25 +28,6 @@ THEME = Theme(
         "err.fix": "green",
     }
 )
-
-COLOR_CHOICES = ("auto", "always", "never")
-
-
-def colour_mode(flag: str | None, env: Mapping[str, str] | None = None) -> str:
-    """Decide 'always', 'never' or 'auto' from the flag and the environment."""
-    env = os.environ if env is None else env
-    if flag in ("always", "never"):
-        return flag
-    from_env = (env.get("MSCLI_COLOR") or "").strip().lower()
-    if from_env in ("always", "never"):
-        return from_env
-    if env.get("NO_COLOR"):
-        return "never"
-    if env.get("FORCE_COLOR"):
-        return "always"
-    if env.get("TERM", "") in ("dumb", "unknown"):
-        return "never"
-    return "auto"
 
 
 class PipeAwareConsole(Console):
@@ -81,30 +62,28 @@ class PipeAwareConsole(Console):
             raise BrokenPipeError(32, "the reader of this output went away")
 
 
-def make_console(stream: IO[str], mode: str, *, json_mode: bool = False) -> Console:
+def make_console(terminal: Terminal, which: str, mode: str, *, json_mode: bool = False) -> Console:
+    """The Rich console for the terminal's ``"out"`` or ``"err"`` stream in colour ``mode``."""
+    stream = terminal.stdout if which == "out" else terminal.stderr
+    is_tty = terminal.stdout_tty if which == "out" else terminal.stderr_tty
     kwargs: dict[str, Any] = {
         "file": stream,
         "theme": THEME,
         "highlight": False,
         "soft_wrap": False,
+        "width": terminal.width,
+        "_environ": dict(terminal.env),
     }
     if json_mode or mode == "never":
         kwargs["color_system"] = None
         kwargs["no_color"] = True
+        kwargs["force_terminal"] = is_tty
     elif mode == "always":
         kwargs["force_terminal"] = True
         kwargs["no_color"] = False  # Rich would read NO_COLOR itself: --color always wins over it
         # Rich turns colour off for TERM=dumb/unknown on its own; --color always (and FORCE_COLOR,
         # which colour_mode already turned into "always") must win over that.
-        kwargs["color_system"] = (
-            "standard" if os.environ.get("TERM", "") in ("dumb", "unknown") else "auto"
-        )
+        kwargs["color_system"] = "standard" if terminal.dumb else "auto"
+    else:
+        kwargs["force_terminal"] = is_tty
     return PipeAwareConsole(**kwargs)
-
-
-def stdout_console(mode: str, *, json_mode: bool = False) -> Console:
-    return make_console(sys.stdout, mode, json_mode=json_mode)
-
-
-def stderr_console(mode: str) -> Console:
-    return make_console(sys.stderr, mode)

@@ -6,10 +6,8 @@ message containing `[bold]` or an escape sequence is shown literally and never i
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -17,40 +15,53 @@ from rich.table import Table
 from rich.text import Text
 
 from mscli.advice import Advice
+from mscli.jsontext import dumps
+from mscli.redact import strip_control
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+if TYPE_CHECKING:
+    from mscli.terminal import Terminal
 
 
 def _clean(text: str, redact: Any | None) -> str:
-    text = _CONTROL.sub("", text)
+    text = strip_control(text)
     return redact(text) if redact is not None else text
 
 
 def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
-    """The `{"error": {...}}` document written to stderr with --json."""
-    facts = dict(advice.details)
-    status = facts.get("status")
+    """The `{"error": {...}}` document written to stderr with --json, from the typed fields only:
+    the panel's labels can change without changing it (`details` mirrors the panel's lines)."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else _clean(text, redact)
+
     return {
         "error": {
             # the six documented keys
-            "message": _clean(facts.get("server said") or advice.message, redact),
+            "message": clean(advice.server_message or advice.message),
             "type": advice.key,  # mscli's error class: stable, the same for API and local errors
             "code": int(advice.exit_code),  # the exit code mscli exits with
-            "status": int(status) if status and status.isdigit() else None,  # HTTP status, if any
-            "advice": _clean(" ".join(line.strip() for line in advice.fix), redact),
-            "request_id": facts.get("request id"),
+            "status": advice.status,  # HTTP status, if any
+            "advice": clean(" ".join(line.strip() for line in advice.fix)),
+            "request_id": clean(advice.request_id),
             # extras
+            "retry_after_s": advice.retry_after_s,  # the wait the server asked for, in seconds
             "api_type": advice.api_type,  # the server's error type, e.g. authentication_error
             "title": advice.title,
-            "suggestions": advice.suggestions,
-            "details": {k: _clean(v, redact) for k, v in advice.details},
+            "suggestions": [clean(s) for s in advice.suggestions],
+            "details": {label: clean(value) for label, value in advice.details},
         }
     }
 
 
-def print_error_json(advice: Advice, redact: Any | None = None) -> None:
-    sys.stderr.write(json.dumps(error_object(advice, redact), ensure_ascii=False) + "\n")
-    sys.stderr.flush()
+def print_error_json(terminal: Terminal, advice: Advice, redact: Any | None = None) -> None:
+    """The error object as one line on the terminal's stderr."""
+    line = dumps(error_object(advice, redact)) + "\n"
+    try:
+        terminal.write(terminal.stderr, line, escape=False)
+    except UnicodeEncodeError:
+        terminal.write(
+            terminal.stderr, dumps(error_object(advice, redact), ensure_ascii=True) + "\n"
+        )
 
 
 _BULLET = re.compile(r"^(\s*(?:[•*-]|\d+[.)])\s+)(\S.*)$")

@@ -64,13 +64,22 @@ class Handler(BaseHandler):
         path = urlsplit(self.path).path
         if len(path) > 1:
             path = path.rstrip("/")
-        handler = {
-            ("GET", "/v1/models"): self._models,
-            ("POST", "/v1/chat/completions"): self._chat,
-            ("GET", "/v1/balance"): self._balance,
-        }.get((self.command, path))
-        if handler is None:
+        methods = {
+            "/v1/models": {"GET": self._models},
+            "/v1/chat/completions": {"POST": self._chat},
+            "/v1/balance": {"GET": self._balance},
+        }.get(path)
+        if methods is None:
             raise Reject(404, f"Not found: {self.command} {path[:200]}")
+        # HEAD is GET without the body (`_respond` leaves it out)
+        handler = methods.get("GET" if self.command == "HEAD" else self.command)
+        if handler is None:
+            allowed = [*methods, *(["HEAD"] if "GET" in methods else [])]
+            raise Reject(
+                405,
+                f"Method not allowed: {self.command} {path}; use {' or '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         acct = self._authenticate()
         handler(acct, body)
 
@@ -143,7 +152,7 @@ class Handler(BaseHandler):
         )
 
     def _chat(self, acct: Account, body: bytes) -> None:
-        params = parse_chat(body)
+        params = parse_chat(body, stream_options=self.sandbox.config.stream_options)
         if acct.empty:
             raise Reject(402, MSG_NO_BALANCE)
         reply = Reply(params.messages, self.sandbox.config.seed, params.max_tokens, params.stop)

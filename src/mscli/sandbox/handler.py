@@ -295,8 +295,19 @@ class BaseHandler(BaseHTTPRequestHandler):
                 remaining -= len(data)
 
     def _read_body(self) -> bytes:
+        """The request body, after checking its framing (RFC 9112 §6.3): more than one
+        Content-Length, or Transfer-Encoding with Content-Length, is a 400 and the connection is
+        closed (a proxy and this server could disagree where the next request starts)."""
         limit = self.sandbox.config.max_body_bytes
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        lengths = self.headers.get_all("Content-Length") or []
+        encoding = self.headers.get_all("Transfer-Encoding") or []
+        if len(lengths) > 1:
+            raise Reject(400, "Invalid request: more than one Content-Length header.", close=True)
+        if encoding and lengths:
+            raise Reject(
+                400, "Invalid request: both Transfer-Encoding and Content-Length.", close=True
+            )
+        if "chunked" in ",".join(encoding).lower():
             return self._read_chunked(limit)
         raw = self.headers.get("Content-Length")
         if raw is None:
