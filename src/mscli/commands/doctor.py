@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -137,25 +138,26 @@ def command(
     if annotation is not None:  # a workflow command: the runner reads it from stderr too
         actx.terminal.write(actx.terminal.stderr, annotation + "\n")
     if junit:
-        try:
-            written = ci.write_junit(report, junit)
-        except OSError as exc:
-            raise UsageError(
-                f"Could not write the JUnit report to {junit}: {exc.strerror or exc}",
-                fix="Give --junit a path you can write to.",
-            ) from None
+        written = _write("JUnit report", "--junit", junit, lambda: ci.write_junit(report, junit))
         actx.note(f"JUnit report written to {written}.")
     if bundle:
         from mscli.doctor import bundle as bundle_mod
 
-        try:
-            path = bundle_mod.write(report, bundle)
-        except OSError as exc:
-            raise UsageError(
-                f"Could not write the bundle to {bundle}: {exc.strerror or exc}",
-                fix="Give --bundle a path you can write to.",
-            ) from None
+        path = _write("bundle", "--bundle", bundle, lambda: bundle_mod.write(report, bundle))
         actx.note(
             f"Support bundle written to {path} (redacted: keys masked). Attach it to your ticket."
         )
     raise typer.Exit(report.exit_code)
+
+
+def _write(what: str, flag: str, target: Any, write: Callable[[], Any]) -> Any:
+    """`write()`; a file that cannot be written is a usage error naming it, not a traceback."""
+    from mscli.errors import UsageError
+
+    try:
+        return write()
+    except OSError as exc:
+        raise UsageError(
+            f"Could not write the {what} to {target}: {exc.strerror or exc}",
+            fix=f"Give {flag} a path you can write to.",
+        ) from None
