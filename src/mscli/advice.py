@@ -458,11 +458,11 @@ def _answer_details(err: ApiError) -> list[tuple[str, str]]:
     # no status line for an error the server sent without one (an `event: error`)
     rows = [] if err.facts.get("status_assumed") else [("status", str(err.status))]
     if err.server_message:
-        rows.append(("server said", err.server_message))
+        rows.append(("server_said", err.server_message))
     elif err.body_excerpt:
         rows.append(("body", err.body_excerpt))
     if err.request_id:
-        rows.append(("request id", err.request_id))
+        rows.append(("request_id", err.request_id))
     return rows
 
 
@@ -508,7 +508,7 @@ def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
 def _key_source(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     source = err.facts.get("source") or ctx.key_source
     if source:
-        out.details.append(("key from", describe_source(source)))
+        out.details.append(("key_from", describe_source(source)))
         replace = _how_to_replace(source, ctx.profile)
         if replace:
             out.fix.append(replace)
@@ -566,10 +566,10 @@ def _rate_limit(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
         out.details.append(("retries", f"{attempts - 1} made before giving up"))
     wait = _seconds(err.facts.get("retry_after"))
     if wait is not None:
-        out.details.append(("retry after", _fmt_wait(wait)))
+        out.details.append(("retry_after", _fmt_wait(wait)))
     plan = PLANS.get(ctx.plan or "")
     if plan is not None:
-        out.details.append(("your plan", f"{plan.label}, {plan.rpm} RPM"))
+        out.details.append(("your_plan", f"{plan.label}, {plan.rpm} RPM"))
 
 
 @refines("server", "request.timeout", "request.conflict")
@@ -593,34 +593,53 @@ def _deadline(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     wait = err.facts.get("deadline_wait")
     if isinstance(wait, (int, float)):
         out.details.append(
-            ("gave up", f"the next wait ({_fmt_wait(float(wait))}) would pass --timeout")
+            ("gave_up", f"the next wait ({_fmt_wait(float(wait))}) would pass --timeout")
         )
         out.fix.insert(
             0, "Raise --timeout (the overall deadline, retries included) to wait longer."
         )
 
 
-#: (label, fact) rows shown for local and connection failures, in this order
+#: (detail key, fact) rows shown for local and connection failures, in this order
 _WHERE = (
     ("host", "host"),
     ("proxy", "proxy"),
     ("path", "path"),
     ("line", "line"),
-    ("redirects to", "location"),
-    ("base URL", "base_url"),
-    ("request id", "request_id"),
+    ("redirects_to", "location"),
+    ("base_url", "base_url"),
+    ("request_id", "request_id"),
 )
+
+#: The panel's words for a detail key, where they differ from the key: the JSON error object's
+#: `details` uses the keys, so a label can be reworded without changing the JSON.
+DETAIL_LABELS = {
+    "server_said": "server said",
+    "request_id": "request id",
+    "key_from": "key from",
+    "retry_after": "retry after",
+    "your_plan": "your plan",
+    "gave_up": "gave up",
+    "redirects_to": "redirects to",
+    "base_url": "base URL",
+    "parser_said": "parser said",
+}
+
+
+def detail_label(key: str) -> str:
+    """How the panel names a detail row."""
+    return DETAIL_LABELS.get(key, key)
 
 
 @refines("network", "protocol", "config", "store")
 def _where(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     facts = err.facts
-    for label, name in _WHERE:
+    for key, name in _WHERE:
         value = facts.get(name)
         if value not in (None, ""):
-            out.details.append((label, str(value)))
+            out.details.append((key, str(value)))
     if err.advice_key == "config.corrupt" and facts.get("detail"):
-        out.details.append(("parser said", str(facts["detail"])))
+        out.details.append(("parser_said", str(facts["detail"])))
     if facts.get("excerpt"):
         out.details.append(("received", str(facts["excerpt"])))
     partial = facts.get("partial_chars")
