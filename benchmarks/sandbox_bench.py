@@ -209,12 +209,105 @@ def machine() -> str:
     )
 
 
+#: The reference for the CPU per request: the stdlib's ThreadingHTTPServer answering a POST with a
+#: fixed JSON body (the sandbox's own reply to the same request), keep-alive, nothing else.
+BARE_SERVER = """\
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+BODY = open(sys.argv[1], "rb").read()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as the sandbox: no 40 ms delayed-ACK stall per reply
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(host: str, port: int, pid: int, key: str, n: int) -> float:
+    """Server CPU (us) per non-streamed 20-token chat, n requests on one keep-alive connection."""
+    body = chat_body(20, stream=False)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    for _ in range(50):  # warm-up
+        conn.request("POST", "/v1/chat/completions", body, headers)
+        conn.getresponse().read()
+    c0 = cpu_seconds(pid)
+    for _ in range(n):
+        conn.request("POST", "/v1/chat/completions", body, headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise SystemExit(f"HTTP {resp.status}")
+    used = cpu_seconds(pid) - c0
+    conn.close()
+    return used / n * 1e6
+
+
+def bench_cpu(rounds: int, n: int) -> None:
+    """Sandbox CPU per request beside a bare ThreadingHTTPServer, alternating, medians."""
+    import tempfile
+
+    srv = start_server("--rpm", "100000000")
+    tmp = tempfile.mkdtemp(prefix="mscli-sandbox-bench-")
+    body_file = os.path.join(tmp, "body.json")
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    headers = {"Authorization": f"Bearer {srv.key}", "Content-Type": "application/json"}
+    conn.request("POST", "/v1/chat/completions", chat_body(20, stream=False), headers)
+    with open(body_file, "wb") as f:
+        f.write(conn.getresponse().read())
+    conn.close()
+    bare = subprocess.Popen(
+        [sys.executable, "-c", BARE_SERVER, body_file], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert bare.stdout is not None
+        bare_port = int(bare.stdout.readline())
+        sandbox_us: list[float] = []
+        bare_us: list[float] = []
+        for _ in range(rounds):
+            sandbox_us.append(cpu_per_request(srv.host, srv.port, srv.proc.pid, srv.key, n))
+            bare_us.append(cpu_per_request("127.0.0.1", bare_port, bare.pid, "x", n))
+        s, b = statistics.median(sandbox_us), statistics.median(bare_us)
+        print(f"\n## Server CPU per request (non-streamed 20-token chat, {rounds} x {n}, medians)")
+        print("| server | CPU us per request |\n|---|---:|")
+        print(f"| sandbox | {s:.0f} |\n| bare ThreadingHTTPServer | {b:.0f} |")
+        print(f"sandbox / bare: x{s / b:.2f} (goal 1.5)")
+    finally:
+        bare.terminate()
+        bare.wait(timeout=10)
+        srv.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="shorter phases, fewer stream sizes")
+    ap.add_argument(
+        "--cpu", action="store_true", help="only the CPU per request beside a bare server"
+    )
     args = ap.parse_args()
+    if args.cpu:
+        print(f"machine: {machine()}")
+        bench_cpu(5, 500 if args.quick else 2000)
+        return
     secs = 2.0 if args.quick else 5.0
     sizes = (50, 100) if args.quick else (50, 100, 200, 500)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["support.sandbox_fixtures"]
+pytest_plugins = ["support.sandbox_fixtures", "support.memory_keyring"]
 
 _CLEARED = (
     "MODELSTACK_API_KEY",
@@ -57,6 +57,8 @@ def isolation(
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("LINES", "40")
     monkeypatch.setenv("TERM", "dumb")
+    # never a real OS keyring: keyring's "no backend" stand-in unless a test installs one
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     yield home
 
 

@@ -80,9 +80,9 @@ ADVICE: dict[str, Row] = {
         ("This is a bug in mscli. Run again with --debug for the traceback and please report it.",),
         ExitCode.INTERNAL,
     ),
-    "usage": Row(
-        "Invalid usage", ("See `mscli --help` or `mscli COMMAND --help`.",), ExitCode.USAGE
-    ),
+    # mscli's own usage errors say what to do in their message; only Click's parse errors get
+    # the pointer to --help (app._render_click_error)
+    "usage": Row("Invalid usage", (), ExitCode.USAGE),
     "interrupted": Row(
         "Interrupted",
         ("Stopped with Ctrl-C; what was received so far was kept.",),
@@ -124,6 +124,11 @@ ADVICE: dict[str, Row] = {
         ),
         ExitCode.CONFIG,
     ),
+    "config.port": Row(
+        "Cannot listen on that address",
+        ("Pick another --port, or --port 0 for any free one.",),
+        ExitCode.CONFIG,
+    ),
     "config.redirect": Row(
         "The server answered with a redirect, which mscli does not follow",
         (
@@ -147,6 +152,15 @@ ADVICE: dict[str, Row] = {
             "Store one with `mscli keys set` (hidden prompt), or export MODELSTACK_API_KEY. Keys are "
             "created in the dashboard under API Keys and start with sk_.",
             'To try mscli without a key, add --sandbox: `mscli --sandbox chat "Hello"`.',
+        ),
+        ExitCode.AUTH,
+    ),
+    "auth.source": Row(
+        "The API key could not be read or stored",
+        (
+            "Check the profile's api_key_command by running it yourself (`mscli config get "
+            "api_key_command`), or store the key with `mscli keys set`, or export "
+            "MODELSTACK_API_KEY.",
         ),
         ExitCode.AUTH,
     ),
@@ -185,6 +199,15 @@ ADVICE: dict[str, Row] = {
     "balance.below_min": Row(
         "Balance below the minimum",
         ("Add credits in Dashboard → Billing, or lower --min.",),
+        ExitCode.BALANCE,
+    ),
+    "balance.unknown": Row(
+        "The balance cannot be checked against --min",
+        (
+            "This server does not report balances, so the guard fails closed. Add --probe (one "
+            "1-token request shows whether requests are still served), or --allow-unknown to "
+            "accept not knowing (exit 0 with a warning); the real figure is in Dashboard → Billing.",
+        ),
         ExitCode.BALANCE,
     ),
     # rate limits
@@ -281,6 +304,15 @@ ADVICE: dict[str, Row] = {
         "The connection broke in the middle of the reply",
         (
             "The partial reply above was kept. It was not retried automatically (that would cost twice): run it again.",
+        ),
+        ExitCode.NETWORK,
+    ),
+    "network.stream_stalled": Row(
+        "The reply stopped arriving before it was complete",
+        (
+            "The partial reply above was kept. The server went silent past the idle limit, or the "
+            "overall --timeout passed; it was not retried automatically (that would cost twice): "
+            "run it again, or raise --timeout.",
         ),
         ExitCode.NETWORK,
     ),
@@ -402,7 +434,7 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
         message=err.message,
         fix=tuple(draft.fix),
         exit_code=row.exit_code,
-        status=api.status if api else None,
+        status=api.status if api and not api.facts.get("status_assumed") else None,
         api_type=api.error_type if api else None,
         request_id=str(request_id) if request_id not in (None, "") else None,
         retry_after_s=_seconds(err.facts.get("retry_after")),
@@ -413,13 +445,14 @@ def advise(err: MscliError, ctx: AdviceContext | None = None) -> Advice:
 
 
 def _answer_details(err: ApiError) -> list[tuple[str, str]]:
-    rows = [("status", str(err.status))]
+    # no status line for an error the server sent without one (an `event: error`)
+    rows = [] if err.facts.get("status_assumed") else [("status", str(err.status))]
     if err.server_message:
-        rows.append(("server said", err.server_message))
+        rows.append(("server_said", err.server_message))
     elif err.body_excerpt:
         rows.append(("body", err.body_excerpt))
     if err.request_id:
-        rows.append(("request id", err.request_id))
+        rows.append(("request_id", err.request_id))
     return rows
 
 
@@ -454,9 +487,9 @@ _GATEWAY_FIX = {
 }
 
 
-@refines("auth", "balance")
+@refines("auth.invalid", "auth.malformed", "auth.forbidden", "balance.empty")
 def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
-    if ctx.gateway and err.advice_key != "auth.missing":
+    if ctx.gateway:
         family = err.advice_key.split(".")[0]
         out.fix[:] = [_GATEWAY_FIX[family].format(host=ctx.gateway)]
 
@@ -465,7 +498,7 @@ def _other_gateway(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
 def _key_source(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     source = err.facts.get("source") or ctx.key_source
     if source:
-        out.details.append(("key from", describe_source(source)))
+        out.details.append(("key_from", describe_source(source)))
         replace = _how_to_replace(source, ctx.profile)
         if replace:
             out.fix.append(replace)
@@ -480,6 +513,12 @@ def _how_to_replace(source: str, profile: str | None) -> str | None:
         return f"Replace it: `mscli {flag}keys set`."
     if source == "flag":
         return "Replace the value given to --api-key (better: store it with `mscli keys set`)."
+    if source.startswith(("command:", "keyring:")):
+        kind, name = source.split(":", 1)
+        flag = f"--profile {name} " if name != "default" else ""
+        if kind == "keyring":
+            return f"Replace it: `mscli {flag}keys set --keyring`."
+        return "Replace it where your api_key_command reads it from (your password manager)."
     return None
 
 
@@ -517,10 +556,10 @@ def _rate_limit(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
         out.details.append(("retries", f"{attempts - 1} made before giving up"))
     wait = _seconds(err.facts.get("retry_after"))
     if wait is not None:
-        out.details.append(("retry after", _fmt_wait(wait)))
+        out.details.append(("retry_after", _fmt_wait(wait)))
     plan = PLANS.get(ctx.plan or "")
     if plan is not None:
-        out.details.append(("your plan", f"{plan.label}, {plan.rpm} RPM"))
+        out.details.append(("your_plan", f"{plan.label}, {plan.rpm} RPM"))
 
 
 @refines("server", "request.timeout", "request.conflict")
@@ -533,7 +572,9 @@ def _retried(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     elif facts.get("retryable") is False:
         status = facts.get("status") or getattr(err, "status", None)
         out.details.append(("retried", f"no: HTTP {status} is not worth retrying"))
-    elif "deadline_wait" not in facts:
+    elif facts.get("mid_stream"):
+        out.details.append(("retried", "no: an error sent inside a stream is not retried"))
+    elif facts.get("max_retries") == 0:
         out.details.append(("retried", "no (--max-retries 0)"))
 
 
@@ -542,34 +583,53 @@ def _deadline(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     wait = err.facts.get("deadline_wait")
     if isinstance(wait, (int, float)):
         out.details.append(
-            ("gave up", f"the next wait ({_fmt_wait(float(wait))}) would pass --timeout")
+            ("gave_up", f"the next wait ({_fmt_wait(float(wait))}) would pass --timeout")
         )
         out.fix.insert(
             0, "Raise --timeout (the overall deadline, retries included) to wait longer."
         )
 
 
-#: (label, fact) rows shown for local and connection failures, in this order
+#: (detail key, fact) rows shown for local and connection failures, in this order
 _WHERE = (
     ("host", "host"),
     ("proxy", "proxy"),
     ("path", "path"),
     ("line", "line"),
-    ("redirects to", "location"),
-    ("base URL", "base_url"),
-    ("request id", "request_id"),
+    ("redirects_to", "location"),
+    ("base_url", "base_url"),
+    ("request_id", "request_id"),
 )
+
+#: The panel's words for a detail key, where they differ from the key: the JSON error object's
+#: `details` uses the keys, so a label can be reworded without changing the JSON.
+DETAIL_LABELS = {
+    "server_said": "server said",
+    "request_id": "request id",
+    "key_from": "key from",
+    "retry_after": "retry after",
+    "your_plan": "your plan",
+    "gave_up": "gave up",
+    "redirects_to": "redirects to",
+    "base_url": "base URL",
+    "parser_said": "parser said",
+}
+
+
+def detail_label(key: str) -> str:
+    """How the panel names a detail row."""
+    return DETAIL_LABELS.get(key, key)
 
 
 @refines("network", "protocol", "config", "store")
 def _where(err: MscliError, ctx: AdviceContext, out: _Draft) -> None:
     facts = err.facts
-    for label, name in _WHERE:
+    for key, name in _WHERE:
         value = facts.get(name)
         if value not in (None, ""):
-            out.details.append((label, str(value)))
+            out.details.append((key, str(value)))
     if err.advice_key == "config.corrupt" and facts.get("detail"):
-        out.details.append(("parser said", str(facts["detail"])))
+        out.details.append(("parser_said", str(facts["detail"])))
     if facts.get("excerpt"):
         out.details.append(("received", str(facts["excerpt"])))
     partial = facts.get("partial_chars")

@@ -187,6 +187,7 @@ def root(
 def _register() -> None:
     from mscli.commands import (
         balance,
+        batch,
         chat,
         completion,
         config_cmd,
@@ -198,6 +199,7 @@ def _register() -> None:
     )
 
     app.command("chat", help=chat.HELP)(chat.command)
+    app.command("batch", help=batch.HELP)(batch.command)
     app.add_typer(models.app, name="models")
     app.add_typer(keys.app, name="keys")
     app.command("balance", help=balance.HELP)(balance.command)
@@ -257,9 +259,9 @@ def _render_internal(err: BaseException) -> int:
 
 
 def command() -> Any:
-    """The Click command tree Typer builds from `app` (what `app(...)` runs), with one change: a
-    flag's help shows no type label (Typer 0.29 prints `--json <bool>`, which reads as if the flag
-    took a value)."""
+    """The Click command tree Typer builds from `app` (what `app(...)` runs), with its metavars in
+    plain words (`plain_metavar`): no `<str>`, `<float range> [0.0<=x<=2.0]` or `<bool>` in --help,
+    and the man page reads the same words from this tree."""
     import typer.main
 
     root = typer.main.get_command(app)
@@ -269,10 +271,73 @@ def command() -> Any:
         cmd = todo.pop()
         help_option = cmd.get_help_option(typer.Context(cmd, help_option_names=names))  # cached
         for param in [*cmd.params, help_option]:
-            if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
+            if param is not None:
+                _plain_param(param)
         todo.extend(getattr(cmd, "commands", {}).values())
     return root
+
+
+#: Click's type names in the words --help and the man page use.
+_TYPE_WORDS = {
+    "str": "TEXT",
+    "text": "TEXT",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "float": "NUMBER",
+    "path": "PATH",
+}
+
+
+def plain_metavar(param: Any) -> str:
+    """THE metavar rule: a flag shows none; a choice its values (`a|b|c`); a range with both
+    bounds the bounds (`0-2`); anything else the kind of value (TEXT, INTEGER, NUMBER, PATH)."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    kind = param.type
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return "|".join(str(getattr(c, "value", c)) for c in choices)
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
+    if low is not None and high is not None:
+        return f"{low:g}-{high:g}"
+    name = str(getattr(kind, "name", "") or "")
+    name = name.removesuffix(" range").strip("<>").lower()
+    return _TYPE_WORDS.get(name, name.upper() or "VALUE")
+
+
+def _plain_param(param: Any) -> None:
+    """Give `param` its plain metavar; the help's type column then shows just that (a range's
+    `[0.0<=x<=2.0]` is dropped: the bounds are in the metavar, the help text says them too)."""
+    if param.param_type_name == "argument":
+        shown = ""  # the name column already says PROMPT, ID...
+    elif param.metavar is None:
+        param.metavar = shown = plain_metavar(param)
+    else:
+        shown = param.metavar
+    if not isinstance(param.type, _PlainType) and (
+        param.param_type_name == "argument" or hasattr(param.type, "_describe_range")
+    ):
+        param.type = _PlainType(param.type, shown)
+
+
+class _PlainType:
+    """A parameter type that converts (and refuses) exactly like the type it wraps, but shows the
+    plain metavar instead of Typer's type label."""
+
+    def __init__(self, inner: Any, metavar: str) -> None:
+        self.inner, self.metavar = inner, metavar
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __call__(self, value: Any, param: Any = None, ctx: Any = None) -> Any:
+        return self.inner(value, param, ctx)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return self.inner.convert(value, param, ctx)
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        return self.metavar
 
 
 def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> None:
@@ -284,7 +349,10 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
     from mscli.exit_codes import ExitCode
 
     global _ARGS
+    from mscli import context
+
     _ARGS = list(sys.argv[1:] if argv is None else argv)
+    context.forget()  # a context from an earlier run in this process (tests) is not this run's
     term = terminal if terminal is not None else Terminal.system()
     _TERM[:] = [term]
     _stop_on_termination()
@@ -335,6 +403,7 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
                 term.write(term.stderr, "\n")
     if _stdout_pacified() or _stdout_broken(term):
         _silence_stdout(term)
+    _ARGS = []
     sys.exit(code)
 
 
@@ -373,7 +442,9 @@ def _interrupted_json(code: int, term: Terminal) -> None:
     from mscli.output.errors import print_error_json
 
     what = "Ctrl-C" if code == 130 else signal.Signals(code - 128).name
-    advice = advise(InterruptedByUser(f"Interrupted ({what})"))
+    how = "with Ctrl-C" if code == 130 else f"by {what}"
+    stopped = f"Stopped {how}; what was received so far was kept."
+    advice = advise(InterruptedByUser(f"Interrupted ({what})", fix=stopped))
     print_error_json(term, replace(advice, exit_code=code))
 
 
@@ -396,9 +467,10 @@ def _render_click_error(err: Any) -> int:
     if wants_json:
         from mscli.errors import UsageError
 
-        return (
-            _render_error(UsageError(err.format_message()), force_json=True) if code == 2 else code
+        usage = UsageError(
+            err.format_message(), fix="See `mscli --help` or `mscli COMMAND --help`."
         )
+        return _render_error(usage, force_json=True) if code == 2 else code
     try:
         from typer import rich_utils
 

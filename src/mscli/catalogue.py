@@ -17,8 +17,11 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mscli.jsontext import dumps
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
@@ -89,11 +92,11 @@ def save(base_url: str, models: list[dict[str, Any]], *, now: float | None = Non
     """Write the cache atomically; a failure to write is ignored (the cache is an optimisation)."""
     path = _path(base_url)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as the data dirs, any umask
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(
-                {"base_url": base_url, "fetched_at": now or time.time(), "models": models}, fh
+            fh.write(
+                dumps({"base_url": base_url, "fetched_at": now or time.time(), "models": models})
             )
         os.replace(tmp, path)
     except OSError:
@@ -128,7 +131,7 @@ def suggest(model: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 class Catalogue:
     """The models one API serves. `client` opens a client for the one request it may send;
-    `warn` reports a model list with entries left out."""
+    `warn` reports a model list with entries left out; `waiting(what)` shows the wait."""
 
     def __init__(
         self,
@@ -136,10 +139,12 @@ class Catalogue:
         client: Callable[[], GatewayClient],
         *,
         warn: Callable[[str], None] = lambda _text: None,
+        waiting: Callable[[str], AbstractContextManager[None]] = lambda _what: nullcontext(),
     ) -> None:
         self.base_url = base_url
         self._client = client
         self._warn = warn
+        self._waiting = waiting
 
     def entries(self, *, refresh: bool = False) -> tuple[list[dict[str, Any]], bool]:
         """The model entries (dicts with at least "id"), and whether they came from the cache.
@@ -149,7 +154,7 @@ class Catalogue:
             cached = load(self.base_url)
             if cached is not None:
                 return cached, True
-        with self._client() as client:
+        with self._client() as client, self._waiting(f"Asking {client.host} for its models"):
             listing = client.list_models()
         if listing.skipped:
             self._warn(f"{listing.skipped} entries of the server's model list had no id; left out.")

@@ -16,13 +16,16 @@ def version_line(as_json: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mscli.terminal import Terminal  # the standard library only
+
     args = sys.argv[1:] if argv is None else argv
+    terminal = Terminal.system()
     if args in (["--version"], ["-V"]):
-        sys.stdout.write(version_line())
+        terminal.write(terminal.stdout, version_line())
         return
     if sorted(args) in (["--json", "--version"], ["--json", "-V"]):
-        sys.stdout.write(version_line(as_json=True))
+        terminal.write(terminal.stdout, version_line(as_json=True))
         return
     from mscli.app import main as app_main
 
-    app_main(argv)
+    app_main(argv, terminal)

@@ -10,14 +10,12 @@ Use them as Typer autocompletion callbacks::
     typer.Option("--model", "-m", autocompletion=complete_model)
 
 Each takes the word being completed and returns the matching values, optionally as
-``(value, help)`` pairs (zsh, fish and PowerShell show the help next to the value). For a plain
-click ``shell_complete=`` hook, wrap one with :func:`as_shell_complete`.
+``(value, help)`` pairs (zsh, fish and PowerShell show the help next to the value).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
@@ -272,26 +270,3 @@ def complete_check_names(incomplete: str) -> list[Completion]:
         for name, title in doctor_checks()
         if name.startswith(last) and name not in given
     ]
-
-
-# --- adapter ---------------------------------------------------------------------------------
-
-
-def as_shell_complete(
-    fn: Callable[[str], list[Completion]],
-) -> Callable[[Any, Any, str], list[Any]]:
-    """Adapt a completer to click's ``shell_complete(ctx, param, incomplete)`` signature."""
-
-    def shell_complete(ctx: Any, param: Any, incomplete: str) -> list[Any]:
-        from typer._click.shell_completion import CompletionItem
-
-        items = []
-        for item in fn(incomplete):
-            if isinstance(item, tuple):
-                items.append(CompletionItem(item[0], help=item[1]))
-            else:
-                items.append(CompletionItem(item))
-        return items
-
-    shell_complete.__name__ = f"shell_complete_{getattr(fn, '__name__', 'values')}"
-    return shell_complete

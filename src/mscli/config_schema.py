@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mscli.errors import ConfigError, UsageError
+from mscli.keysource import KEY_COMMAND_TIMEOUT
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -34,6 +35,7 @@ __all__ = [
     "delete_profile",
     "get_profile",
     "parse_value",
+    "problems",
     "profile_names",
     "set_profile_value",
     "stored_value_error",
@@ -66,10 +68,8 @@ class KeySpec:
     choices: tuple[str, ...] = ()
     #: what a number counts, for messages ("seconds")
     unit: str = ""
-
-    @property
-    def type_name(self) -> str:
-        return {str: "text", int: "integer", float: "number", bool: "true/false"}[self.type]
+    #: text that may hold spaces (a command line)
+    spaces: bool = False
 
     @property
     def accepted(self) -> str:
@@ -96,6 +96,8 @@ class KeySpec:
             return 'an API key as text, such as "sk_..."'
         if self.name == "base_url":
             return "an http(s) URL such as https://api.modelstack.cc/v1"
+        if self.spaces:
+            return "a command line such as 'pass show modelstack' (balanced quotes)"
         return "non-empty text without spaces"
 
 
@@ -126,6 +128,20 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     spec.name: spec
     for spec in (
         KeySpec("api_key", str, "API key (sk_...); set it with `mscli keys set`", settable=False),
+        KeySpec(
+            "api_key_command",
+            str,
+            "command whose first line of output is the API key, e.g. 'pass show modelstack' "
+            f"(run without a shell, {KEY_COMMAND_TIMEOUT:g} s timeout; beats the keyring and "
+            "api_key)",
+            spaces=True,
+        ),
+        KeySpec(
+            "api_key_keyring",
+            bool,
+            "the profile's key lives in the OS keyring; set by `mscli keys set --keyring`",
+            settable=False,
+        ),
         KeySpec("base_url", str, "API base URL, e.g. https://api.modelstack.cc/v1"),
         KeySpec("default_model", str, "model used when -m/--model is not given"),
         KeySpec(
@@ -244,6 +260,14 @@ def checked(key: str, value: Any) -> Any:
     # text values
     if not isinstance(value, str):
         raise InvalidValue(spec, value)
+    if spec.spaces:
+        from mscli.keysource import split_command
+
+        try:
+            split_command(value)
+        except ValueError:
+            raise InvalidValue(spec, value) from None
+        return value.strip()
     if not value or value != value.strip() or any(c.isspace() for c in value):
         raise InvalidValue(spec, value)
     # api_key: its format is checked by `mscli keys set` and when it is used, with the precise
@@ -388,11 +412,16 @@ def delete_profile(data: dict[str, Any], profile: str) -> bool:
     return True
 
 
-def validate(data: Mapping[str, Any], *, path: str | None = None) -> None:
-    """Check what ``update()`` is about to write: the layout and every known key's value.
+def validate(
+    data: Mapping[str, Any], *, path: str | None = None, before: Mapping[str, Any] | None = None
+) -> None:
+    """Check what ``update()`` is about to write: the layout and every known key's value; with
+    ``before`` (the file as read), a bad value that was already there, unchanged, is let through.
 
     Unknown keys are kept as they are (a newer mscli may have written them).
     """
+    old = before.get("profiles") if before is not None else None
+    old_profiles: Mapping[str, Any] = old if isinstance(old, dict) else {}
     active = data.get("active_profile")
     if active is not None and (not isinstance(active, str) or not active):
         raise ConfigError(f"active_profile must be a profile name, not {active!r}", path=path)
@@ -402,12 +431,27 @@ def validate(data: Mapping[str, Any], *, path: str | None = None) -> None:
     for name, table in profiles.items():
         if not isinstance(table, dict):
             raise ConfigError(f"profiles.{name} must be a table", path=path)
+        old_table = old_profiles.get(name)
         for key, value in table.items():
             if key in KNOWN_KEYS:
                 try:
                     checked(key, value)
                 except InvalidValue as exc:
+                    if isinstance(old_table, dict) and key in old_table and old_table[key] == value:
+                        continue  # not this change's doing
                     raise stored_value_error(key, value, str(name), path, exc) from None
+
+
+def problems(data: Mapping[str, Any], profile: str, path: str | None = None) -> list[ConfigError]:
+    """The known keys of ``profile`` whose stored value is not accepted, as errors."""
+    out: list[ConfigError] = []
+    for key, value in get_profile(data, profile).items():
+        if key in KNOWN_KEYS:
+            try:
+                checked(key, value)
+            except InvalidValue as exc:
+                out.append(stored_value_error(key, value, profile, path, exc))
+    return out
 
 
 def unknown_keys(data: Mapping[str, Any], profile: str) -> tuple[list[str], list[str]]:

@@ -29,6 +29,7 @@ resolution (flag > env > profile > default) lives in ``mscli.settings``; this mo
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import stat
@@ -40,6 +41,7 @@ from typing import Any
 
 from mscli.config_schema import get_profile, profile_names, structure_problem, validate
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError
+from mscli.limits import MAX_CONFIG_BYTES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,7 +139,8 @@ class ConfigStore:
         path = self.path
         p = str(path)
         try:
-            raw = path.read_bytes()
+            size = path.stat().st_size
+            raw = b"" if size > MAX_CONFIG_BYTES else path.read_bytes()
         except FileNotFoundError:
             return {}
         except IsADirectoryError:
@@ -156,6 +159,13 @@ class ConfigStore:
                 detail=str(exc.strerror or exc),
                 fix=f"check the file and its directory: ls -l {p}",
             ) from None
+        if max(size, len(raw)) > MAX_CONFIG_BYTES:
+            raise self._corrupt(
+                f"the config file {p} is larger than {_size(MAX_CONFIG_BYTES)}, the most mscli reads"
+                " (a config file is a few hundred bytes)",
+                detail=f"over {MAX_CONFIG_BYTES} bytes",
+                fix=f"move it away and start again: mv {p} {p}.old",
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -241,7 +251,9 @@ class ConfigStore:
     def update(self, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Read-modify-write under the lock: re-read, ``fn(data)`` edits in place, validate, write.
 
-        Returns the data written. A corrupt file raises ``ConfigCorruptError`` and stays untouched;
+        Only what ``fn`` changed must be valid: a bad value already in the file is kept as it is
+        (the command that repairs one value must work while another is still bad; `problems()`
+        lists them for a warning). Returns the data written. A corrupt file raises ``ConfigCorruptError`` and stays untouched;
         another writer holding the lock past the timeout raises ``ConfigLockedError``.
         """
         from filelock import Timeout
@@ -266,9 +278,10 @@ class ConfigStore:
             ) from None
         try:
             data = self.load()  # raises on a corrupt file: it is never overwritten
+            before = copy.deepcopy(data)
             fn(data)
             data = dict(_drop_none(data))
-            validate(data, path=str(self.path))
+            validate(data, path=str(self.path), before=before)
             self._write(data)
             return data
         finally:
@@ -284,6 +297,12 @@ class ConfigStore:
         import tomli_w
 
         body = (_HEADER + tomli_w.dumps(_ordered(data))).encode("utf-8")
+        if len(body) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"the config file would be {_size(len(body))}, more than the"
+                f" {_size(MAX_CONFIG_BYTES)} mscli writes; nothing was changed",
+                path=str(self.path),
+            )
         self._tighten_dir()
         target = self._target()
         self._ensure_dir(target.parent)
@@ -332,6 +351,10 @@ class ConfigStore:
         return (
             f"{self.path} holds an API key and {' and '.join(problems)}. Fix: {' && '.join(fixes)}"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB"
 
 
 def _who(mode: int) -> str:

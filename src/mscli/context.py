@@ -3,11 +3,12 @@ hatch's Application). Everything heavy is built lazily, on first use."""
 
 from __future__ import annotations
 
-import json as _json
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mscli.jsontext import dumps
 from mscli.settings import GlobalOptions, Settings
 from mscli.terminal import Terminal
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from mscli.advice import AdviceContext
     from mscli.api.client import GatewayClient
+    from mscli.api.retry import RetryNotice
     from mscli.catalogue import Catalogue
     from mscli.config_store import ConfigStore
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -27,6 +29,12 @@ _current: AppContext | None = None
 
 def current() -> AppContext | None:
     return _current
+
+
+def forget() -> None:
+    """No current context (`app.main` starts each run with this)."""
+    global _current
+    _current = None
 
 
 class AppContext:
@@ -129,7 +137,14 @@ class AppContext:
                 self.warn_once(warning)
         return key
 
-    def client(self, *, require_key: bool = True, **overrides: Any) -> GatewayClient:
+    def client(
+        self,
+        *,
+        require_key: bool = True,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        **overrides: Any,
+    ) -> GatewayClient:
+        """A client for this run; `on_retry` also hears every retry notice (after the run's own)."""
         from dataclasses import replace
 
         from mscli.api.client import GatewayClient
@@ -148,8 +163,15 @@ class AppContext:
                 f"Using {host.trusted}, which looks like ModelStack's API host but is not, "
                 "because trusted_host names it."
             )
+        notify = self._on_retry
+        if on_retry is not None:
+
+            def notify(notice: RetryNotice) -> None:
+                self._on_retry(notice)
+                on_retry(notice)
+
         return GatewayClient(
-            config, on_retry=self._on_retry, trace=self._trace if self.options.verbose else None
+            config, on_retry=notify, trace=self._trace if self.options.verbose else None
         )
 
     def catalogue(self) -> Catalogue:
@@ -159,7 +181,19 @@ class AppContext:
         from mscli.catalogue import Catalogue
 
         self.api_key(required=True)
-        return Catalogue(self.settings.base_url.value, self.client, warn=self.warn)
+        return Catalogue(
+            self.settings.base_url.value, self.client, warn=self.warn, waiting=self.waiting
+        )
+
+    @contextlib.contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        """While mscli waits for the server: on a terminal, a spinner on stderr with the time
+        waited so far; nothing in pipes, under --json, or with --verbose (the trace says it)."""
+        if self.json or self.options.verbose or not self.terminal.stderr_tty:
+            yield
+            return
+        with self.err.status(_Elapsed(what, self.err), spinner="dots"):
+            yield
 
     def warn_once(self, text: str) -> None:
         if text not in self._warned:
@@ -204,18 +238,18 @@ class AppContext:
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document on stdout: never coloured, never wrapped."""
-        text = _json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+        text = dumps(obj, indent=2, default=_json_default) + "\n"
         try:
             self.terminal.write(self.terminal.stdout, text, escape=False)
         except UnicodeEncodeError:  # a stdout that cannot take UTF-8 (PYTHONIOENCODING=ascii)
-            text = _json.dumps(obj, indent=2, default=_json_default) + "\n"
+            text = dumps(obj, indent=2, ensure_ascii=True, default=_json_default) + "\n"
             self.terminal.write(self.terminal.stdout, text)
 
     def warn(self, text: str) -> None:
         """A warning on stderr; with --json, one `{"warning": {"message": ...}}` line, so that
         stderr stays JSON lines a script can parse (at most one of them an error)."""
         if self.json:
-            line = _json.dumps({"warning": {"message": self.redact(text)}}) + "\n"
+            line = dumps({"warning": {"message": self.redact(text)}}, ensure_ascii=True) + "\n"
             self.terminal.write(self.terminal.stderr, line)
             return
         from rich.text import Text
@@ -262,6 +296,24 @@ class AppContext:
                 closer()
             except Exception:
                 pass
+
+
+class _Elapsed:
+    """``what… 3 s``: re-rendered by the spinner at each refresh."""
+
+    def __init__(self, what: str, console: Any) -> None:
+        import time
+
+        self.what, self._clock = what, time.monotonic
+        self._start = self._clock()
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        waited = self._clock() - self._start
+        return Text(
+            f"{self.what}… {waited:.0f} s" if waited >= 1 else f"{self.what}…", style="muted"
+        )
 
 
 def _json_default(obj: Any) -> Any:

@@ -93,6 +93,12 @@ class RedirectError(ConfigError):
         self.url = url
 
 
+class PortUnavailableError(ConfigError):
+    """The sandbox cannot listen on the address asked for (in use, not permitted)."""
+
+    advice_key = "config.port"
+
+
 class LocalStoreError(ConfigError):
     """The history/ledger database is locked, corrupt or from a newer mscli. Never reset silently."""
 
@@ -112,6 +118,14 @@ class CredentialError(MscliError):
 
 class KeyMissingError(CredentialError):
     advice_key = "auth.missing"
+
+
+class KeySourceError(CredentialError):
+    """The key could not be read from where the profile keeps it: its `api_key_command` failed,
+    timed out or printed nothing, or the OS keyring is missing, has no backend or no entry. The
+    message carries the command's own words (redacted); `fix` says what to do."""
+
+    advice_key = "auth.source"
 
 
 class KeyFormatError(CredentialError):
@@ -241,9 +255,21 @@ class NetworkError(MscliError):
     def advice_key(self) -> str:  # type: ignore[override]
         return f"network.{self.kind}"
 
+    @property
+    def retryable(self) -> bool:
+        """Worth another attempt: not a TLS failure, nor a host name that does not exist (neither
+        fixes itself in seconds); a resolver that did not answer is."""
+        if self.kind == "tls":
+            return False
+        return not (self.kind == "dns" and self.facts.get("dns_temporary") is False)
+
 
 class StreamInterruptedError(NetworkError):
     """The connection broke after part of a streamed reply reached the user (never retried)."""
+
+    #: ``reason`` values that mean the reply stopped coming (idle limit, overall deadline), not
+    #: that the connection broke.
+    STALLED = ("read_timeout", "timeout", "deadline")
 
     def __init__(
         self, message: str, *, partial_chars: int, host: str | None = None, **facts: Any
@@ -253,6 +279,8 @@ class StreamInterruptedError(NetworkError):
 
     @property
     def advice_key(self) -> str:  # type: ignore[override]
+        if self.facts.get("reason") in self.STALLED:
+            return "network.stream_stalled"
         return "network.stream_interrupted"
 
 
@@ -302,3 +330,9 @@ class ModelNotServedError(MscliError):
 
 class BalanceBelowMinimumError(MscliError):
     advice_key = "balance.below_min"
+
+
+class BalanceUnknownError(MscliError):
+    """`--min` was asked of a server that reports no balance, and nothing confirmed it."""
+
+    advice_key = "balance.unknown"

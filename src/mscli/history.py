@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mscli.errors import LocalStoreError
+from mscli.jsontext import dumps
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
@@ -261,7 +262,7 @@ class HistoryStore:
                     conversation_id,
                     now,
                     ex.model,
-                    json.dumps(ex.params, ensure_ascii=False, sort_keys=True),
+                    dumps(ex.params, sort_keys=True),
                     ex.prompt,
                     ex.reply,
                     ex.status,

@@ -9,13 +9,15 @@ Recording is best-effort: a ledger that cannot be written never fails a chat.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-KEEP_SECONDS = 8 * 24 * 3600
+from mscli.jsontext import dumps
+from mscli.limits import MAX_COUNT, MAX_CREDITS
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def record(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(asdict(entry)) + "\n")
+            fh.write(dumps(asdict(entry), ensure_ascii=True) + "\n")
     except OSError:
         return None
     return entry
@@ -91,33 +93,20 @@ def entries(*, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
                 completion_tokens=int(raw["completion_tokens"]),
                 credits=float(raw["credits"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
+            continue
+        if not _sane(e):  # an edited or damaged line: never sum an infinite or negative figure
             continue
         if e.ts >= since and (base_url is None or e.base_url == base_url):
             out.append(e)
     return out
 
 
-def spent(
-    *, window_seconds: float, base_url: str | None = None, now: float | None = None
-) -> tuple[float, int]:
-    """(estimated credits, request count) in the last `window_seconds`."""
-    now = time.time() if now is None else now
-    picked = entries(since=now - window_seconds, base_url=base_url)
-    return round(sum(e.credits for e in picked), 6), len(picked)
-
-
-def compact(now: float | None = None) -> None:
-    """Drop entries older than KEEP_SECONDS (atomic rewrite)."""
-    now = time.time() if now is None else now
-    keep = entries(since=now - KEEP_SECONDS)
-    path = ledger_path()
-    tmp = path.with_suffix(".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for e in keep:
-                fh.write(json.dumps(asdict(e)) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+def _sane(e: Entry) -> bool:
+    return (
+        math.isfinite(e.ts)
+        and 0 <= e.prompt_tokens <= MAX_COUNT
+        and 0 <= e.completion_tokens <= MAX_COUNT
+        and math.isfinite(e.credits)
+        and 0 <= e.credits <= MAX_CREDITS
+    )

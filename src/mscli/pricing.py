@@ -61,17 +61,13 @@ def price_of(
     return DEFAULT_PRICE
 
 
-def is_priced(model: str) -> bool:
-    info = MODELS.get(model)
-    return info is not None and info.input_per_m is not None
-
-
-def cheapest_of(served: Iterable[str] | None) -> str:
+def cheapest_of(served: Iterable[str] | None, default: str | None = None) -> str:
     """The model `balance --probe` and `doctor --live` send their one-token request to.
 
     Of the `served` ids, the priced one with the lowest output price (then input price, then the
-    server's order); the first served id when none is priced; `CHEAPEST_MODEL` when the list is
-    unknown or empty. Pure: the callers fetch the list.
+    server's order); the first served id when none is priced; when the list is unknown or empty
+    (a gateway without /models), `default` (the profile's default_model) if given, else
+    `CHEAPEST_MODEL`. Pure: the callers fetch the list.
     """
     ids = [i for i in (served or ()) if i]
     priced = [
@@ -83,7 +79,7 @@ def cheapest_of(served: Iterable[str] | None) -> str:
     ]
     if priced:
         return min(priced)[3]
-    return ids[0] if ids else CHEAPEST_MODEL
+    return ids[0] if ids else (default or CHEAPEST_MODEL)
 
 
 def estimate_credits(

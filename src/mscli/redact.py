@@ -116,10 +116,6 @@ class Redactor:
     def secrets(self) -> tuple[str, ...]:
         return self._secrets
 
-    def with_secret(self, secret: str | None) -> Redactor:
-        """A new redactor that also masks ``secret``."""
-        return Redactor([*self._secrets, secret])
-
     # -- text -----------------------------------------------------------------------------------
 
     def text(self, s: str) -> str:

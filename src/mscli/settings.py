@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from mscli.errors import ConfigError, UsageError
+from mscli.errors import ConfigError, MscliError, UsageError
 
 if TYPE_CHECKING:
     from mscli.api.client import ClientConfig
@@ -36,7 +36,8 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "MODELSTACK_API_KEY",
-        "API key (the name the ModelStack docs suggest); beats the config file",
+        "API key (the name the ModelStack docs suggest); beats the profile's api_key_command, "
+        "OS keyring and config file",
     ),
     EnvVar("MODELSTACK_BASE_URL", "API base URL (default https://api.modelstack.cc/v1)"),
     EnvVar("MSCLI_PROFILE", "config profile to use (default: the active profile, else 'default')"),
@@ -72,21 +73,27 @@ ENV_VARS: tuple[EnvVar, ...] = (
 
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
-    """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default."""
+    """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default;
+    for the key also command:NAME (the profile's api_key_command) or keyring:NAME (OS keyring)."""
 
     value: T
     source: str
 
 
 def describe_source(source: str, key: str | None = None) -> str:
-    """A source tag (flag, env:NAME, profile:NAME, config, sandbox, stdin, default) in words, to
-    follow "the" in a sentence. With ``key``, a flag is named (``--max-retries flag``)."""
+    """A source tag (flag, env:NAME, profile:NAME, command:NAME, keyring:NAME, config, sandbox,
+    stdin, default) in words, to follow "the" in a sentence. With ``key``, a flag is named
+    (``--max-retries flag``)."""
     if source == "flag":
         return f"{flag_name(key)} flag" if key else "command-line flag"
     if source.startswith("env:"):
         return f"environment variable {source[4:]}"
     if source.startswith("profile:"):
         return f"config file, profile '{source[8:]}'"
+    if source.startswith("command:"):
+        return f"api_key_command of profile '{source[8:]}'"
+    if source.startswith("keyring:"):
+        return f"OS keyring (profile '{source[8:]}')"
     if source == "config":
         return "config file (active_profile)"
     if source == "sandbox":
@@ -124,6 +131,7 @@ class Settings:
     """Every setting of the run, resolved once (`resolve`) and never changed afterwards."""
 
     profile: Sourced[str]
+    #: the key as its source gave it; None when there is none, or its source failed (`key_error`)
     api_key: Sourced[str | None]
     #: The API base URL in its normal form (`…/v1`, no trailing slash): what the client calls and
     #: what caches and the ledger are keyed by (as given when the host policy refused it).
@@ -137,9 +145,15 @@ class Settings:
     config_path: str
     #: what the host policy decided about the base URL (mscli.api.urls.decide_host)
     host: HostDecision
+    #: the look-alike host the user vouched for (profile trusted_host or MSCLI_TRUSTED_HOST)
+    trusted_host: Sourced[str | None] = Sourced(None, "default")
     #: every value that must never be shown: the key as given anywhere, and normalised
     secrets: tuple[str, ...] = ()
     price_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: why the profile's api_key_command or OS keyring gave no key (raised by `key()`)
+    key_error: MscliError | None = None
+    #: the profile's api_key_command as written (not a secret, but shown redacted)
+    key_command: Sourced[str | None] = field(default_factory=lambda: Sourced(None, "default"))
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
@@ -196,6 +210,8 @@ class Settings:
         from mscli.credentials import usable_key
         from mscli.errors import KeyMissingError
 
+        if self.key_error is not None:  # the profile's key source failed: never fall through
+            raise self.key_error
         if self.api_key.value is None:
             if required:
                 raise KeyMissingError("No API key is configured.", source=None)
@@ -209,9 +225,15 @@ class Settings:
         from mscli.redact import Redactor, mask_key
 
         key = self.api_key.value
+        command = self.key_command.value
         return [
             ("profile", self.profile.value, self.profile.source),
             ("api_key", mask_key(key) if key else None, self.api_key.source),
+            (
+                "api_key_command",
+                Redactor(self.secrets).text(command) if command else None,
+                self.key_command.source,
+            ),
             ("base_url", Redactor().url(self.base_url.value), self.base_url.source),
             ("default_model", self.default_model.value, self.default_model.source),
             ("timeout", self.timeout.value, self.timeout.source),
@@ -220,6 +242,7 @@ class Settings:
             ("plan", self.plan.value, self.plan.source),
             ("log_history", self.log_history.value, self.log_history.source),
             ("allow_insecure_http", self.allow_insecure_http, self.allow_insecure_http_source),
+            ("trusted_host", self.trusted_host.value, self.trusted_host.source),
         ]
 
 
@@ -271,9 +294,9 @@ def _from_source(key: str, raw: Any, source: str) -> Any:
 
 
 #: Profile keys whose format is checked where they are used, with the full message (the key by
-#: mscli.credentials, the URL by mscli.api.urls): settings check only that they are text, so
-#: `config show` and `doctor` still work with a malformed one.
-_TYPE_ONLY = ("api_key", "base_url")
+#: mscli.credentials, the command by mscli.keysource, the URL by mscli.api.urls): settings check
+#: only that they are text, so `config show` and `doctor` still work with a malformed one.
+_TYPE_ONLY = ("api_key", "api_key_command", "base_url")
 
 
 def _check_profile(prof: Mapping[str, Any], pname: str, path: str) -> None:
@@ -390,7 +413,7 @@ def known_secrets(
     options: GlobalOptions, env: Mapping[str, str], extra: Sequence[Any] = ()
 ) -> tuple[str, ...]:
     """THE list of values every redactor masks: each key given for this run (flag, environment,
-    profile, sandbox), as given and normalised."""
+    profile, its api_key_command or OS keyring, sandbox), as given and normalised."""
     from mscli.credentials import normalise_key
 
     given = [options.api_key, env.get("MODELSTACK_API_KEY"), *extra]
@@ -403,6 +426,72 @@ def known_secrets(
             if v
         )
     )
+
+
+@dataclass(frozen=True)
+class ResolvedKey:
+    """What `resolve_key` found: the key and its source, why the profile's source failed, and
+    every key value seen on the way (for `known_secrets`)."""
+
+    key: Sourced[str | None]
+    error: MscliError | None = None
+    seen: tuple[str, ...] = ()
+
+
+def profile_key(
+    prof: Mapping[str, Any], pname: str, env: Mapping[str, str]
+) -> tuple[str | None, str, MscliError | None]:
+    """The key a profile holds itself, (key, source, error), looked at in this order: its
+    `api_key_command` (run now, with a timeout), else the OS keyring when `api_key_keyring` is
+    true, else `api_key` in config.toml. Used by `resolve_key` and by `keys list`."""
+    from mscli import keysource
+    from mscli.errors import KeySourceError
+
+    command = prof.get("api_key_command")
+    try:
+        if isinstance(command, str) and command.strip():
+            source = f"command:{pname}"
+            return keysource.run_key_command(command, source, env), source, None
+        if prof.get("api_key_keyring") is True:
+            source = f"keyring:{pname}"
+            return keysource.keyring_get(pname, source), source, None
+    except KeySourceError as exc:
+        return None, exc.source or "default", exc
+    stored = prof.get("api_key")
+    if stored is not None:
+        return str(stored), f"profile:{pname}", None
+    return None, "default", None
+
+
+def resolve_key(
+    options: GlobalOptions,
+    env: Mapping[str, str],
+    prof: Mapping[str, Any],
+    pname: str,
+    *,
+    sandbox_key: str | None = None,
+) -> ResolvedKey:
+    """THE key precedence: --api-key > MODELSTACK_API_KEY > the profile's own source
+    (`profile_key`: api_key_command > OS keyring > config.toml) > none. With the embedded sandbox,
+    its key replaces the profile's (which is then not even read) and any key that is not a
+    `sk_test_` key: a test key given by the flag or the environment still wins."""
+    if options.api_key is not None:
+        given: tuple[str | None, str] = (options.api_key, "flag")
+    else:
+        from_env = _nonempty(env, "MODELSTACK_API_KEY")
+        given = (from_env, "env:MODELSTACK_API_KEY") if from_env else (None, "default")
+    raw, source = given
+    if sandbox_key is not None:
+        from mscli.credentials import normalise_key
+        from mscli.sandbox.keys import TEST_KEY_PREFIX
+
+        if raw is None or not normalise_key(raw).startswith(TEST_KEY_PREFIX):
+            raw, source = sandbox_key, "sandbox"
+        return ResolvedKey(Sourced(raw, source), None, (sandbox_key,))
+    if raw is not None:
+        return ResolvedKey(Sourced(raw, source))
+    key, source, error = profile_key(prof, pname, env)
+    return ResolvedKey(Sourced(key, source), error, (key,) if key else ())
 
 
 def resolve(
@@ -434,24 +523,16 @@ def resolve(
         return _pick(name, flag, env, env_name, prof, pname, default)
 
     raw_url, url_src = pick("base_url", options.base_url, "MODELSTACK_BASE_URL", DEFAULT_BASE_URL)
-    raw_key, key_src = pick("api_key", options.api_key, "MODELSTACK_API_KEY", None)
-    extra_secrets: list[Any] = [prof.get("api_key")]
     if sandbox is not None:
-        from mscli.credentials import normalise_key
-        from mscli.sandbox.keys import TEST_KEY_PREFIX
-
         raw_url, url_src = sandbox[0], "sandbox"
-        extra_secrets.append(sandbox[1])
-        if (
-            raw_key is None
-            or key_src.startswith("profile:")
-            or not normalise_key(str(raw_key)).startswith(TEST_KEY_PREFIX)
-        ):
-            raw_key, key_src = sandbox[1], "sandbox"
-    secrets = known_secrets(options, env, extra_secrets)
+    found = resolve_key(
+        options, env, prof, pname, sandbox_key=sandbox[1] if sandbox is not None else None
+    )
+    secrets = known_secrets(options, env, [prof.get("api_key"), *found.seen])
+    command_raw, command_src = pick("api_key_command", None, None, None)
 
     insecure_raw, insecure_src = pick("allow_insecure_http", None, None, False)
-    trusted, _ = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
+    trusted, trusted_src = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
     given_url = str(raw_url).strip()
     from mscli.api.urls import decide_host
 
@@ -487,7 +568,7 @@ def resolve(
 
     return Settings(
         profile=profile,
-        api_key=Sourced(None if raw_key is None else str(raw_key), key_src),
+        api_key=found.key,
         base_url=Sourced(host.url.url if host.url is not None else given_url, url_src),
         default_model=Sourced(str(model_raw), model_src),
         timeout=Sourced(float(_from_source("timeout", t_raw, t_src)), t_src),
@@ -497,8 +578,11 @@ def resolve(
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
         host=host,
+        trusted_host=Sourced(str(trusted) if trusted else None, trusted_src),
         secrets=secrets,
         price_overrides=overrides,
+        key_error=found.error,
+        key_command=Sourced(None if command_raw is None else str(command_raw), command_src),
         allow_insecure_http=insecure_raw is True,
         allow_insecure_http_source=insecure_src,
         json=options.json,

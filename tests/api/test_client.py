@@ -253,6 +253,7 @@ def test_retry_after_honoured(httpx_mock: HTTPXMock, h: Harness) -> None:
     h.client().list_models()
     assert h.sleeps == [7.0]
     assert str(h.notices[0]) == "Rate limited (429), retrying in 7.0 s, attempt 2 of 4"
+    assert h.notices[0].status == 429  # what `mscli batch` pauses every worker for
 
 
 def test_retry_after_ms_and_http_date(httpx_mock: HTTPXMock, h: Harness) -> None:
@@ -511,11 +512,9 @@ def with_cause(exc: Exception, cause: BaseException) -> Exception:
 
 
 NETWORK_CASES: list[tuple[Exception, str]] = [
-    (httpx.ConnectError("[Errno -2] Name or service not known"), "dns"),
-    (httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"), "dns"),
     (httpx.ConnectError("[Errno -3] Temporary failure in name resolution"), "dns"),
     (
-        with_cause(httpx.ConnectError("boom"), socket.gaierror(-2, "Name or service not known")),
+        with_cause(httpx.ConnectError("boom"), socket.gaierror(-3, "Temporary failure")),
         "dns",
     ),
     (httpx.ConnectError("[Errno 111] Connection refused"), "refused"),
@@ -541,13 +540,35 @@ def test_network_errors_mapped_and_retried(
     with pytest.raises(NetworkError) as info:
         h.client(max_retries=2).list_models()
     err = info.value
+    # a server that says nothing is asked once more only (client.SILENT_RETRIES)
+    attempts = 2 if kind == "read_timeout" else 3
     assert err.kind == kind
-    assert err.attempts == 3
+    assert err.attempts == attempts
     assert err.host == "api.test.example"
     assert err.advice_key == f"network.{kind}"
-    assert len(httpx_mock.get_requests()) == 3
-    assert len(h.sleeps) == 2
-    assert len(h.notices) == 2
+    assert len(httpx_mock.get_requests()) == attempts
+    assert len(h.sleeps) == attempts - 1
+    assert len(h.notices) == attempts - 1
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"),
+        with_cause(httpx.ConnectError("boom"), socket.gaierror(-2, "Name or service not known")),
+    ],
+)
+def test_a_name_that_does_not_exist_is_not_retried(
+    httpx_mock: HTTPXMock, h: Harness, exc: Exception
+) -> None:
+    httpx_mock.add_exception(exc, url=MODELS)
+    with pytest.raises(NetworkError) as info:
+        h.client(max_retries=2).list_models()
+    assert info.value.kind == "dns" and info.value.facts["dns_temporary"] is False
+    assert info.value.attempts == 1
+    assert len(httpx_mock.get_requests()) == 1
+    assert h.sleeps == [] and h.notices == []
 
 
 @pytest.mark.parametrize(
@@ -594,6 +615,7 @@ def test_connect_timeout_then_success_one_notice(httpx_mock: HTTPXMock, h: Harne
     assert len(h.notices) == 1
     assert h.notices[0].reason == "Connection timed out"
     assert h.notices[0].attempt == 2
+    assert h.notices[0].status is None  # no HTTP answer
 
 
 def test_read_error_in_non_stream_body_is_retried(httpx_mock: HTTPXMock, h: Harness) -> None:
@@ -609,11 +631,13 @@ def test_read_error_in_non_stream_body_is_retried(httpx_mock: HTTPXMock, h: Harn
     assert [n.reason for n in h.notices] == ["Connection reset"]
 
 
-def test_read_timeout_on_chat_is_retried(httpx_mock: HTTPXMock, h: Harness) -> None:
+def test_read_timeout_on_chat_is_not_retried(httpx_mock: HTTPXMock, h: Harness) -> None:
+    """A chat that got no answer may be generating (and charged): it is not sent again."""
     httpx_mock.add_exception(httpx.ReadTimeout("read timed out"), url=CHAT)
-    httpx_mock.add_response(url=CHAT, json=completion())
-    assert h.client().chat(REQ).content == "Hello!"
-    assert len(h.notices) == 1
+    with pytest.raises(NetworkError) as info:
+        h.client().chat(REQ)
+    assert info.value.kind == "read_timeout" and info.value.attempts == 1
+    assert len(httpx_mock.get_requests()) == 1 and h.notices == []
 
 
 # --- chat (non-streamed) --------------------------------------------------------------------------
@@ -904,3 +928,29 @@ def test_a_timeout_says_which_limit_ran_out() -> None:
             client.list_models()
     assert info.value.kind == "read_timeout"
     assert info.value.message == "No response from 127.0.0.1 (within 0.6 s)"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "proxy", "loads"),
+    [
+        ("http://127.0.0.1:8080/v1", None, False),  # the loopback sandbox: no TLS possible
+        ("https://api.modelstack.cc/v1", None, True),
+        ("http://127.0.0.1:8080/v1", "https://proxy.corp:3128", True),  # the proxy may be TLS
+    ],
+)
+def test_ca_bundle_loaded_only_when_a_connection_can_use_tls(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, proxy: str | None, loads: bool
+) -> None:
+    loaded: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(args or kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    if proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+    c = GatewayClient(ClientConfig(base_url=base_url, api_key=KEY))
+    c.close()
+    assert bool(loaded) is loads

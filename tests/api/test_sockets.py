@@ -151,10 +151,11 @@ def test_row19_never_sends_headers(
     client = make_client(server, notices, first_byte_timeout=0.2, max_retries=1)
     with pytest.raises(NetworkError) as info:
         client.chat_stream(REQ)
+    # the first-byte limit is the wait: a chat is not sent again to a server that said nothing
     assert info.value.kind == "read_timeout"
-    assert info.value.attempts == 2
-    assert server.connections == 2
-    assert [n.reason for n in notices] == ["No response (read timeout)"]
+    assert info.value.attempts == 1
+    assert server.connections == 1
+    assert notices == []
 
 
 def test_row20_slow_drip_hits_overall_deadline(
@@ -300,3 +301,43 @@ def test_row29_interrupt_closes_connection(
             raise KeyboardInterrupt
     assert stream.closed
     assert client_closed.wait(5)
+
+
+def test_a_silent_server_is_asked_once_more_and_the_message_says_the_whole_wait(
+    serve: Callable[[Callable[[Conn], None]], LoopbackServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway that accepts the connection and never answers: a small request is asked once
+    more (not max_retries times), and the error says how long mscli waited in all."""
+    from mscli.api import client as client_module
+
+    monkeypatch.setattr(client_module, "SMALL_ENDPOINT_TIMEOUT", 0.2)
+    requests: list[bytes] = []
+
+    def handler(conn: Conn) -> None:
+        requests.append(conn.read_request())
+        conn.wait(5)  # says nothing until the client gives up and the server stops
+
+    server = serve(handler)
+    with pytest.raises(NetworkError) as info:
+        make_client(server, max_retries=3).list_models()
+    assert len(requests) == 2
+    assert info.value.kind == "read_timeout"
+    assert "2 attempts waited 0.2 s each" in info.value.message
+
+
+def test_a_silent_server_is_not_asked_again_for_a_chat(
+    serve: Callable[[Callable[[Conn], None]], LoopbackServer],
+) -> None:
+    """A chat may already be generating (and be charged): its first-byte limit is the wait."""
+    requests: list[bytes] = []
+
+    def handler(conn: Conn) -> None:
+        requests.append(conn.read_request())
+        conn.wait(5)
+
+    server = serve(handler)
+    client = make_client(server, max_retries=3, first_byte_timeout=0.2)
+    with pytest.raises(NetworkError) as info, client.chat_stream(REQ) as stream:
+        list(stream)
+    assert len(requests) == 1 and info.value.kind == "read_timeout"
+    assert "(within 0.2 s)" in info.value.message

@@ -39,7 +39,6 @@ def test_normalise_forms(given: str, url: str, form: str) -> None:
 def test_fields() -> None:
     n = normalise_base_url("https://gw.example.com:8443/v1")
     assert (n.host, n.scheme, n.port) == ("gw.example.com", "https", 8443)
-    assert n.origin == "https://gw.example.com:8443"
     assert not n.is_loopback
 
 

@@ -206,11 +206,22 @@ def test_not_reported_json(no_balance_api: str) -> None:
     assert doc["refill_rules"] is None  # no plan configured
 
 
-def test_not_reported_min_cannot_be_checked_exits_0(no_balance_api: str) -> None:
+def test_not_reported_min_fails_closed(no_balance_api: str) -> None:
+    """A CI guard that cannot check must not pass: exit 4 with its own advice, in JSON too."""
     r = balance(no_balance_api, "--min", "100")
-    assert r.code == 0
-    assert "cannot be checked" in flat(r.stderr)
+    assert r.code == 4
+    assert "cannot be checked" in flat(r.stderr) and "--allow-unknown" in flat(r.stderr)
     assert not _NoBalanceApi.chats  # no request spent without --probe
+    r = balance(no_balance_api, "--json", "--min", "100")
+    assert r.code == 4 and r.doc["min_check"] == "unknown"
+    assert json.loads(r.stderr.splitlines()[-1])["error"]["type"] == "balance.unknown"
+
+
+def test_not_reported_min_with_allow_unknown_exits_0(no_balance_api: str) -> None:
+    r = balance(no_balance_api, "--min", "100", "--allow-unknown")
+    assert r.code == 0
+    assert "cannot be checked" in flat(r.stderr) and "--allow-unknown" in flat(r.stderr)
+    assert not _NoBalanceApi.chats
 
 
 def test_probe_with_credits(no_balance_api: str) -> None:

@@ -286,15 +286,19 @@ def test_bad_value_json_error() -> None:
 def test_a_bad_value_already_in_the_file_stays_a_config_error_with_the_path() -> None:
     cfg_path().parent.mkdir(parents=True, exist_ok=True)
     cfg_path().write_text('[profiles.default]\ntimeout = "x"\n')
-    for args in (("config", "show"), ("config", "set", "plan", "pro")):
-        r = run("--json", *args)
-        assert r.code == 10, (args, r.stderr)
-        err = r.error()
-        assert err["type"] == "config.invalid"
-        assert err["details"]["path"] == str(cfg_path())
-        assert err["message"].startswith("timeout in the config file, profile 'default' must be")
-        assert err["message"].endswith("not 'x'")
-        assert "`mscli config unset timeout`" in err["advice"]
+    r = run("--json", "config", "show")
+    assert r.code == 10, r.stderr
+    err = r.error()
+    assert err["type"] == "config.invalid"
+    assert err["details"]["path"] == str(cfg_path())
+    assert err["message"].startswith("timeout in the config file, profile 'default' must be")
+    assert err["message"].endswith("not 'x'")
+    assert "`mscli config unset timeout`" in err["advice"]
+    # a command that repairs another value works, and warns about this one (a JSON line)
+    r = run("--json", "config", "set", "plan", "pro")
+    assert r.code == 0, r.stderr
+    warning = json.loads(r.stderr.splitlines()[0])["warning"]["message"]
+    assert warning.startswith("timeout in the config file") and "config unset timeout" in warning
 
 
 # --- profiles ------------------------------------------------------------------------------------
@@ -440,3 +444,28 @@ def test_two_config_set_processes_at_once_both_land(subprocess_env: dict[str, st
     data = store().load()
     for i in range(4):
         assert get_profile(data, f"p{i}") == {"default_model": f"m{i}"}
+
+
+def test_a_file_with_two_bad_values_can_be_repaired_one_at_a_time() -> None:
+    """Each bad value's advice names `config set`/`config unset`; both must work while the other
+    value is still bad (each warns about what is left), and a new bad value is still refused."""
+    cfg_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg_path().write_text('[profiles.default]\ntimeout = -5\nmax_retries = "x"\n')
+    assert run("models").code == 10  # the file is really unusable as it is
+    r = run("config", "set", "timeout", "30")
+    assert r.code == 0, r.stderr
+    assert "max_retries" in r.stderr and "Warning" in r.stderr
+    r = run("config", "set", "max_wait", "999999")
+    assert r.code == 2 and "max_wait" in r.stderr  # what this change writes is still checked
+    r = run("config", "unset", "max_retries")
+    assert r.code == 0, r.stderr
+    assert "Warning" not in r.stderr
+    assert get_profile(ConfigStore().load(), "default") == {"timeout": 30.0}
+
+
+def test_config_alone_is_config_show() -> None:
+    run("config", "set", "trusted_host", "api.modelstack.co")
+    alone, show = run("config"), run("config", "show")
+    assert alone.code == 0 and alone.stdout == show.stdout
+    assert "trusted_host" in alone.stdout and "api.modelstack.co" in alone.stdout
+    assert run("--json", "config").doc == run("config", "show", "--json").doc

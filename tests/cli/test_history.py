@@ -91,3 +91,13 @@ def test_list_shortens_the_title_only_on_a_narrow_terminal(sandbox: EmbeddedSand
     import re
 
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", row)  # the date is whole, on one line
+
+
+def test_history_alone_lists_the_conversations(sandbox: EmbeddedSandbox) -> None:
+    assert chat(sandbox, "remember the alamo").code == 0
+    alone, listed = run("history"), run("history", "list")
+    assert (
+        alone.code == 0 and alone.stdout == listed.stdout and b"remember the alamo" in alone.stdout
+    )
+    as_json = json.loads(run("--json", "history").stdout)
+    assert as_json == json.loads(run("history", "list", "--json").stdout)

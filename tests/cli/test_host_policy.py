@@ -194,3 +194,12 @@ def test_modelstack_host_still_refuses_a_malformed_key_locally() -> None:
     r = run("models", env={"MODELSTACK_API_KEY": GATEWAY_KEY, "HTTPS_PROXY": proxy})
     assert r.code == 3, r.output
     assert "sk_" in r.stderr
+
+
+def test_config_set_base_url_applies_the_same_policy() -> None:
+    r = run("config", "set", "base_url", LOOKALIKES[0])
+    assert r.code == 10 and "trusted_host" in " ".join(r.stderr.split())
+    assert run("config", "get", "base_url").stdout.strip() == "https://api.modelstack.cc/v1"
+    assert run("config", "set", "trusted_host", "api.modelstack.co").code == 0
+    assert run("config", "set", "base_url", LOOKALIKES[0]).code == 0
+    assert run("config", "get", "base_url").stdout.strip() == LOOKALIKES[0]

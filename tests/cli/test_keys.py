@@ -90,6 +90,7 @@ def test_set_into_a_profile_and_json() -> None:
     assert doc == {
         "profile": "work",
         "key": "sk_…Zx9k",
+        "where": "config file",
         "path": str(cfg_path()),
         "replaced": None,
         "overridden_by": None,
@@ -224,7 +225,12 @@ def test_remove() -> None:
     assert stored() is None
     assert get_profile(ConfigStore().load(), "default") == {"timeout": 3}
     r = run("keys", "remove", "--yes", "--json")
-    assert json.loads(r.stdout) == {"profile": "default", "removed": None, "path": str(cfg_path())}
+    assert json.loads(r.stdout) == {
+        "profile": "default",
+        "removed": None,
+        "removed_from": [],
+        "path": str(cfg_path()),
+    }
 
 
 def test_remove_without_yes_and_no_tty_refuses() -> None:

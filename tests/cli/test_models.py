@@ -190,3 +190,16 @@ def test_the_cache_keeps_a_bounded_number_of_lists() -> None:
     assert len(files) == catalogue.MAX_FILES
     ids = catalogue.all_cached_ids()
     assert f"m{catalogue.MAX_FILES + 4}" in ids and "m0" not in ids
+
+
+def test_waiting_is_shown_on_a_terminal_only(sandbox: Any) -> None:
+    """Between sending and the answer, a terminal's stderr says what mscli waits for; a pipe,
+    --json and --verbose (which traces the request) get no spinner."""
+    env = {"MODELSTACK_API_KEY": sandbox.api_key, "TERM": "xterm"}  # TERM=dumb: no spinner
+    args = ("--base-url", sandbox.base_url, "models", "--refresh")
+    r = run(*args, env=env, stderr_tty=True)
+    assert r.exit_code == 0 and "Asking 127.0.0.1 for its models…" in r.stderr
+    assert "Asking" not in run(*args, env=env).stderr
+    assert "Asking" not in run("--json", *args, env=env, stderr_tty=True).stderr
+    r = run("--base-url", sandbox.base_url, "balance", env=env, stderr_tty=True)
+    assert r.exit_code == 0 and "Asking 127.0.0.1 for the balance…" in r.stderr

@@ -56,13 +56,14 @@ def run(
     input: str | bytes | None = None,
     env: dict[str, str] | None = None,
     stdin_tty: bool = False,
+    stderr_tty: bool = False,
     result: type[R] = Result,  # type: ignore[assignment]
 ) -> R:
     """`stdin_tty=True`: stdin looks like a terminal to mscli (prompts, confirmations), while the
-    input still comes from `input`."""
+    input still comes from `input`; `stderr_tty=True`: stderr does (spinners, retry notes)."""
     runner = CliRunner()
     with runner.isolation(input=input, env=env) as (out, err, _):
-        terminal = replace(Terminal.system(), stdin_tty=stdin_tty)
+        terminal = replace(Terminal.system(), stdin_tty=stdin_tty, stderr_tty=stderr_tty)
         try:
             main(list(args), terminal=terminal)
             code = 0

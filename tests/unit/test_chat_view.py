@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -363,3 +364,49 @@ def test_ctrl_c_while_a_block_prints_drops_no_block() -> None:
     for text in ("Title", "Second block"):
         assert out.count(text) == 1, text
     assert out.index("Title") < out.index("Second block")
+
+
+TABLE_DOC = (
+    "| a | b |\n|---|---|\n| ~~gone~~ | **kept** |\n\n"
+    "Text with ~~strike~~, `code` and a [link](https://example.com).\n\n"
+    "```python\nprint('hi')\n```\n"
+)
+
+
+def test_reused_parser_renders_exactly_as_rich_markdown() -> None:
+    # MarkdownView parses with one MarkdownIt for the whole reply; the result must be what
+    # rich.markdown.Markdown gives (tables and strikethrough enabled, same code theme), in colour.
+    def render(md: object) -> str:
+        console = Console(
+            file=io.StringIO(), width=60, color_system="truecolor", force_terminal=True
+        )
+        console.print(md)
+        out: str = console.file.getvalue()  # type: ignore[attr-defined]
+        return re.sub(r"id=\d+;", "id=N;", out)  # hyperlink ids are random per render
+
+    view = MarkdownView(_console(), live=False, code_theme="monokai")
+    for text in (TABLE_DOC, DOC, TABLE_DOC):  # the parser is reused across texts
+        assert render(view.markdown(text)) == render(Markdown(text, code_theme="monokai"))
+
+
+def test_an_unchanged_tail_is_not_rendered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = _console(terminal=True)
+    view = MarkdownView(console, live=False)
+    rendered: list[str] = []
+    real = view.markdown
+
+    def counting(text: str) -> object:
+        rendered.append(text)
+        return real(text)
+
+    monkeypatch.setattr(view, "markdown", counting)
+    view.feed("## A heading\n\nA paragraph still being writ")
+    from mscli.output.chat_view import _Tail
+
+    tail = _Tail(view)
+    for _ in range(5):  # five refreshes of the live region while the model pauses
+        console.print(tail)
+    assert len(rendered) == 1
+    view.feed("ten")
+    console.print(tail)
+    assert len(rendered) == 2 and rendered[-1].endswith("written")

@@ -161,6 +161,20 @@ def test_dns_nonexistent_name() -> None:
     assert r.status == "fail" and r.exit_code == 8 and "does not exist" in r.detail
 
 
+def test_dns_the_api_host_not_found_is_offline_not_a_misspelling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    st = state_for("https://api.modelstack.cc/v1", upto="proxy")
+
+    def noname(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", noname)
+    r = network_checks.check_dns(st)
+    assert r.status == "fail" and "does not exist" in r.detail
+    assert r.fix is not None and "offline" in r.fix and "spelling" not in r.fix
+
+
 # --- TLS (a loopback TLS server with a throwaway certificate) ----------------------------------------
 
 

@@ -102,11 +102,6 @@ def test_url_plain_unchanged() -> None:
     assert Redactor().url(url) == url
 
 
-def test_with_secret() -> None:
-    r = Redactor().with_secret("custom-secret-value-9876")
-    assert "custom-secret-value-9876" not in r.text("x custom-secret-value-9876 y")
-
-
 def test_redaction_is_idempotent() -> None:
     r = Redactor([KEY])
     for s in [

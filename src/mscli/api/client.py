@@ -20,10 +20,10 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import ValidationError
 
 from mscli import __version__
 from mscli.api.errors_parse import (
@@ -32,9 +32,10 @@ from mscli.api.errors_parse import (
     clean_text,
     is_error_payload,
     parse_error_response,
+    refuses_parameter,
     request_id_from,
 )
-from mscli.api.models import Balance, ChatRequest, ChatResult, ModelList
+from mscli.api.models import ChatRequest, ChatResult
 from mscli.api.retry import (
     RetryNotice,
     RetryPolicy,
@@ -62,7 +63,7 @@ from mscli.api.transport import (
     set_read_timeout,
     wait_too_long_error,
 )
-from mscli.api.urls import join_url, normalise_base_url
+from mscli.api.urls import join_url, normalise_base_url, not_found_fix
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -71,6 +72,9 @@ from mscli.errors import (
     ProtocolError,
 )
 from mscli.redact import Redactor
+
+if TYPE_CHECKING:
+    from mscli.api.lenient import Balance, ModelList
 
 __all__ = [
     "MAX_BODY",
@@ -108,6 +112,13 @@ class ClientConfig:
 # --- the client ----------------------------------------------------------------------------------
 
 
+#: How often a server that accepts the connection and then says nothing (a read timeout before
+#: any response byte) is asked again: once for the small requests (models, balance: at most
+#: about a minute in all), never for a chat (its first-byte limit, 120 s, is the wait). Retrying
+#: it like any failure turned a silent gateway into minutes of silence.
+SILENT_RETRIES = 1
+
+
 @dataclass
 class _Call:
     """State of one logical call across its attempts."""
@@ -115,6 +126,10 @@ class _Call:
     deadline: float
     retries: int = 0
     url: str = ""
+    started: float = 0.0
+    #: read timeouts before any response byte so far, and how many may be retried
+    silent: int = 0
+    silent_retries: int = SILENT_RETRIES
 
 
 class GatewayClient:
@@ -165,11 +180,13 @@ class GatewayClient:
             transport=transport,
             timeout=config.timeout,
             connect_timeout=config.connect_timeout,
+            base=self.base,
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
-        self.last_status: int | None = None
         self.attempts = 0
+        #: Set when a streamed chat was refused for its ``stream_options`` and sent again without.
+        self.stream_options_refused = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -186,6 +203,10 @@ class GatewayClient:
 
     def list_models(self) -> ModelList:
         """``GET /models``. Tolerates ``{"data": [...]}`` and a bare list; ``data[].id`` is required."""
+        from pydantic import ValidationError  # not on the chat path (mscli.api.lenient)
+
+        from mscli.api.lenient import ModelList
+
         payload = self._get_json("/models")
         try:
             return ModelList.model_validate(payload)
@@ -203,11 +224,13 @@ class GatewayClient:
             raise ProtocolError(
                 "The balance answer is not a JSON object", excerpt=excerpt(payload, self.redactor)
             )
+        from mscli.api.lenient import Balance
+
         return Balance.model_validate(payload)
 
     def chat(self, req: ChatRequest) -> ChatResult:
         """``POST /chat/completions`` with ``stream: false``."""
-        call = self._new_call("/chat/completions")
+        call = self._new_call("/chat/completions", silent_retries=0)
         payload = req.to_payload(stream=False)
         # A non-streamed reply arrives in one piece after the whole generation, so the read
         # timeout is the time left before the overall deadline, not the first-byte limit.
@@ -223,7 +246,7 @@ class GatewayClient:
     def chat_stream(self, req: ChatRequest) -> ChatStream:
         """``POST /chat/completions`` with ``stream: true``. Sends at once (status errors raise
         here); the returned `ChatStream` is a context manager and an iterator of events."""
-        call = self._new_call("/chat/completions")
+        call = self._new_call("/chat/completions", silent_retries=0)
         payload = req.to_payload(stream=True)
 
         def open_stream() -> httpx.Response:
@@ -240,7 +263,16 @@ class GatewayClient:
             self._retry_or_raise(call, error, describe_network_kind(error.kind))
             return open_stream()
 
-        response = open_stream()
+        try:
+            response = open_stream()
+        except ApiError as err:
+            if "stream_options" not in payload or not refuses_parameter(err, "stream_options"):
+                raise
+            # not documented by ModelStack: a gateway that rejects unknown parameters gets the
+            # request once more without it (no usage counts then); the caller may remember it
+            del payload["stream_options"]
+            self.stream_options_refused = True
+            response = open_stream()
         return ChatStream(
             response,
             reconnect=reconnect,
@@ -285,9 +317,13 @@ class GatewayClient:
 
     # -- the retry loop ---------------------------------------------------------------------------
 
-    def _new_call(self, path: str) -> _Call:
+    def _new_call(self, path: str, *, silent_retries: int = SILENT_RETRIES) -> _Call:
+        now = self._clock()
         return _Call(
-            deadline=self._clock() + self.config.timeout, url=join_url(self.base_url, path)
+            deadline=now + self.config.timeout,
+            url=join_url(self.base_url, path),
+            started=now,
+            silent_retries=silent_retries,
         )
 
     def _execute(
@@ -355,6 +391,8 @@ class GatewayClient:
                     redactor=self.redactor,
                     now=self._wall_clock(),
                 )
+                if status == 404 and err_status.advice_key == "not_found":
+                    self._explain_not_found(err_status, method, call.url)
                 if should_retry_status(status, response.headers):
                     hint = self.policy.hint(response.headers, status=status)
                     self._retry_or_raise(call, err_status, describe_status(status), hint=hint)
@@ -371,14 +409,42 @@ class GatewayClient:
                 response.close()
                 raise
 
+    def _explain_not_found(self, err: ApiError, method: str, url: str) -> None:
+        """Name the path that answered 404, and say what the base URL's form tells about it: a
+        URL ending in /v1 is right, so the server does not offer this endpoint."""
+        path = urlsplit(url).path
+        err.message = f"{method} {path} answered 404" + (
+            f": {err.server_message}" if err.server_message else ""
+        )
+        shown = self.redactor.url(self.base_url)
+        err.facts["fix"] = not_found_fix(shown, self.base.form, f"{method} {path}")
+
     def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error
-        (a TLS failure or a non-network error is never retried)."""
+        (`NetworkError.retryable` says which network failures are worth it)."""
         err = self._request_error(exc, attempt)
-        if isinstance(err, NetworkError) and err.kind != "tls":
+        if isinstance(err, NetworkError) and err.kind == "read_timeout":
+            call.silent += 1
+            if call.silent > call.silent_retries:
+                self._say_how_long(call, err)
+                raise err from exc
+        if isinstance(err, NetworkError) and err.retryable:
             self._retry_or_raise(call, err, describe_network_kind(err.kind), cause=exc)
             return
         raise err from exc
+
+    def _say_how_long(self, call: _Call, err: NetworkError) -> None:
+        """A silent server's message says the whole wait, not only the last attempt's limit."""
+        limit = err.facts.get("limit_s")
+        attempts = call.retries + 1
+        if err.kind != "read_timeout" or attempts < 2 or not isinstance(limit, (int, float)):
+            return
+        waited = self._clock() - call.started
+        err.message = (
+            f"No response from {self.host}: {attempts} attempts waited {limit:g} s each "
+            f"({waited:.0f} s in all)"
+        )
+        err.facts["waited_s"] = round(waited, 1)
 
     def _retry_or_raise(
         self,
@@ -392,6 +458,9 @@ class GatewayClient:
         """Sleep before the next attempt, or raise ``err`` (or the wait-too-long form of it)."""
         decision = self.policy.decide(call.retries, hint=hint, deadline=call.deadline)
         if not decision.retry:
+            err.facts["max_retries"] = self.policy.max_retries  # what the advice may quote
+            if isinstance(err, NetworkError):
+                self._say_how_long(call, err)
             if decision.reason == "deadline":  # the next wait would pass the --timeout deadline
                 err.facts["deadline_wait"] = decision.wait
             if decision.hint_too_long and isinstance(err, ApiError):
@@ -406,6 +475,7 @@ class GatewayClient:
             max_attempts=self.policy.max_attempts,
             wait=decision.wait,
             reason=reason,
+            status=err.status if isinstance(err, ApiError) else None,
         )
         if self._trace:
             self._trace(f"* {notice}")
@@ -419,7 +489,6 @@ class GatewayClient:
     def _record(self, response: httpx.Response, start: float) -> float:
         latency = max(0.0, (self._clock() - start) * 1000.0)
         self.last_latency_ms = latency
-        self.last_status = response.status_code
         self.last_request_id = request_id_from(response.headers)
         if self._trace:
             for line in response_trace(

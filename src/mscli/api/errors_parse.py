@@ -255,7 +255,11 @@ def _build(
         server_message = redactor.text(clean_text(fields.message))
     if excerpt is not None:
         excerpt = redactor.text(clean_text(excerpt))
-    summary = f"HTTP {status} {status_phrase(status)}"
+    if facts.get("status_assumed"):
+        where = "in the stream" if facts.get("mid_stream") else "in its reply"
+        summary = f"The server sent an error {where} (no HTTP status given)"
+    else:
+        summary = f"HTTP {status} {status_phrase(status)}"
     detail = server_message or excerpt
     message = f"{summary}: {detail}" if detail else summary
     retry_after = parse_retry_after(
@@ -292,10 +296,14 @@ def api_error_from_payload(
     **facts: Any,
 ) -> ApiError:
     """An `ApiError` from an already-parsed JSON error (a mid-stream error event, or an error
-    inside a 200 body). Without ``status`` it comes from the error's ``code`` (int), else 500."""
+    inside a 200 body). Without ``status`` it comes from the error's ``code`` (int); failing
+    that it is 500 for the advice (a server-side failure) with ``status_assumed`` set, so no
+    message or panel claims the server sent "HTTP 500"."""
     fields = extract_error_fields(payload)
     if status is None:
-        status = status_from_code(fields.code if fields else None)
+        status = status_from_code(fields.code if fields else None, default=0)
+        if status == 0:
+            status, facts["status_assumed"] = 500, True
     excerpt = None
     if fields is None or not fields.message:
         excerpt = _as_text(payload)
@@ -366,3 +374,12 @@ def parse_error_response(
         )
 
     return _build(status=status, fields=None, excerpt=clean_text(text, _RAW_EXCERPT), **common)
+
+
+def refuses_parameter(err: ApiError, name: str) -> bool:
+    """Whether `err` is a 400/422 that names the request parameter `name` (as its ``param``, or
+    in its message or body): a gateway that rejects parameters it does not know."""
+    if err.status not in (400, 422):
+        return False
+    texts = (err.facts.get("param"), err.server_message, err.body_excerpt)
+    return any(isinstance(text, str) and name in text for text in texts)

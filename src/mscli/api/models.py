@@ -1,150 +1,55 @@
-"""Lenient request/response models (reliability §6 row 31).
+"""Request/response models (reliability §6 row 31), without pydantic: the chat path imports this
+module, so a streamed reply never pays for pydantic's import (~25 ms) and model building (~30 ms).
 
-Responses are parsed with ``extra="allow"`` and optional fields, so an additive change on the
-server never breaks mscli. The few fields mscli cannot work without are required: ``data[].id``
-in the model list. Streaming chunks are read by `mscli.api.stream` straight from dicts (faster and
-more tolerant than validating every chunk); the events it yields are the small dataclasses at the
-bottom of this module.
+Streaming chunks are read by `mscli.api.stream` straight from dicts (faster and more tolerant than
+validating every chunk); the events it yields are the small classes at the bottom of this module,
+and `Usage` reads its counts leniently (`_int_or_none`: a whole number within bounds, else None).
+The replies of the small endpoints (`ModelList`, `ModelEntry`, `Balance`) are lenient pydantic
+models in `mscli.api.lenient`, which only the client methods of those endpoints import.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from mscli.limits import MAX_COUNT
 
 __all__ = [
-    "Balance",
     "ChatEvent",
     "ChatRequest",
     "ChatResult",
     "Finish",
-    "ModelEntry",
-    "ModelList",
     "TextDelta",
     "Usage",
     "UsageInfo",
 ]
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-def _int_or_none(value: Any) -> int | None:
+def _number(value: Any) -> float | int | None:
+    """A finite number from a JSON number or numeric string; None otherwise (bools too)."""
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return int(number) if math.isfinite(number) else None
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     return None
 
 
-def _float_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
+def _int_or_none(value: Any, limit: int = MAX_COUNT) -> int | None:
+    """A whole number in ``0..limit`` (``12.0`` counts as 12); anything else (negative,
+    fractional, beyond the limit, non-finite, not a number) is unknown: None."""
+    number = _number(value)
+    if number is None or number < 0 or number > limit or number != int(number):
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-# --- /models ---------------------------------------------------------------------------------
-
-
-class ModelEntry(_Lenient):
-    """One model. Only ``id`` is required."""
-
-    id: str
-    object: str | None = None
-    owned_by: str | None = None
-    created: int | None = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                raise ValueError("model id is empty")
-        return value
-
-    @field_validator("object", "owned_by", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str | None:
-        return _str_or_none(value)
-
-    @field_validator("created", mode="before")
-    @classmethod
-    def _created(cls, value: Any) -> int | None:
-        return _int_or_none(value)
-
-
-def _has_id(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict) and isinstance(entry.get("id"), str) and bool(entry["id"].strip())
-    )
-
-
-class ModelList(_Lenient):
-    """``GET /models``. Accepts ``{"data": [...]}``, a bare list, and bare-string entries."""
-
-    object: str | None = None
-    data: list[ModelEntry]
-    #: entries dropped for having no usable id (the rest of the list is still served)
-    skipped: int = 0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            value = {"data": value}
-        if isinstance(value, dict):
-            data = value.get("data")
-            if data is None and isinstance(value.get("models"), list):
-                data = value["models"]
-            if isinstance(data, list):
-                entries = [{"id": d} if isinstance(d, str) else d for d in data]
-                good = [e for e in entries if _has_id(e)]
-                if good or not entries:  # a list with no usable entry at all stays invalid
-                    entries = good
-                value = {**value, "data": entries, "skipped": len(data) - len(good)}
-        return value
-
-    @field_validator("object", mode="before")
-    @classmethod
-    def _object(cls, value: Any) -> str | None:
-        return _str_or_none(value)
-
-    @property
-    def ids(self) -> list[str]:
-        return [m.id for m in self.data]
+    return int(number)
 
 
 # --- /chat/completions --------------------------------------------------------------------
@@ -177,22 +82,25 @@ class ChatRequest:
         return payload
 
 
-class Usage(_Lenient):
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of a reply, each read by `_int_or_none` (a count the server got wrong is
+    unknown, None)."""
+
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
-
-    @field_validator("prompt_tokens", "completion_tokens", "total_tokens", mode="before")
-    @classmethod
-    def _count(cls, value: Any) -> int | None:
-        return _int_or_none(value)
 
     @classmethod
     def from_any(cls, value: Any) -> Usage | None:
         """A `Usage` from a ``usage`` object, or ``None`` when it is missing or not an object."""
         if not isinstance(value, dict):
             return None
-        return cls.model_validate(value)
+        return cls(
+            _int_or_none(value.get("prompt_tokens")),
+            _int_or_none(value.get("completion_tokens")),
+            _int_or_none(value.get("total_tokens")),
+        )
 
 
 @dataclass
@@ -205,56 +113,6 @@ class ChatResult:
     finish_reason: str | None = None
     usage: Usage | None = None
     done_seen: bool = False
-
-
-# --- /balance (mscli decision, modelstack-api §11.5) ------------------------------------------
-
-
-class Balance(_Lenient):
-    """``GET /balance`` as the mscli sandbox serves it. Every field is optional."""
-
-    object: str | None = None
-    plan: str | None = None
-    rate_limit_rpm: int | None = None
-    subscription_credits: float | None = None
-    lifetime_credits: float | None = None
-    next_refill_at: str | None = None
-    weekly_cap: float | None = None
-
-    @field_validator("object", "plan", "next_refill_at", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str | None:
-        return _str_or_none(value)
-
-    @field_validator("rate_limit_rpm", mode="before")
-    @classmethod
-    def _int(cls, value: Any) -> int | None:
-        return _int_or_none(value)
-
-    @field_validator("subscription_credits", "lifetime_credits", "weekly_cap", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> float | None:
-        return _float_or_none(value)
-
-    @property
-    def spendable(self) -> float | None:
-        """Subscription plus lifetime credits; None when the reply reports neither."""
-        if self.subscription_credits is None and self.lifetime_credits is None:
-            return None
-        return (self.subscription_credits or 0.0) + (self.lifetime_credits or 0.0)
-
-    @property
-    def next_refill(self) -> datetime | None:
-        """``next_refill_at`` as an aware datetime, or ``None`` if missing or unparsable."""
-        if not self.next_refill_at:
-            return None
-        text = self.next_refill_at.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return None
 
 
 # --- streaming events -------------------------------------------------------------------------

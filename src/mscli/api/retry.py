@@ -45,7 +45,8 @@ __all__ = [
 #: Statuses retried unless ``x-should-retry: false`` says otherwise.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
-#: Hints above this (7 days) are nonsense (a 35-digit number) and are ignored like garbage.
+#: Hints above this (7 days; a 35-digit number, a date in the year 9999) are counted as this: far
+#: over any --max-wait, so mscli fails at once ("more than 7 days") instead of retrying.
 MAX_SANE_HINT = 7 * 24 * 3600.0
 
 #: Plain ``x-ratelimit-reset`` numbers at least this large are Unix timestamps, not durations.
@@ -83,14 +84,16 @@ def should_retry_status(status: int, headers: Mapping[str, str] | None = None) -
 
 
 def _usable(value: float) -> float | None:
-    if not math.isfinite(value) or value <= 0 or value > MAX_SANE_HINT:
+    """A positive wait, at most `MAX_SANE_HINT`; None for zero, negative or NaN."""
+    if math.isnan(value) or value <= 0:
         return None
-    return value
+    return min(value, MAX_SANE_HINT)
 
 
 def parse_duration(value: str) -> float | None:
     """Seconds from ``"20"``, ``"1.5"``, or a Go/OpenAI duration (``"1s"``, ``"6m0s"``,
-    ``"250ms"``, ``"1h2m3.5s"``). ``None`` for anything else, zero, negative or absurd."""
+    ``"250ms"``, ``"1h2m3.5s"``). ``None`` for anything else, zero or negative; an absurdly long
+    one counts as `MAX_SANE_HINT`."""
     v = value.strip()
     if not v:
         return None
@@ -129,7 +132,8 @@ def parse_retry_after(
     ``include_ratelimit_reset`` (pass it for 429 only: these headers ride on every OpenAI
     response and describe the window, not a retry hint), ``x-ratelimit-reset-requests`` and
     ``x-ratelimit-reset`` (durations like ``"6m0s"``, plain seconds, or a Unix timestamp).
-    Zero, negative, non-finite, absurd (> 7 days) and unparsable values are ignored.
+    Zero, negative and unparsable values are ignored; a longer one than `MAX_SANE_HINT` (7 days,
+    a 35-digit number) counts as that, which is over any ``--max-wait``: no retry.
     """
     if not headers:
         return None
@@ -273,6 +277,8 @@ class RetryNotice:
     max_attempts: int
     wait: float
     reason: str
+    #: the HTTP status that is retried (429: the wait is the server's), None after a connection failure
+    status: int | None = None
 
     def __str__(self) -> str:
         return (

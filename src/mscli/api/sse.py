@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mscli.errors import ResponseTooLargeError
 
@@ -27,9 +27,9 @@ DEFAULT_MAX_SIZE = 8 * 1024 * 1024
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    """One dispatched event. ``event`` defaults to ``"message"``; ``id`` is the last event ID."""
+class SSEEvent(NamedTuple):
+    """One dispatched event. ``event`` defaults to ``"message"``; ``id`` is the last event ID.
+    (A named tuple: one per streamed token, built in a third of a frozen dataclass's time.)"""
 
     data: str
     event: str = "message"
@@ -78,6 +78,18 @@ class SSEParser:
             if chunk[:1] == b"\n":
                 start = 1
         pending = self._pending
+        if not pending and b"\r" not in chunk:  # the usual chunk: whole LF-terminated lines
+            lines = chunk[start:].split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                self._check_line_size(len(line))
+                event = self._process_line(line)
+                if event is not None:
+                    events.append(event)
+            if rest:
+                self._check_line_size(len(rest))
+                pending += rest
+            return events
         for match in _EOL.finditer(chunk, start):
             end = match.start()
             if pending:
@@ -137,6 +149,9 @@ class SSEParser:
                 line = line[1:]
         if not line:
             return self._dispatch()
+        if line.startswith("data: "):  # the usual line, before the general field parsing
+            self._add_data(line[6:])
+            return None
         if line.startswith(":"):
             self.comments += 1
             return None
@@ -144,13 +159,7 @@ class SSEParser:
         if colon and value.startswith(" "):
             value = value[1:]
         if name == "data":
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_size:
-                raise ResponseTooLargeError(
-                    f"A server-sent event is larger than {self.max_size} characters",
-                    limit=self.max_size,
-                )
-            self._data.append(value)
+            self._add_data(value)
         elif name == "event":
             self._event_type = value
         elif name == "id":
@@ -160,17 +169,21 @@ class SSEParser:
             self.retry = int(value)
         return None
 
+    def _add_data(self, value: str) -> None:
+        self._data_size += len(value) + 1
+        if self._data_size > self.max_size:
+            raise ResponseTooLargeError(
+                f"A server-sent event is larger than {self.max_size} characters",
+                limit=self.max_size,
+            )
+        self._data.append(value)
+
     def _dispatch(self) -> SSEEvent | None:
         if not self._data:
             self._event_type = ""
             return None
-        data = "\n".join(self._data)
-        event = SSEEvent(
-            data=data,
-            event=self._event_type or "message",
-            id=self.last_event_id,
-            retry=self.retry,
-        )
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = SSEEvent(data, self._event_type or "message", self.last_event_id, self.retry)
         self._data = []
         self._data_size = 0
         self._event_type = ""

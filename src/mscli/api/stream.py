@@ -75,6 +75,9 @@ def _first_choice(payload: dict[str, Any]) -> dict[str, Any] | None:
     choices = payload.get("choices")
     if not isinstance(choices, list):
         return None
+    if len(choices) == 1:  # the usual chunk: no list built for it
+        only = choices[0]
+        return only if isinstance(only, dict) else None
     dicts = [c for c in choices if isinstance(c, dict)]
     for choice in dicts:
         if choice.get("index", 0) == 0:
@@ -128,6 +131,13 @@ def parse_completion(
     if choice is None:
         raise ProtocolError(
             "The completion has no choices",
+            excerpt=redactor.text(clean_text(json.dumps(payload)[:400], 200)),
+        )
+    if not any(isinstance(choice.get(k), dict) for k in ("message", "delta")) and not isinstance(
+        choice.get("text"), str
+    ):  # `"message": null`: no reply at all, not an empty one
+        raise ProtocolError(
+            "The completion's choice has no message",
             excerpt=redactor.text(clean_text(json.dumps(payload)[:400], 200)),
         )
     content = choice_text(choice, "message", "delta")
@@ -195,8 +205,11 @@ class ChatStream:
         self._yielded = False
         self._done = False
         self._last_usage: Usage | None = None
-        #: The completion so far; complete once iteration has ended without an exception.
-        self.result = ChatResult()
+        self._result = ChatResult()
+        #: Reply text not yet joined into ``_result.content``: joined once, when `result` is read
+        #: (``content += text`` per chunk copies the whole reply each time: quadratic).
+        self._parts: list[str] = []
+        self._chars = 0
         #: True when the server ignored ``stream: true`` and sent one JSON completion.
         self.fallback_json = False
         #: Keep-alive comments seen (activity for a "still waiting" spinner).
@@ -206,9 +219,24 @@ class ChatStream:
     # -- public API -----------------------------------------------------------------------------
 
     @property
+    def result(self) -> ChatResult:
+        """The completion so far; complete once iteration has ended without an exception."""
+        if self._parts:
+            self._parts.insert(0, self._result.content)
+            self._result.content = "".join(self._parts)
+            self._parts.clear()
+        return self._result
+
+    @result.setter
+    def result(self, value: ChatResult) -> None:
+        self._result = value
+        self._parts.clear()
+        self._chars = len(value.content)
+
+    @property
     def partial_chars(self) -> int:
         """Characters of reply text received so far."""
-        return len(self.result.content)
+        return self._chars
 
     @property
     def closed(self) -> bool:
@@ -365,13 +393,13 @@ class ChatStream:
                 if self._done:
                     return
         parser.close()
-        if self.result.finish_reason is None:
+        if self._result.finish_reason is None:
             raise StreamTruncatedError(
                 "The stream ended before the reply was complete (no finish_reason or [DONE])",
                 partial_chars=self.partial_chars,
                 partial_event=parser.truncated,
                 request_id=request_id_from(self._response.headers),
-                completion_id=self.result.id,
+                completion_id=self._result.id,
             )
 
     def _check_deadline(self) -> None:
@@ -399,11 +427,14 @@ class ChatStream:
         error = map_transport_error(
             exc, host=self._host, attempts=self._attempts(), redactor=self._redactor
         )
-        if self.result.finish_reason is not None:
+        if self._result.finish_reason is not None:
             return
         if self._yielded:
+            stalled = error.kind in StreamInterruptedError.STALLED
             raise StreamInterruptedError(
-                f"The connection broke after {self.partial_chars} characters of the reply",
+                f"The server sent nothing more after {self.partial_chars} characters of the reply"
+                if stalled
+                else f"The connection broke after {self.partial_chars} characters of the reply",
                 partial_chars=self.partial_chars,
                 host=self._host,
                 reason=error.kind,
@@ -438,7 +469,7 @@ class ChatStream:
         if not data or event.event in _KEEPALIVE_EVENTS:
             return []
         if data.startswith("[DONE]"):
-            self.result.done_seen = True
+            self._result.done_seen = True
             self._done = True
             return []
         try:
@@ -461,25 +492,31 @@ class ChatStream:
 
     def _chunk(self, payload: dict[str, Any]) -> list[ChatEvent]:
         out: list[ChatEvent] = []
-        if self.result.id is None and isinstance(payload.get("id"), str):
-            self.result.id = payload["id"]
-        if isinstance(payload.get("model"), str) and payload["model"]:
-            self.result.model = payload["model"]
+        result = self._result
+        if result.id is None and isinstance(payload.get("id"), str):
+            result.id = payload["id"]
+        model = payload.get("model")
+        if model and isinstance(model, str):
+            result.model = model
         choice = _first_choice(payload)
         if choice is not None:
             text = choice_text(choice, "delta", "message")
             if text:
-                self.result.content += text
+                self._parts.append(text)
+                self._chars += len(text)
                 out.append(TextDelta(text))
             finish = choice.get("finish_reason")
-            if finish == "error":
-                raise self._api_error(_finish_error(choice, payload))
-            if isinstance(finish, str) and finish and self.result.finish_reason is None:
-                self.result.finish_reason = finish
-                out.append(Finish(finish))
-        usage = Usage.from_any(payload.get("usage"))
-        if usage is not None and usage != self._last_usage:
-            self._last_usage = usage
-            self.result.usage = usage
-            out.append(UsageInfo.from_usage(usage))
+            if finish is not None:
+                if finish == "error":
+                    raise self._api_error(_finish_error(choice, payload))
+                if isinstance(finish, str) and finish and result.finish_reason is None:
+                    result.finish_reason = finish
+                    out.append(Finish(finish))
+        raw_usage = payload.get("usage")
+        if raw_usage is not None:  # most chunks carry none: no Usage built for them
+            usage = Usage.from_any(raw_usage)
+            if usage is not None and usage != self._last_usage:
+                self._last_usage = usage
+                result.usage = usage
+                out.append(UsageInfo.from_usage(usage))
         return out

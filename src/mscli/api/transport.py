@@ -29,7 +29,8 @@ from mscli.api.errors_parse import (
     looks_like_html,
     request_id_from,
 )
-from mscli.api.urls import Proxy, env_getter, proxy_for
+from mscli.api.retry import MAX_SANE_HINT
+from mscli.api.urls import NormalisedUrl, Proxy, dns_fix, env_getter, proxy_for
 from mscli.errors import (
     ApiError,
     BaseUrlError,
@@ -83,15 +84,23 @@ def http_client(
     transport: httpx.BaseTransport | None,
     timeout: float,
     connect_timeout: float,
+    base: NormalisedUrl,
 ) -> httpx.Client:
-    """The httpx client: redirects never followed, proxies and CA bundles from the environment."""
+    """The httpx client: redirects never followed, proxies and CA bundles from the environment.
+
+    The CA bundle is loaded (~30-60 ms) only when a connection can use TLS: an ``https`` base URL,
+    or a proxy from the environment (it may be ``https://``). Every request goes to ``base`` and
+    redirects are never followed, so a plain ``http://`` base without a proxy (the loopback
+    sandbox) never opens a TLS connection, and its client gets a context that loads nothing."""
     headers = {"User-Agent": user_agent, "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    tls = base.scheme == "https" or proxy_for(base.scheme, base.host, env_getter()) is not None
     return httpx.Client(
         headers=headers,
         follow_redirects=False,
         trust_env=True,
+        verify=tls,
         transport=transport,
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
     )
@@ -154,6 +163,15 @@ _DNS_MARKERS = (
     "name resolution",
     "could not resolve",
 )
+#: getaddrinfo's "this name does not exist" answers (the rest, EAI_AGAIN first, are temporary).
+_DNS_NO_SUCH_NAME = {
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+}
+_DNS_NO_SUCH_NAME_MARKERS = (
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated with hostname",
+)
 _TLS_MARKERS = ("certificate_verify_failed", "wrong_version_number", "[ssl", "ssl:", "tlsv1")
 _REFUSED_ERRNOS = {111, 61, 10061}
 _RESET_ERRNOS = {104, 54, 10054, 32}
@@ -192,10 +210,10 @@ def _classify(exc: BaseException) -> tuple[str, dict[str, Any]]:
         return "tls", facts
     for e in chain:
         if isinstance(e, socket.gaierror):
-            facts["dns_temporary"] = e.errno == getattr(socket, "EAI_AGAIN", -3)
+            facts["dns_temporary"] = e.errno not in _DNS_NO_SUCH_NAME
             return "dns", facts
     if any(m in text for m in _DNS_MARKERS):
-        facts["dns_temporary"] = "temporary failure" in text
+        facts["dns_temporary"] = not any(m in text for m in _DNS_NO_SUCH_NAME_MARKERS)
         return "dns", facts
     for e in chain:
         if isinstance(e, ConnectionRefusedError) or (
@@ -252,6 +270,10 @@ def map_transport_error(
     redactor = redactor or Redactor()
     detail = redactor.text(clean_text(str(exc) or type(exc).__name__, 200))
     message = _MESSAGES[kind].format(host=host or "the server")
+    if kind == "dns":
+        temporary = bool(extra["dns_temporary"])
+        message += ": the DNS resolver did not answer" if temporary else ": no such name"
+        extra["fix"] = dns_fix(host, temporary=temporary)
     if proxy is not None and kind in _PROXY_REASONS:
         shown, var = redactor.url(proxy.url), proxy.variable
         message = f"Could not reach the proxy {shown} (from {var}): {_PROXY_REASONS[kind]}"
@@ -329,7 +351,10 @@ def check_redirect(response: httpx.Response, url: str, redactor: Redactor) -> No
 
 def wait_too_long_error(err: ApiError, hint: float, max_wait: float) -> ApiError:
     """The server asked for a wait longer than max_wait: say so, and when to retry."""
-    when = f"{hint:.0f} s" + (f" (about {hint / 60:.0f} min)" if hint >= 120 else "")
+    if hint >= MAX_SANE_HINT:
+        when = "more than 7 days"
+    else:
+        when = f"{hint:.0f} s" + (f" (about {hint / 60:.0f} min)" if hint >= 120 else "")
     detail = f"the server asks to wait {when}, more than the {max_wait:g} s mscli waits"
     facts = {k: v for k, v in err.facts.items() if k not in _API_ERROR_FIELDS}
     common: dict[str, Any] = {

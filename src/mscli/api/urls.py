@@ -57,6 +57,44 @@ UrlForm = Literal["with_v1", "appended_v1", "custom_path"]
 API_HOST = "api.modelstack.cc"
 
 
+def not_found_fix(shown_base_url: str, form: str, what: str) -> str:
+    """What to do about a 404 for `what` (``"GET /v1/models"``), by the base URL's form: one
+    that does not end in /v1 is probably wrong; one that does is right, so the server does not
+    offer that endpoint."""
+    if form == "custom_path":
+        return (
+            f"The base URL {shown_base_url} does not end in /v1 ({what} answered 404); for "
+            "ModelStack use "
+            f"https://{API_HOST}/v1. `mscli doctor` checks it."
+        )
+    return (
+        f"The base URL {shown_base_url} ends in /v1 as it should, so this server does not offer "
+        f"{what} (a proxy or gateway that implements only part of the API?). "
+        "`mscli doctor` shows what it does answer."
+    )
+
+
+def dns_fix(host: str | None, *, temporary: bool) -> str:
+    """What to do about a host name that did not resolve, by how it failed: the resolver did not
+    answer (temporary: connection or DNS trouble), or it answered that the name does not exist
+    (a misspelling, unless the name is the API's own: then the resolver cannot see the internet)."""
+    if temporary:
+        return (
+            "The DNS resolver did not answer: check your internet connection, VPN or DNS "
+            "settings, then try again (`mscli doctor` checks each step)."
+        )
+    if host is not None and host.lower().rstrip(".") == API_HOST:
+        return (
+            f"The host {API_HOST} is spelled right and exists, so your resolver cannot see it: "
+            "you are probably offline, or a VPN or DNS filter blocks it. Check your connection "
+            "(`mscli doctor`)."
+        )
+    return (
+        f"No DNS record exists for {host or 'the host'}: check its spelling in the base URL "
+        f"(the ModelStack API is {API_HOST}); `mscli doctor` checks it."
+    )
+
+
 @dataclass(frozen=True)
 class NormalisedUrl:
     """A checked base URL. ``url`` has no trailing slash (normally it ends in ``/v1``)."""
@@ -70,12 +108,6 @@ class NormalisedUrl:
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
-
-    @property
-    def origin(self) -> str:
-        """``scheme://host[:port]``, the part a redirect must not change."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def path(self) -> str:

@@ -112,10 +112,12 @@ class Chat:
             return self._send(prompt, view, stream=stream)
 
     def _send(self, prompt: str, view: ReplyView, *, stream: bool) -> Outcome:
+        from mscli import gateway_notes
         from mscli.api.models import ChatRequest, Finish, TextDelta, UsageInfo
         from mscli.errors import StreamTruncatedError
 
         p = self.params
+        base_url = self.recorder.base_url
         messages = self.messages_for(prompt)
         req = ChatRequest(
             model=p.model,
@@ -124,7 +126,7 @@ class Chat:
             max_tokens=p.max_tokens,
             top_p=p.top_p,
             stop=list(p.stop) if p.stop else None,
-            include_usage=True,
+            include_usage=not gateway_notes.refuses_stream_options(base_url),
         )
         out = Outcome(prompt=prompt, model=p.model)
         out.prompt_chars = sum(len(m["content"]) for m in messages)
@@ -140,6 +142,8 @@ class Chat:
             if stream:
                 with client.chat_stream(req) as s:
                     opened = s  # its result so far is kept even when the stream fails
+                    if req.include_usage and client.stream_options_refused:
+                        gateway_notes.remember_refuses_stream_options(base_url)
                     for ev in s:
                         if isinstance(ev, TextDelta):
                             if not ev.text:

@@ -6,9 +6,10 @@ it does know: the local ledger of credits spent through mscli (estimates), the p
 (docs figures, which the pricing page contradicts), and where to look (Dashboard → Billing).
 
 Exit codes: 0 shown; 4 when `--min N` is given and the reported spendable balance (subscription +
-lifetime) is below N, or when `--probe` gets a 402. When the balance is not reported, `--min`
-cannot be checked: mscli warns and exits 0 (a CI guard must not fail on what it cannot know; add
-`--probe` to fail on an empty balance). Errors (key, network...) exit with their usual codes.
+lifetime) is below N, or when `--probe` gets a 402. When the balance is not reported, a guard that
+cannot check fails closed: `--min` exits 4 (`balance.unknown`) unless `--probe` shows requests are
+still served, or `--allow-unknown` accepts not knowing (both exit 0 with a warning). Errors (key,
+network...) exit with their usual codes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import typer
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
-    from mscli.api.models import Balance
+    from mscli.api.lenient import Balance
     from mscli.context import AppContext
     from mscli.errors import ApiError
 
@@ -27,8 +28,9 @@ HELP = (
     "Show plan, RPM limit, subscription and lifetime credits, next refill and weekly cap. "
     "When the server does not report balances (the real API documents no such endpoint), show the "
     "credits spent through mscli (estimates) and the plan's refill rules. "
-    "--min N exits 4 when the spendable balance is below N; --probe spends a tiny amount to learn "
-    "whether requests get 402."
+    "--min N exits 4 when the spendable balance is below N, or cannot be known (unless --probe finds "
+    "requests still served, or --allow-unknown); --probe spends a tiny amount to learn whether "
+    "requests get 402."
 )
 
 #: The windows of the local ledger: one refill interval and one week.
@@ -54,16 +56,24 @@ def command(
             help="If the server reports no balance: send the smallest completion (1 token, on the cheapest model the server lists; costs a tiny amount) to see whether a 402 comes back.",
         ),
     ] = False,
+    allow_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown",
+            help="With --min: exit 0 (with a warning) when the server reports no balance, instead of failing closed.",
+        ),
+    ] = False,
 ) -> None:
     """Show your credit balance (or what mscli can know about it)."""
     from mscli.context import get_app_context
-    from mscli.errors import ApiError, BalanceBelowMinimumError
+    from mscli.errors import ApiError, BalanceBelowMinimumError, BalanceUnknownError
 
     actx = get_app_context(ctx, json=json_)
     base_url = actx.settings.base_url.value
     with actx.client() as client:
         try:
-            bal = client.get_balance()
+            with actx.waiting(f"Asking {client.host} for the balance"):
+                bal = client.get_balance()
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -94,17 +104,14 @@ def command(
             spendable=result["spendable"],
             minimum=min_,
         )
-    if min_ is not None and result["min_check"] == "unknown" and not actx.json:
+    if min_ is not None and result["min_check"] == "unknown":
+        unknown = f"--min {_fmt(min_)} cannot be checked: this server does not report balances"
         if result["probe"] and result["probe"].get("credits_available"):
-            actx.warn(
-                f"--min {_fmt(min_)} cannot be checked: this server does not report balances; the probe "
-                "shows there are credits left (amount unknown). Exiting 0."
-            )
+            actx.warn(f"{unknown}; the probe shows requests are still served (amount unknown).")
+        elif allow_unknown:
+            actx.warn(f"{unknown}; exiting 0 as --allow-unknown asks.")
         else:
-            actx.warn(
-                f"--min {_fmt(min_)} cannot be checked: this server does not report balances. "
-                "Exiting 0; add --probe to fail (exit 4) when requests get 402."
-            )
+            raise BalanceUnknownError(f"{unknown}.", minimum=min_)
 
 
 # --- building the result -------------------------------------------------------------------------
@@ -168,18 +175,6 @@ def _result(actx: AppContext, bal: Balance | None, min_: float | None) -> dict[s
     return result
 
 
-def _same_base(a: str, b: str) -> bool:
-    from mscli.api.urls import normalise_base_url
-
-    try:
-        return (
-            normalise_base_url(a, allow_insecure_http=True).url
-            == normalise_base_url(b, allow_insecure_http=True).url
-        )
-    except Exception:
-        return a.rstrip("/") == b.rstrip("/")
-
-
 def _ledger(base_url: str) -> dict[str, Any]:
     """Credits spent through mscli against this base URL, per window (estimates at list price)."""
     import time
@@ -188,9 +183,8 @@ def _ledger(base_url: str) -> dict[str, Any]:
 
     now = time.time()
     out: dict[str, Any] = {"estimate": True, "base_url": base_url}
-    week = [
-        e for e in ledger.entries(since=now - _WINDOWS[-1][1]) if _same_base(e.base_url, base_url)
-    ]
+    # the ledger is keyed by the settings' normal form of the base URL, like the model cache
+    week = ledger.entries(since=now - _WINDOWS[-1][1], base_url=base_url)
     for key, seconds, _label in _WINDOWS:
         picked = [e for e in week if e.ts >= now - seconds]
         out[key] = {"credits": round(sum(e.credits for e in picked), 4), "requests": len(picked)}
@@ -206,8 +200,14 @@ def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> A
     from mscli.pricing import cheapest_of, estimate_credits
 
     s = actx.settings
-    entries, _cached = actx.catalogue().entries()
-    model = cheapest_of(str(e.get("id", "")) for e in entries)
+    try:
+        entries, _cached = actx.catalogue().entries()
+    except ApiError as exc:  # a gateway without /models: the default model, or the catalogue's
+        if exc.status != 404:
+            raise
+        entries = []
+    chosen = s.default_model.value if s.default_model.source != "default" else None
+    model = cheapest_of((str(e.get("id", "")) for e in entries), chosen)
     if not actx.json:
         actx.note(
             f"--probe: sending a 1-token completion to {model} (costs a tiny amount of credits)…"

@@ -314,7 +314,7 @@ def _view(actx: AppContext, *, raw: bool) -> ReplyView:
         view = RawView(term.stdout)
     else:
         view = PipeView(term.stdout)
-    return Waiting(view, term) if term.stdout_tty and term.stderr_tty and not term.dumb else view
+    return Waiting(view, actx.waiting("Waiting for the reply")) if term.stdout_tty else view
 
 
 def _rendered(actx: AppContext, *, raw: bool) -> bool:

@@ -116,13 +116,13 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
-def _resolve(shell: str | None, env: Mapping[str, str]) -> str:
+def _resolve(shell: str | None, env: Mapping[str, str], command: str) -> str:
     if shell is None:
         detected = detect_shell(env)
         if detected is None:
             raise _usage(
                 f"Could not tell your shell from $SHELL ({env.get('SHELL') or 'unset'}); "
-                f"name it: mscli completion show {'|'.join(SHELL_NAMES)}"
+                f"name it: mscli completion {command} {'|'.join(SHELL_NAMES)}"
             )
         return detected
     name = normalise_shell(shell)
@@ -185,7 +185,7 @@ def show(ctx: typer.Context, shell: ShellArg = None) -> None:
     from mscli.context import get_app_context
 
     term = get_app_context(ctx).terminal
-    term.write(term.stdout, script(_resolve(shell, term.env)))
+    term.write(term.stdout, script(_resolve(shell, term.env, "show")))
 
 
 @app.command("install")
@@ -195,7 +195,7 @@ def install(ctx: typer.Context, shell: ShellArg = None) -> None:
 
     actx = get_app_context(ctx)
     term = actx.terminal
-    name = _resolve(shell, term.env)
+    name = _resolve(shell, term.env, "install")
     path = install_path(name, term.env)
     action = "print" if path is None else _write(path, script(name))
     hint = _hint(name, path)

@@ -25,17 +25,26 @@ from mscli.settings import describe_source
 app = typer.Typer(
     help=(
         "Show and change the config file: settings per profile (base_url, default_model, timeout, "
-        "max_retries, max_wait, plan, log_history, allow_insecure_http) and which profile is "
-        "active. "
-        "API keys: see `mscli keys`."
+        "max_retries, max_wait, plan, log_history, allow_insecure_http, trusted_host, "
+        "api_key_command) and which profile is active. "
+        "API keys: see `mscli keys`. Alone, `mscli config` is `mscli config show`."
     ),
-    no_args_is_help=True,
+    invoke_without_command=True,
 )
+
+
+@app.callback()
+def _summary(ctx: typer.Context) -> None:
+    """`mscli config` alone shows the effective settings, as `mscli config show` does."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(show, ctx)
+
 
 #: Names `config get` accepts: the profile keys plus the resolved profile itself.
 _GET_NAMES = (
     "profile",
     "api_key",
+    "api_key_command",
     "base_url",
     "default_model",
     "timeout",
@@ -119,6 +128,9 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
                 },
                 "ignored_keys": unknown,
                 "ignored_top_level_keys": unknown_top,
+                "key_error": actx.redact(settings.key_error.message)
+                if settings.key_error
+                else None,
             }
         )
         warn_permissions(actx)
@@ -133,6 +145,8 @@ def show(ctx: typer.Context, json_: JsonOpt = False, profile: ProfileOpt = None)
     for name, value, source in rows:
         table.add_row(name, Text(_shown(value)), Text(describe_source(source, name)))
     actx.out.print(table)
+    if settings.key_error is not None:
+        actx.warn(f"No key: {actx.redact(settings.key_error.message)}")
     exists = "" if actx.store.exists() else " (does not exist yet)"
     actx.note(f"Config file: {settings.config_path}{exists}")
     if not profile_exists and pname != "default":
@@ -198,7 +212,7 @@ def set_(
         typer.Argument(
             help=(
                 "Setting name: base_url, default_model, timeout, max_retries, max_wait, plan, "
-                "log_history, allow_insecure_http."
+                "log_history, allow_insecure_http, api_key_command."
             ),
             show_default=False,
             metavar="KEY",
@@ -231,11 +245,20 @@ def set_(
     def apply(data: dict[str, Any]) -> None:
         name, _ = target_profile(actx, data)
         new = typed
-        if key == "base_url":
-            from mscli.api.urls import normalise_base_url
+        if key == "base_url":  # the host policy, as every command will apply it to this URL
+            from mscli.api.urls import decide_host
 
-            allow = get_profile(data, name).get("allow_insecure_http") is True
-            new = normalise_base_url(typed, allow_insecure_http=allow).url
+            profile = get_profile(data, name)
+            trusted = profile.get("trusted_host")
+            new = (
+                decide_host(
+                    typed,
+                    allow_insecure_http=profile.get("allow_insecure_http") is True,
+                    trusted_host=trusted if isinstance(trusted, str) else None,
+                )
+                .check()
+                .url
+            )
         set_profile_value(data, name, key, new)
         holder.update(profile=name, value=new)
 
@@ -260,6 +283,7 @@ def set_(
         actx.warn(f"The {describe_source(beaten, key)} overrides this value in this shell.")
     if key == "base_url" and holder["value"] != typed:
         actx.note(f"(normalised from {typed})")
+    _warn_still_invalid(actx, pname)
 
 
 @app.command("unset")
@@ -302,6 +326,7 @@ def unset(
         actx.emit_json(
             {"profile": pname, "key": key, "removed": removed, "path": str(actx.store.path)}
         )
+        _warn_still_invalid(actx, pname)
         return
     from rich.text import Text
 
@@ -309,6 +334,18 @@ def unset(
         actx.out.print(Text(f"Removed {key} from profile '{pname}'."))
     else:
         actx.note(f"{key} was not set in profile '{pname}'; nothing changed.")
+    _warn_still_invalid(actx, pname)
+
+
+def _warn_still_invalid(actx: Any, profile: str) -> None:
+    """After a repair: the values of the profile that are still bad, one warning each."""
+    from mscli.config_schema import problems
+
+    if not actx.store.exists():
+        return
+    for err in problems(actx.store.load(), profile, str(actx.store.path)):
+        fix = err.facts.get("fix")
+        actx.warn(f"{err.message}" + (f"; {fix}" if fix else ""))
 
 
 @app.command("profiles")
@@ -455,7 +492,8 @@ def delete_profile_cmd(
     if name not in profile_names(data):
         known = ", ".join(profile_names(data)) or "none"
         raise UsageError(f"there is no profile {name!r} (profiles: {known})", profile=name)
-    had_key = bool(get_profile(data, name).get("api_key"))
+    in_keyring = get_profile(data, name).get("api_key_keyring") is True
+    had_key = bool(get_profile(data, name).get("api_key")) or in_keyring
     what = " and its API key" if had_key else ""
     confirm_or_refuse(
         actx, f"Delete profile '{name}'{what}?", yes=yes, what=f"deleting profile '{name}'"
@@ -467,6 +505,14 @@ def delete_profile_cmd(
         holder["deleted"] = delete_profile(fresh, name)
 
     actx.store.update(apply)
+    if in_keyring:  # the profile's key goes with it, from the OS keyring too
+        from mscli import keysource
+        from mscli.errors import KeySourceError
+
+        try:
+            keysource.keyring_delete(name, f"keyring:{name}")
+        except KeySourceError as exc:
+            actx.warn(f"{exc.message}; its key may still be in the OS keyring.")
     if actx.json:
         actx.emit_json(
             {

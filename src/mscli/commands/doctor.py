@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -12,7 +13,8 @@ HELP = (
     "Check everything between this terminal and the API, in order (config, key, base URL, proxy, "
     "DNS, TCP, TLS, HTTP, auth, rate limit, models, balance) and name the root cause with its fix. "
     "Exits 0 when nothing failed, else the exit code of the root cause (e.g. 3 auth, 8 network, "
-    "10 config). --json for CI."
+    "10 config). --json or --junit FILE for CI; under GitHub Actions the root cause is also an "
+    "::error annotation."
 )
 
 
@@ -55,6 +57,14 @@ def command(
             "--bundle", metavar="FILE", help="Write a redacted support bundle (JSON) to FILE."
         ),
     ] = None,
+    junit: Annotated[
+        Optional[str],
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report to FILE: one testcase per check (for CI).",
+        ),
+    ] = None,
     list_: Annotated[
         bool, typer.Option("--list", help="List the checks in order and exit.")
     ] = False,
@@ -81,15 +91,16 @@ def command(
         return
     only_names = runner.parse_names(only, "--only")
     skip_names = runner.parse_names(skip, "--skip")
-    if bundle:  # say so before the checks run, not after
-        from pathlib import Path
+    for option, target in (("--bundle", bundle), ("--junit", junit)):
+        if target:  # say so before the checks run, not after
+            from pathlib import Path
 
-        parent = Path(bundle).expanduser().parent
-        if not parent.is_dir():
-            raise UsageError(
-                f"--bundle {bundle}: the directory {parent} does not exist",
-                fix="Create it first, or give a path in an existing directory.",
-            )
+            parent = Path(target).expanduser().parent
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{option} {target}: the directory {parent} does not exist",
+                    fix="Create it first, or give a path in an existing directory.",
+                )
     if live and not actx.json:
         actx.note("--live: sending a tiny streamed completion (costs a few credits).")
 
@@ -121,17 +132,32 @@ def command(
         actx.emit_json(report.as_dict())
     else:
         render.print_summary(actx.out, report)
+    from mscli.doctor import ci
+
+    annotation = ci.github_annotation(report, actx.env)
+    if annotation is not None:  # a workflow command: the runner reads it from stderr too
+        actx.terminal.write(actx.terminal.stderr, annotation + "\n")
+    if junit:
+        written = _write("JUnit report", "--junit", junit, lambda: ci.write_junit(report, junit))
+        actx.note(f"JUnit report written to {written}.")
     if bundle:
         from mscli.doctor import bundle as bundle_mod
 
-        try:
-            path = bundle_mod.write(report, bundle)
-        except OSError as exc:
-            raise UsageError(
-                f"Could not write the bundle to {bundle}: {exc.strerror or exc}",
-                fix="Give --bundle a path you can write to.",
-            ) from None
+        path = _write("bundle", "--bundle", bundle, lambda: bundle_mod.write(report, bundle))
         actx.note(
             f"Support bundle written to {path} (redacted: keys masked). Attach it to your ticket."
         )
     raise typer.Exit(report.exit_code)
+
+
+def _write(what: str, flag: str, target: Any, write: Callable[[], Any]) -> Any:
+    """`write()`; a file that cannot be written is a usage error naming it, not a traceback."""
+    from mscli.errors import UsageError
+
+    try:
+        return write()
+    except OSError as exc:
+        raise UsageError(
+            f"Could not write the {what} to {target}: {exc.strerror or exc}",
+            fix=f"Give {flag} a path you can write to.",
+        ) from None

@@ -11,9 +11,17 @@ from mscli.completers import complete_conversation
 
 app = typer.Typer(
     help="Saved chat conversations: list them, show one, delete one. Continue one with "
-    "`mscli chat --conversation ID` (or `-c` for the latest).",
-    no_args_is_help=True,
+    "`mscli chat --conversation ID` (or `-c` for the latest). Alone, `mscli history` lists them.",
+    invoke_without_command=True,
 )
+
+
+@app.callback()
+def _default(ctx: typer.Context) -> None:
+    """`mscli history` alone lists the conversations, as `mscli history list` does."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_, ctx)
+
 
 IdArg = Annotated[
     int,

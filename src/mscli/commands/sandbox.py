@@ -74,6 +74,14 @@ def serve(
     slow_ms: Annotated[
         float, typer.Option(min=0, help="First-byte delay of the `sk_test_slow` key.")
     ] = 2000.0,
+    stream_options: Annotated[
+        bool,
+        typer.Option(
+            help="Accept the sandbox's extensions `stream_options` and `max_completion_tokens`. "
+            "--no-stream-options refuses them with a 400, like any undocumented parameter "
+            "(a strict gateway).",
+        ),
+    ] = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No per-request log lines on stderr.")
     ] = False,
@@ -89,7 +97,7 @@ def serve(
     import signal
 
     from mscli.context import get_app_context
-    from mscli.errors import UsageError
+    from mscli.errors import PortUnavailableError
     from mscli.sandbox.embedded import new_test_key
     from mscli.sandbox.server import SandboxConfig, SandboxServer, is_loopback
 
@@ -111,15 +119,15 @@ def serve(
         seed=seed,
         slow_ms=slow_ms,
         rpm=rpm,
+        stream_options=stream_options,
         quiet=quiet,
+        log=actx.terminal.stderr,
     )
     try:
         server = SandboxServer(config)
     except OSError as err:
-        raise UsageError(
-            f"Cannot listen on {host}:{port}: {err.strerror or err}. Use --port 0 for any free port.",
-            host=host,
-            port=port,
+        raise PortUnavailableError(
+            f"Cannot listen on {host}:{port}: {err.strerror or err}", host=host, port=port
         ) from None
 
     def _terminate(signum: int, frame: object) -> None:
@@ -133,11 +141,12 @@ def serve(
     # From here on, Ctrl-C or SIGTERM at any moment (even during the banner) stops cleanly.
     try:
         if actx.json:  # a script using --port 0 reads the URL and key from one line
-            import json
             import os
 
+            from mscli.jsontext import dumps
+
             doc = {"base_url": server.base_url, "api_key": new_test_key(), "plan": plan.value}
-            typer.echo(json.dumps({**doc, "pid": os.getpid()}))
+            typer.echo(dumps({**doc, "pid": os.getpid()}, ensure_ascii=True))
         else:
             _print_banner(actx.terminal, server.base_url, plan.value, new_test_key())
         server.serve_forever()

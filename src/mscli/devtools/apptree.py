@@ -1,5 +1,5 @@
 """The Typer app as data: every command, subcommand, option and argument with plain help text,
-walked recursively from `typer.main.get_command(app)`, for the man page and the README."""
+walked recursively from `mscli.app.command()`, for the man page and the README."""
 
 from __future__ import annotations
 
@@ -94,30 +94,13 @@ def _clean_help(text: str | None) -> str:
     return _markup_to_plain("\n\n".join(p for p in paragraphs if p))
 
 
-_TYPE_NAMES = {
-    "str": "TEXT",
-    "int": "INTEGER",
-    "float": "NUMBER",
-    "path": "PATH",
-    "bool": "BOOLEAN",
-}
-
-
 def _metavar(param: Any, ctx: Any) -> str | None:
+    """The metavar --help shows (`app.plain_metavar`, set on the tree by `app.command()`)."""
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return None
-    if param.metavar:
-        return str(param.metavar)
     if param.param_type_name == "argument":
-        return str(param.name).upper()
-    shown = param.display_type_rich(ctx) if hasattr(param, "display_type_rich") else None
-    if not shown:
-        return "VALUE"
-    inner = str(shown).strip("<>").removesuffix(" range")
-    list_of = re.fullmatch(r"list\[(.*)\]", inner)
-    if list_of:
-        inner = list_of.group(1)
-    return _TYPE_NAMES.get(inner, inner.upper() if inner.isidentifier() else inner)
+        return str(param.metavar or param.name).upper()
+    return str(param.metavar) if param.metavar else "VALUE"
 
 
 def _param(param: Any, ctx: Any) -> Param | None:
@@ -170,8 +153,8 @@ def _command(cmd: Any, path: list[str], ctx: Any) -> Command:
 
 def command_tree() -> Command:
     """The whole app: every command, subcommand, option and argument, with plain help text."""
-    from mscli.app import app
+    from mscli.app import command
 
-    root = typer.main.get_command(app)
+    root = command()
     ctx = typer.Context(root, info_name=PROG, **root.context_settings)
     return _command(root, [PROG], ctx)

@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from mscli.advice import advise, row_for
+from mscli.advice import advise, detail_label, row_for
 from mscli.api.retry import RetryPolicy
+from mscli.api.urls import API_HOST as API_HOST  # re-exported for the checks
 from mscli.errors import ConfigError, MscliError
 
 T = TypeVar("T")
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
-#: The host of the real API (modelstack-api.md §1).
-API_HOST = "api.modelstack.cc"
 #: Longest time any single doctor step waits, whatever --timeout says (a doctor must finish).
 STEP_TIMEOUT = 15.0
 
@@ -110,10 +109,10 @@ def from_error(
     """A failure built from an mscli error through the advice table (exit code, fix, details)."""
     advice = advise(err, state.advice_context())
     parts = [detail or err.message]
-    for label, value in advice.details:
-        if label in ("status", "host", "base URL"):
+    for key, value in advice.details:
+        if key in ("status", "host", "base_url"):
             continue
-        parts.append(f"{label}: {value}")
+        parts.append(f"{detail_label(key)}: {value}")
     text = fix if fix is not None else join_fix(advice.fix)
     return CheckResult(
         status="fail", detail="; ".join(parts), fix=text, exit_code=int(advice.exit_code)

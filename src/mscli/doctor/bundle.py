@@ -8,7 +8,6 @@ the known key values before it is written (mode 0600).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mscli import __version__
+from mscli.jsontext import dumps
 
 if TYPE_CHECKING:
     from mscli.doctor.runner import DoctorReport
@@ -98,7 +98,7 @@ def write(report: DoctorReport, path: str) -> Path:
     """Write the bundle to `path` (0600) and return it. Refuses to write if a secret survived."""
     state = report.state
     assert state is not None
-    text = json.dumps(build(report), ensure_ascii=False, indent=2, default=str) + "\n"
+    text = dumps(build(report), indent=2, default=str) + "\n"
     secrets = [state.key, state.actx.options.api_key, state.env.get("MODELSTACK_API_KEY")]
     if state.settings is not None:
         secrets.append(state.settings.api_key.value)

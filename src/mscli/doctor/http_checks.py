@@ -145,9 +145,19 @@ def check_api(state: DoctorState) -> CheckResult:
         )
     if status == 404:
         said = _server_message(text)
+        what = f"GET {state.url.path if state.url else ''}/models"
+        fix = _not_found_fix(state, what)
+        if "json" in ctype or stripped[:1] == "{":  # the API's own error: it just has no list
+            return warn(
+                f"{what} answered 404{': ' + said if said else ''}: this server does not list "
+                "models (chat may still work: --live tries it)",
+                key="not_found",
+                fix=fix,
+            )
         return fail(
-            f"GET {state.url.path if state.url else ''}/models answered 404{': ' + said if said else ''}: the path is wrong for this server",
+            f"{what} answered 404{': ' + said if said else ''}: the path is wrong for this server",
             key="not_found",
+            fix=fix,
         )
     if "json" in ctype or stripped[:1] in ("{", "["):
         return ok(f"JSON ({ctype.split(';')[0] or 'no content type'})")
@@ -239,9 +249,31 @@ def check_rate_limit(state: DoctorState) -> CheckResult:
     return ok(detail, limit=lim, remaining=rem)
 
 
+def _not_found_fix(state: DoctorState, what: str) -> str | None:
+    if state.url is None:
+        return None
+    from mscli.api.urls import not_found_fix
+    from mscli.redact import Redactor
+
+    return not_found_fix(Redactor().url(state.url.url), state.url.form, what)
+
+
 def check_models(state: DoctorState) -> CheckResult:
     try:
         listing = state.call(lambda: state.client().list_models())
+    except ApiError as exc:
+        if exc.status != 404:
+            return from_error(state, exc)
+        from mscli.pricing import cheapest_of
+
+        s = state.settings
+        pick = cheapest_of(None, s.default_model.value if s is not None else None)
+        return warn(
+            f"{exc.message}: this server does not list models; --live and balance --probe use "
+            f"{pick}",
+            key="not_found",
+            fix=str(exc.facts.get("fix") or "") or None,
+        )
     except MscliError as exc:
         return from_error(state, exc)
     ids = listing.ids
@@ -274,7 +306,9 @@ def check_default_model(state: DoctorState) -> CheckResult:
         if source == "default"
         else f"from the {describe_source(source, 'default_model')}"
     )
-    ids = state.models or []
+    if state.models is None:
+        return skip(f"{model}: not checked, the server does not list models")
+    ids = state.models
     if model in ids:
         return ok(f"{model} ({origin}) is served")
     picks = suggest(model, ids)
@@ -346,7 +380,11 @@ def check_live(state: DoctorState) -> CheckResult:
     from mscli.pricing import cheapest_of
 
     s = state.settings
-    model = cheapest_of(state.models)  # the list the models check fetched
+    # the list the models check fetched; without one, the default model
+    chosen = (
+        s.default_model.value if s is not None and s.default_model.source != "default" else None
+    )
+    model = cheapest_of(state.models, chosen)
     from mscli.api.models import ChatRequest, TextDelta
 
     req = ChatRequest(

@@ -103,6 +103,8 @@ def check_key(state: DoctorState) -> CheckResult:
         return skip("settings could not be resolved", blocked_by="config")
     raw = s.api_key.value
     source = s.api_key.source
+    if s.key_error is not None:  # the profile's api_key_command or OS keyring gave no key
+        return from_error(state, s.key_error)
     if raw is None:
         if state.config_error is not None:
             return skip(

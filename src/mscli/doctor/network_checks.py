@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from mscli.api.urls import dns_fix
 from mscli.doctor.base import API_HOST, CheckResult, DoctorState, fail, fmt_ms, ok, skip, warn
 
 #: A certificate expiring within this many days is a warning.
@@ -105,10 +106,10 @@ def check_dns(state: DoctorState) -> CheckResult:
         code = exc.args[0] if exc.args else None
         if code in (socket.EAI_AGAIN,):
             why = "the DNS server could not be reached or did not answer (EAI_AGAIN)"
-            fix = "Check your internet connection and DNS settings; retry in a moment."
+            fix = dns_fix(host, temporary=True)
         elif code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
             why = "the name does not exist"
-            fix = "Check the spelling of the host in the base URL (the API is api.modelstack.cc), then your DNS."
+            fix = dns_fix(host, temporary=False)
         else:
             why = str(exc.strerror or exc)
             fix = None

@@ -6,7 +6,6 @@ message containing `[bold]` or an escape sequence is shown literally and never i
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from mscli.advice import Advice
+from mscli.advice import Advice, detail_label
+from mscli.jsontext import dumps
 from mscli.redact import strip_control
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ def _clean(text: str, redact: Any | None) -> str:
 
 def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
     """The `{"error": {...}}` document written to stderr with --json, from the typed fields only:
-    the panel's labels can change without changing it (`details` mirrors the panel's lines)."""
+    the panel's labels can change without changing it (`details` is keyed by stable detail keys,
+    `advice.DETAIL_LABELS` holds the panel's words for them)."""
 
     def clean(text: str | None) -> str | None:
         return None if text is None else _clean(text, redact)
@@ -48,18 +49,20 @@ def error_object(advice: Advice, redact: Any | None = None) -> dict[str, Any]:
             "api_type": advice.api_type,  # the server's error type, e.g. authentication_error
             "title": advice.title,
             "suggestions": [clean(s) for s in advice.suggestions],
-            "details": {label: clean(value) for label, value in advice.details},
+            "details": {key: clean(value) for key, value in advice.details},
         }
     }
 
 
 def print_error_json(terminal: Terminal, advice: Advice, redact: Any | None = None) -> None:
     """The error object as one line on the terminal's stderr."""
-    line = json.dumps(error_object(advice, redact), ensure_ascii=False) + "\n"
+    line = dumps(error_object(advice, redact)) + "\n"
     try:
         terminal.write(terminal.stderr, line, escape=False)
     except UnicodeEncodeError:
-        terminal.write(terminal.stderr, json.dumps(error_object(advice, redact)) + "\n")
+        terminal.write(
+            terminal.stderr, dumps(error_object(advice, redact), ensure_ascii=True) + "\n"
+        )
 
 
 _BULLET = re.compile(r"^(\s*(?:[•*-]|\d+[.)])\s+)(\S.*)$")
@@ -83,8 +86,8 @@ def error_panel(advice: Advice, redact: Any | None = None, *, show_exit: bool = 
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="muted", no_wrap=True)
         grid.add_column()
-        for label, value in advice.details:
-            grid.add_row(f"{label}:", Text(_clean(value, redact)))
+        for key, value in advice.details:
+            grid.add_row(f"{detail_label(key)}:", Text(_clean(value, redact)))
         parts.append(Text(""))
         parts.append(grid)
     if advice.fix:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import secrets
 import time
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from mscli.sandbox.protocol import (
     MSG_NO_BALANCE,
     MSG_RATE_LIMIT,
     Reject,
+    new_id,
 )
 from mscli.sandbox.validation import ChatParams, parse_chat, prompt_tokens_of
 
@@ -64,13 +64,22 @@ class Handler(BaseHandler):
         path = urlsplit(self.path).path
         if len(path) > 1:
             path = path.rstrip("/")
-        handler = {
-            ("GET", "/v1/models"): self._models,
-            ("POST", "/v1/chat/completions"): self._chat,
-            ("GET", "/v1/balance"): self._balance,
-        }.get((self.command, path))
-        if handler is None:
+        methods = {
+            "/v1/models": {"GET": self._models},
+            "/v1/chat/completions": {"POST": self._chat},
+            "/v1/balance": {"GET": self._balance},
+        }.get(path)
+        if methods is None:
             raise Reject(404, f"Not found: {self.command} {path[:200]}")
+        # HEAD is GET without the body (`_respond` leaves it out)
+        handler = methods.get("GET" if self.command == "HEAD" else self.command)
+        if handler is None:
+            allowed = [*methods, *(["HEAD"] if "GET" in methods else [])]
+            raise Reject(
+                405,
+                f"Method not allowed: {self.command} {path}; use {' or '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         acct = self._authenticate()
         handler(acct, body)
 
@@ -143,12 +152,12 @@ class Handler(BaseHandler):
         )
 
     def _chat(self, acct: Account, body: bytes) -> None:
-        params = parse_chat(body)
+        params = parse_chat(body, stream_options=self.sandbox.config.stream_options)
         if acct.empty:
             raise Reject(402, MSG_NO_BALANCE)
         reply = Reply(params.messages, self.sandbox.config.seed, params.max_tokens, params.stop)
         prompt_tokens = prompt_tokens_of(params.messages)
-        cid = "chatcmpl-" + secrets.token_hex(12)
+        cid = new_id("chatcmpl-")
         created = int(time.time())
         if params.stream:
             self._stream(acct, params, reply, prompt_tokens, cid, created)

@@ -139,15 +139,15 @@ def _quote(rng: random.Random) -> list[str]:
     return _close(out, ".\n\n")
 
 
-def _cycle(rng: random.Random, cycle: int, topic: str) -> list[str]:
-    return [
-        *_heading(rng, cycle, topic),
-        *_paragraph(rng),
-        *_bullets(rng),
-        *_code(rng),
-        *_numbered(rng),
-        *_quote(rng),
-    ]
+def _cycle(rng: random.Random, cycle: int, topic: str) -> Iterator[str]:
+    """One cycle's tokens, a section at a time: a short reply (max_tokens 20) generates only the
+    sections it sends. The sections draw from `rng` in the same order either way."""
+    yield from _heading(rng, cycle, topic)
+    yield from _paragraph(rng)
+    yield from _bullets(rng)
+    yield from _code(rng)
+    yield from _numbered(rng)
+    yield from _quote(rng)
 
 
 def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
@@ -161,7 +161,7 @@ def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
 def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
     """The complete reply given when no max_tokens is asked: one full cycle (~150 tokens)."""
     rng = random.Random(conversation_digest(messages, seed))
-    return _cycle(rng, 0, topic_of(messages))
+    return list(_cycle(rng, 0, topic_of(messages)))
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int:

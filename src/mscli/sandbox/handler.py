@@ -8,14 +8,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import secrets
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from mscli import __version__
-from mscli.sandbox.protocol import DISCONNECTS, MSG_INTERNAL, ClientGone, Reject, error_body
+from mscli.sandbox.protocol import (
+    DISCONNECTS,
+    MSG_INTERNAL,
+    ClientGone,
+    Reject,
+    error_body,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from mscli.sandbox.server import SandboxServer, _HTTPServer
@@ -27,10 +33,6 @@ _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]+")
 
 #: At most this many trailer lines after the last chunk (they are read and dropped).
 _MAX_TRAILER_LINES = 64
-
-
-def _new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 def parse_content_length(raw: str) -> int | None:
@@ -87,7 +89,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def _begin(self) -> None:
         self._t0 = time.perf_counter()
-        self._rid = _new_request_id()
+        self._rid = new_id("req_")
         self._status = 0
         self._note = ""
         self._key_label = "-"
@@ -293,8 +295,19 @@ class BaseHandler(BaseHTTPRequestHandler):
                 remaining -= len(data)
 
     def _read_body(self) -> bytes:
+        """The request body, after checking its framing (RFC 9112 §6.3): more than one
+        Content-Length, or Transfer-Encoding with Content-Length, is a 400 and the connection is
+        closed (a proxy and this server could disagree where the next request starts)."""
         limit = self.sandbox.config.max_body_bytes
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        lengths = self.headers.get_all("Content-Length") or []
+        encoding = self.headers.get_all("Transfer-Encoding") or []
+        if len(lengths) > 1:
+            raise Reject(400, "Invalid request: more than one Content-Length header.", close=True)
+        if encoding and lengths:
+            raise Reject(
+                400, "Invalid request: both Transfer-Encoding and Content-Length.", close=True
+            )
+        if "chunked" in ",".join(encoding).lower():
             return self._read_chunked(limit)
         raw = self.headers.get("Content-Length")
         if raw is None:

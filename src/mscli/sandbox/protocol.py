@@ -3,9 +3,20 @@ and the exceptions a handler raises to answer with an error or to give up on a g
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from mscli import pricing
+
+#: Ids need to be unique, not secret: a generator seeded once from the OS, rather than a
+#: `getrandom` system call for each of the two ids of every request.
+_IDS = random.Random()
+
+
+def new_id(prefix: str) -> str:
+    """``prefix`` and 24 random hex digits: request ids (``req_``) and completion ids."""
+    return f"{prefix}{_IDS.getrandbits(96):024x}"
+
 
 # Documented messages (docs-errors-page.txt): keep them byte-for-byte.
 MSG_MISSING_MODEL = "Model field is required in request body"

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
-from typing import Any, TextIO
+from typing import IO, Any
 
 from mscli import pricing
 from mscli.sandbox.accounts import AccountStore
@@ -79,9 +79,12 @@ class SandboxConfig:
     rpm: int | None = None
     slow_ms: float = 2000.0  # first-byte delay of `sk_test_slow`
     quiet: bool = False  # no per-request log lines
-    log: TextIO | None = None  # where log lines go (default: sys.stderr at the time of writing)
+    log: IO[str] | None = None  # where log lines go (None: nowhere; `sandbox serve`: its stderr)
     idle_timeout: float = 60.0  # socket timeout: idle keep-alive or stalled client
     max_body_bytes: int = MAX_BODY_BYTES
+    #: accept the sandbox's extensions (`stream_options`, `max_completion_tokens`); False refuses
+    #: them like any undocumented parameter (a strict gateway)
+    stream_options: bool = True
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
@@ -257,9 +260,9 @@ class SandboxServer:
     def log(self, line: str) -> None:
         """Write one log line. Lines carry client input (request line, path, key, error text):
         control characters are escaped here, for every caller."""
-        if self.config.quiet:
+        stream = self.config.log
+        if self.config.quiet or stream is None:
             return
-        stream = self.config.log or sys.stderr
         stamp = time.strftime("%H:%M:%S")
         with self._log_lock, contextlib.suppress(Exception):
             stream.write(f"{stamp} {printable(line)}\n")

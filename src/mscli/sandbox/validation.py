@@ -1,5 +1,12 @@
 """Chat completion request bodies: JSON decoding and the 400s for fields and parameters (the first
-problem wins), and the deterministic prompt-token estimate."""
+problem wins), and the deterministic prompt-token estimate.
+
+One stance for what ModelStack does not document (modelstack-api.md §2 lists `tools`, `n`,
+`response_format`, the `developer`/`tool` roles, array `content`, ...): **refused with a 400 that
+names it**, as a strict gateway does, never silently ignored. The sandbox accepts exactly the
+documented fields (`DOCUMENTED`, `role` and `content` in messages, the three documented roles,
+string content) plus its own extensions (`EXTENSIONS`), which `--no-stream-options` (config
+``stream_options=False``) turns into refusals too, to stand in for a gateway that rejects them."""
 
 from __future__ import annotations
 
@@ -16,6 +23,13 @@ from mscli.sandbox.protocol import MSG_MISSING_MODEL, Reject, unsupported_model_
 MAX_TOKENS_LIMIT = 131_072
 
 _ROLES = ("system", "user", "assistant")
+
+#: The request fields ModelStack documents (modelstack-api.md §2).
+DOCUMENTED = ("model", "messages", "stream", "temperature", "max_tokens", "top_p", "stop")
+#: Sandbox extensions, not ModelStack facts: the final usage chunk, and OpenAI's newer name for
+#: max_tokens.
+EXTENSIONS = ("stream_options", "max_completion_tokens")
+_MESSAGE_FIELDS = ("role", "content")
 
 
 def prompt_tokens_of(messages: Iterable[dict[str, Any]]) -> int:
@@ -44,10 +58,24 @@ def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> None:
         )
 
 
-def validate_chat(body: Any) -> ChatParams:
-    """400s for the chat body; the first problem wins."""
+def _unrecognized(name: str) -> Reject:
+    shown = json.dumps(name)[1:-1][:60]
+    return Reject(
+        400,
+        f"Unrecognized request argument supplied: {shown}. "
+        "This API accepts only its documented parameters.",
+    )
+
+
+def validate_chat(body: Any, *, stream_options: bool = True) -> ChatParams:
+    """400s for the chat body; the first problem wins. With ``stream_options=False`` the
+    sandbox's extensions are refused like any undocumented parameter."""
     if not isinstance(body, dict):
         raise Reject(400, "Request body must be a JSON object.")
+    allowed = DOCUMENTED + (EXTENSIONS if stream_options else ())
+    for name in body:
+        if name not in allowed:
+            raise _unrecognized(name)
     model = body.get("model")
     if model is None or model == "":
         raise Reject(400, MSG_MISSING_MODEL)
@@ -74,6 +102,9 @@ def validate_chat(body: Any) -> ChatParams:
             )
         if not isinstance(m.get("content"), str):
             raise Reject(400, f"Invalid 'messages[{i}].content': expected a string.")
+        for name in m:
+            if name not in _MESSAGE_FIELDS:
+                raise _unrecognized(f"messages[{i}].{name}")
     _number(body, "temperature", 0, 2)
     _number(body, "top_p", 0, 1)
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
@@ -110,7 +141,7 @@ def validate_chat(body: Any) -> ChatParams:
     return ChatParams(model, messages, stream, include_usage, max_tokens, stops)
 
 
-def parse_chat(body: bytes) -> ChatParams:
+def parse_chat(body: bytes, *, stream_options: bool = True) -> ChatParams:
     """The chat body as parameters: 400 for a body that is not UTF-8 JSON, then `validate_chat`."""
     try:
         parsed = json.loads(body.decode("utf-8"))
@@ -125,4 +156,4 @@ def parse_chat(body: bytes) -> ChatParams:
         raise Reject(400, "Request body is not valid JSON: nested too deeply.") from None
     except ValueError:  # an integer literal longer than int() converts (sys.int_info)
         raise Reject(400, "Request body is not valid JSON: a number is too long.") from None
-    return validate_chat(parsed)
+    return validate_chat(parsed, stream_options=stream_options)
