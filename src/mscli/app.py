@@ -346,12 +346,18 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
     Typer runs with standalone_mode=False so that usage errors, prompts aborted with Ctrl-C/Ctrl-D
     and closed pipes reach this funnel instead of Click's own handlers (which exit 1 for the last two).
     """
+    _ARGS[:] = sys.argv[1:] if argv is None else argv
+    try:
+        _run(argv, terminal)
+    finally:  # this run's arguments and terminal are no later run's (in-process tests)
+        _ARGS.clear()
+        _TERM.clear()
+
+
+def _run(argv: list[str] | None, terminal: Terminal | None) -> None:
+    from mscli import context
     from mscli.exit_codes import ExitCode
 
-    global _ARGS
-    from mscli import context
-
-    _ARGS = list(sys.argv[1:] if argv is None else argv)
     context.forget()  # a context from an earlier run in this process (tests) is not this run's
     term = terminal if terminal is not None else Terminal.system()
     _TERM[:] = [term]
@@ -403,7 +409,6 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> Non
                 term.write(term.stderr, "\n")
     if _stdout_pacified() or _stdout_broken(term):
         _silence_stdout(term)
-    _ARGS = []
     sys.exit(code)
 
 

@@ -392,7 +392,7 @@ def test_a_wait_past_the_deadline_is_said_in_the_advice(httpx_mock: HTTPXMock, h
         h.client(timeout=3).list_models()
     assert h.sleeps == []
     adv = advise(info.value)
-    assert ("gave up", "the next wait (30 s) would pass --timeout") in adv.details
+    assert ("gave_up", "the next wait (30 s) would pass --timeout") in adv.details
     assert adv.fix[0].startswith("Raise --timeout")
 
 
