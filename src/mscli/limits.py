@@ -24,3 +24,18 @@ MAX_INT64 = 2**63 - 1
 #: Largest config file mscli reads or writes (1 MiB; a real one is under a kilobyte). A bigger one
 #: is refused with its size and path before it is parsed, so `config show` answers at once.
 MAX_CONFIG_BYTES = 1024 * 1024
+
+#: What one message may carry (prompt, piped text and attached files together, counted in UTF-8
+#: bytes): above the soft limit (256 KiB, some 60,000 tokens) mscli asks on a terminal and needs
+#: --yes in scripts; above the hard limit (4 MiB, past any model's context) it refuses always.
+#: One rule for one-shot chat, piped stdin, -f files and the session (mscli.chat.attach).
+INPUT_SOFT_BYTES = 256 * 1024
+INPUT_HARD_BYTES = 4 * 1024 * 1024
+
+#: `history show` prints at most this many characters of a stored prompt or system prompt on a
+#: terminal (the rest is counted; --json gives the whole text).
+SHOWN_PROMPT_CHARS = 4000
+
+#: Sampling bounds of a request, shared by the chat/batch options and [roles.NAME] tables.
+TEMPERATURE_RANGE = (0.0, 2.0)
+MIN_MAX_TOKENS = 1

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mscli.chat.attach import Attachment, check_size, compose, edit, load
 from mscli.chat.exchange import usage_line
 from mscli.errors import MscliError
 
@@ -32,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "/undo": "forget the last exchange",
     "/save": "FILE: write the conversation as a markdown transcript",
     "/usage": "tokens and estimated credits used in this conversation",
+    "/file": "PATH: send this text file with the next message; alone: list the files attached",
+    "/edit": "write the message in $EDITOR (also Ctrl-X Ctrl-E, which starts from the line typed)",
     "/exit": "leave (also Ctrl-D, or Ctrl-C at an empty prompt)",
 }
 ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help"}
@@ -82,6 +85,11 @@ def _key_bindings() -> Any:
     def _newline(event: Any) -> None:
         event.current_buffer.insert_text("\n")
 
+    @kb.add("c-x", "c-e")
+    def _editor(event: Any) -> None:
+        # the session runs $EDITOR (chat.attach.edit) on what was typed so far
+        event.app.exit(result="/edit " + event.current_buffer.text)
+
     @kb.add("c-c")
     def _ctrl_c(event: Any) -> None:
         buf = event.current_buffer
@@ -108,6 +116,7 @@ class Session:
         stream: bool = True,
         show_usage: bool = False,
         history_file: Path | None = None,
+        yes: bool = False,
     ) -> None:
         self.chat = chat
         self.catalogue = catalogue
@@ -119,6 +128,8 @@ class Session:
         self.history_file = history_file
         self.terminal = terminal
         self.exit_code = 0
+        self.yes = yes  # --yes: a large message is sent without asking
+        self._attached: list[Attachment] = []  # /file: sent with the next message
         self._prompt: Any = None
         self._last_prompt: str | None = None
         self._last_added = False  # whether the last exchange added a turn (reply text)
@@ -162,17 +173,20 @@ class Session:
     def _read(self) -> str:
         return str(self._prompt.prompt("› "))
 
-    def _confirm_exit(self) -> bool:
+    def _ask(self, question: str, *, default: bool) -> bool:
         from prompt_toolkit.shortcuts import PromptSession
 
         pt_input, pt_output = self.terminal.line_editor()
         try:
             answer: str = PromptSession(input=pt_input, output=pt_output).prompt(
-                "The key was rejected. Exit the session? [Y/n] "
+                f"{question} {'[Y/n]' if default else '[y/N]'} "
             )
         except (EOFError, KeyboardInterrupt):
-            return True
-        return answer.strip().lower() in ("", "y", "yes")
+            return default
+        return answer.strip().lower() in (("", "y", "yes") if default else ("y", "yes"))
+
+    def _confirm_exit(self) -> bool:
+        return self._ask("The key was rejected. Exit the session?", default=True)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -221,6 +235,16 @@ class Session:
         return self.exchange(text)
 
     def exchange(self, prompt: str) -> str | None:
+        files, self._attached = self._attached, []
+        prompt = compose(prompt, files)
+        confirm = (lambda q: True) if self.yes else (lambda q: self._ask(q, default=False))
+        try:
+            if not check_size(prompt, confirm):
+                self._note("not sent", "warn")
+                return None
+        except MscliError as err:
+            self._error(err)
+            return None
         self._last_prompt = prompt
         view = self._view()
         out = self.chat.send(prompt, view, stream=self.stream)
@@ -342,6 +366,21 @@ class Session:
                 return None
             self._note(f"saved {_plural(len(chat.turns), 'exchange')} to {path}")
             return None
+        if name == "/file":
+            if arg:
+                attached = load(arg, self.terminal)
+                self._attached.append(attached)
+                self._note(f"{attached.name} ({attached.size:,} bytes) goes with the next message")
+            else:
+                names = ", ".join(a.name for a in self._attached)
+                self._note(f"attached: {names}" if names else "no file attached")
+            return None
+        if name == "/edit":
+            text = edit(self.terminal, arg)
+            if not text.strip():
+                self._note("empty message: nothing was sent")
+                return None
+            return self.exchange(text)
         if name == "/usage":
             tot = chat.totals
             line = (

@@ -18,8 +18,11 @@ from mscli.commands._options import (
     temperature_option,
 )
 from mscli.completers import complete_conversation
+from mscli.limits import INPUT_SOFT_BYTES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mscli.chat.exchange import Outcome, Params
     from mscli.context import AppContext
     from mscli.errors import MscliError
@@ -38,13 +41,11 @@ MAX_STOP = 4
 
 
 def _read_stdin(terminal: Terminal) -> str:
-    """All of stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale."""
-    stream: Any = getattr(terminal.stdin, "buffer", None)
-    if stream is not None:
-        data = stream.read()
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-    else:
-        text = terminal.stdin.read()
+    """Piped stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale; read
+    no further than the input-size limit (`chat.attach.stdin_bytes`)."""
+    from mscli.chat.attach import stdin_bytes
+
+    text = stdin_bytes(terminal).decode("utf-8", "replace")
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -131,7 +132,28 @@ def command(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not save this conversation to the history.")
     ] = False,
+    file: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--file",
+            "-f",
+            help="Send this text file before the prompt, under a line naming it (repeatable; "
+            "`-` is stdin). Binary files are refused.",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help=f"Send a message over {INPUT_SOFT_BYTES // 1024} KiB (prompt and files) without "
+            "asking; scripts need it for one.",
+        ),
+    ] = False,
 ) -> None:
+    from mscli.chat import attach
     from mscli.chat.exchange import Params
     from mscli.context import get_app_context
     from mscli.errors import UsageError
@@ -151,6 +173,7 @@ def command(
     words = list(prompt or [])
     interactive = False
     term = actx.terminal
+    files = [attach.load(path, term) for path in file or []]
     if words == ["-"]:
         text = _read_stdin(term)
         if not text.strip():
@@ -161,6 +184,8 @@ def command(
             piped = _read_stdin(term)
             if piped.strip():
                 text = piped.rstrip("\n") + "\n\n" + text
+    elif files:  # the files are the message (with any piped text after them)
+        text = "" if term.stdin_tty else _read_stdin(term).rstrip("\n")
     elif term.stdin_tty:
         if actx.json:
             raise UsageError('--json needs a prompt: `mscli chat --json "prompt"`.')
@@ -175,6 +200,12 @@ def command(
                 'No prompt: give one (`mscli chat "prompt"`) or pipe text into `mscli chat`.'
             )
 
+    if files:
+        text = attach.compose(text, files)
+    if not interactive and not attach.check_size(text, _size_confirm(actx, yes)):
+        actx.note("Cancelled: nothing was sent.")
+        raise typer.Exit(0)
+
     requested = Params(
         model=model or "",
         system=system,
@@ -188,7 +219,9 @@ def command(
         actx, log=log, continue_=continue_, conversation_id=conversation, other_api=other_api
     )
     try:
-        _run(actx, text, requested, interactive, store, conv, log, not no_stream, raw, usage)
+        _run(
+            actx, text, requested, interactive, store, conv, log, not no_stream, raw, usage, yes=yes
+        )
     finally:
         if store is not None:
             store.close()
@@ -273,6 +306,23 @@ def _confirm_other_api(actx: AppContext, cid: int, held: str | None, api: str) -
         raise typer.Exit(0)
 
 
+def _size_confirm(actx: AppContext, yes: bool) -> Callable[[str], bool] | None:
+    """Who answers "send this large message?": --yes, else a person at a terminal, else nobody
+    (scripts and --json: the size check then refuses, pointing to --yes)."""
+    if yes:
+        return lambda question: True
+    if actx.json or not actx.terminal.interactive:
+        return None
+
+    def ask(question: str) -> bool:
+        try:
+            return actx.terminal.confirm(question)
+        except EOFError:
+            raise typer.Abort() from None
+
+    return ask
+
+
 def _valid_text(arg: str) -> str:
     """A command-line argument with undecodable bytes (surrogate escapes) replaced by U+FFFD."""
     try:
@@ -335,6 +385,8 @@ def _run(
     stream: bool,
     raw: bool,
     show_usage: bool,
+    *,
+    yes: bool = False,
 ) -> None:
     """`requested`: the options given; the model, and the system prompt when none is given,
     come from the conversation continued or the settings."""
@@ -385,6 +437,7 @@ def _run(
             stream=stream,
             show_usage=show_usage,
             history_file=input_history_path() if log else None,
+            yes=yes,
         )
         code = session.run()
         if code:

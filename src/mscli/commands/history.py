@@ -147,9 +147,9 @@ def show(ctx: typer.Context, conversation_id: IdArg, json_: JsonOpt = False) -> 
         out.print(Rule(style="muted"))
         if ex.params.get("system") != system:  # the system prompt each exchange was sent with
             system = ex.params.get("system")
-            out.print(Text("system: ", style="muted") + Text(system or "(none)"))
+            out.print(Text("system: ", style="muted") + _capped(system or "(none)"))
         out.print(Text("You", style="bold cyan"))
-        out.print(Text(ex.prompt))
+        out.print(_capped(ex.prompt))
         out.print()
         meta = [ex.model]
         if ex.completion_tokens is not None:
@@ -167,6 +167,21 @@ def show(ctx: typer.Context, conversation_id: IdArg, json_: JsonOpt = False) -> 
             out.print(Text(ex.error, style="warn"))
     if not conv.exchanges:
         actx.note("(no exchanges)")
+
+
+def _capped(text: str) -> Any:
+    """A stored prompt as the terminal view shows it: its first `SHOWN_PROMPT_CHARS` characters
+    and how many more there are (a 10 MB prompt would take Rich many seconds; --json has it all)."""
+    from rich.text import Text
+
+    from mscli.limits import SHOWN_PROMPT_CHARS
+
+    if len(text) <= SHOWN_PROMPT_CHARS:
+        return Text(text)
+    rest = len(text) - SHOWN_PROMPT_CHARS
+    return Text(text[:SHOWN_PROMPT_CHARS]) + Text(
+        f"… [{rest:,} more characters; --json shows the whole text]", style="muted"
+    )
 
 
 @app.command("delete")
