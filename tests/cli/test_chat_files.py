@@ -62,7 +62,10 @@ def test_dash_is_stdin_and_a_file_alone_is_the_message(
 
 @pytest.mark.parametrize(
     ("data", "needle"),
-    [(b"\x7fELF\x02\x01\x00\x00binary", "is a binary file"), (b"caf\xe9 latin-1", "is not UTF-8 text")],
+    [
+        (b"\x7fELF\x02\x01\x00\x00binary", "is a binary file"),
+        (b"caf\xe9 latin-1", "is not UTF-8 text"),
+    ],
 )
 def test_a_binary_file_is_refused_by_name_and_nothing_is_sent(
     sandbox: EmbeddedSandbox,

@@ -639,3 +639,97 @@ def _kill(pid: int) -> None:
         os.kill(pid, 9)
     except ProcessLookupError:
         pass
+
+
+# --- files, the editor and the input-size rule in the session ---------------------------------
+
+
+def test_slash_file_goes_with_the_next_message_only(harness: Harness, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("line of notes\n")
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\x00\x01binary")
+    keys = (
+        f"/file {blob}" + ENTER  # refused by name: a panel, the session goes on
+        + f"/file {notes}" + ENTER
+        + "/file" + ENTER
+        + "Summarize" + ENTER
+        + "And then" + ENTER
+        + "/exit" + ENTER
+    )  # fmt: skip
+    assert harness.run(keys) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == [
+        f"==> {notes} <==\nline of notes\n\nSummarize",
+        "And then",
+    ]
+    assert "is a binary file" in harness.stderr.replace("│ ", "")
+    assert f"attached: {notes}" in harness.stderr
+
+
+def _editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """EDITOR: a python script that appends to the file it is given and notes its path and mode."""
+    script = tmp_path / "editor.py"
+    seen = tmp_path / "seen.txt"
+    script.write_text(
+        "import os, sys\n"
+        "path = sys.argv[1]\n"
+        "with open(path, encoding='utf-8') as fh:\n"
+        "    start = fh.read()\n"
+        "with open(path, 'w', encoding='utf-8') as fh:\n"
+        "    fh.write(start + 'written in the editor\\n\\n')\n"
+        f"with open({str(seen)!r}, 'w') as fh:\n"
+        "    fh.write(path + ' ' + oct(os.stat(path).st_mode & 0o777))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} '{script}'")
+    return seen
+
+
+def test_edit_and_ctrl_x_ctrl_e_write_the_message_in_the_editor(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _editor(tmp_path, monkeypatch)
+    keys = "/edit" + ENTER + "typed so far" + "\x18\x05" + "/exit" + ENTER
+    assert harness.run(keys) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == [
+        "written in the editor",
+        "typed so far\nwritten in the editor",
+    ]
+    path, mode = seen.read_text().split()
+    assert mode == "0o600"
+    assert not Path(path).exists()  # deleted after
+
+
+def test_an_editor_that_fails_is_a_panel_and_nothing_is_sent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c 'raise SystemExit(3)'")
+    assert harness.run("/edit" + ENTER + "Hi" + ENTER + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt for e in conv.exchanges] == ["Hi"]
+    assert "exited with status 3" in harness.stderr.replace("│ ", "")
+
+
+def test_the_size_rule_in_the_session_asks_or_refuses_and_the_session_goes_on(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from mscli.limits import INPUT_HARD_BYTES, INPUT_SOFT_BYTES
+
+    big = tmp_path / "big.txt"
+    big.write_text("a" * (INPUT_SOFT_BYTES + 1))
+    half = tmp_path / "half.txt"
+    half.write_text("b" * (INPUT_HARD_BYTES // 2 + 1))
+    keys = (
+        f"/file {big}" + ENTER + "Summarize" + ENTER + "n" + ENTER  # asked, declined
+        + f"/file {half}" + ENTER + f"/file {half}" + ENTER + "Both" + ENTER  # over: refused
+        + "Small" + ENTER
+        + f"/file {big}" + ENTER + "Now" + ENTER + "y" + ENTER  # asked, accepted
+        + "/exit" + ENTER
+    )  # fmt: skip
+    assert harness.run(keys) == 0
+    (conv,) = harness.conversations()
+    assert [e.prompt[-5:] for e in conv.exchanges] == ["Small", "\n\nNow"]
+    err = harness.stderr.replace("│ ", "")
+    assert err.count("not sent") == 1  # the declined one (the question is the line editor's)
+    assert "over mscli's limit of 4.0 MiB" in err

@@ -137,7 +137,7 @@ def _shown(size: int) -> str:
 
 def edit(terminal: Terminal, initial: str = "") -> str:
     """Open $EDITOR (else $VISUAL) on a private temporary file (0600, deleted after) holding
-    `initial`, without a shell; returns what was saved, without trailing blank lines."""
+    `initial` (a line), without a shell; returns what was saved, without trailing blank lines."""
     import os
     import shlex
     import subprocess
@@ -158,7 +158,7 @@ def edit(terminal: Terminal, initial: str = "") -> str:
     fd, name = tempfile.mkstemp(prefix="mscli-prompt-", suffix=".md")  # 0600 from birth
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(initial)
+            fh.write(initial + "\n" if initial else "")
         try:
             status = subprocess.run([*argv, name], check=False).returncode
         except OSError as err:
