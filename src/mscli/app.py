@@ -195,6 +195,7 @@ def _register() -> None:
         history,
         keys,
         models,
+        roles,
         sandbox,
     )
 
@@ -206,6 +207,7 @@ def _register() -> None:
     app.command("doctor", help=doctor.HELP)(doctor.command)
     app.add_typer(history.app, name="history")
     app.add_typer(config_cmd.app, name="config")
+    app.command("roles", help=roles.HELP)(roles.command)
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(completion.app, name="completion")
 

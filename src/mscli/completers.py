@@ -128,6 +128,30 @@ def complete_profile(incomplete: str) -> list[Completion]:
     return _matches(list(profile_names()), incomplete)
 
 
+def role_names() -> list[tuple[str, str]]:
+    """(name, help) for every [roles.NAME] table in config.toml, in file order; [] on any
+    trouble (a bad role is reported when it is used, not at tab time)."""
+    path = config_path()
+    try:
+        data = _load_toml(path) if path is not None else {}
+        tables = data.get("roles")
+        if not isinstance(tables, dict):
+            return []
+        out: list[tuple[str, str]] = []
+        for name, table in tables.items():
+            if isinstance(name, str) and isinstance(table, dict):
+                model = table.get("model")
+                out.append((name, f"role, {model}" if isinstance(model, str) else "role"))
+        return out
+    except Exception:
+        return []
+
+
+def complete_role(incomplete: str) -> list[Completion]:
+    """Role names from config.toml starting with `incomplete`."""
+    return _matches(list(role_names()), incomplete)
+
+
 # --- config keys -----------------------------------------------------------------------------
 
 

@@ -21,13 +21,16 @@ from typing import Any
 
 from mscli.errors import ConfigError, UsageError
 from mscli.keysource import KEY_COMMAND_TIMEOUT
+from mscli.limits import MIN_MAX_TOKENS, TEMPERATURE_RANGE
 
 __all__ = [
     "DEFAULT_PROFILE",
     "KNOWN_KEYS",
     "KNOWN_TOP_LEVEL",
+    "ROLE_KEYS",
     "InvalidValue",
     "KeySpec",
+    "Role",
     "active_profile_name",
     "check_profile_name",
     "check_value",
@@ -37,6 +40,7 @@ __all__ = [
     "parse_value",
     "problems",
     "profile_names",
+    "roles",
     "set_profile_value",
     "stored_value_error",
     "structure_problem",
@@ -70,6 +74,8 @@ class KeySpec:
     unit: str = ""
     #: text that may hold spaces (a command line)
     spaces: bool = False
+    #: free text: anything but blank (a system prompt)
+    prose: bool = False
 
     @property
     def accepted(self) -> str:
@@ -96,6 +102,8 @@ class KeySpec:
             return 'an API key as text, such as "sk_..."'
         if self.name == "base_url":
             return "an http(s) URL such as https://api.modelstack.cc/v1"
+        if self.prose:
+            return "text that is not blank"
         if self.spaces:
             return "a command line such as 'pass show modelstack' (balanced quotes)"
         return "non-empty text without spaces"
@@ -184,8 +192,26 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     )
 }
 
+#: The keys of a ``[roles.NAME]`` table: chat parameters applied together by ``chat --role NAME``
+#: (explicit flags win) and ``/role NAME``; checked by the same rules as ``KNOWN_KEYS``.
+ROLE_KEYS: dict[str, KeySpec] = {
+    spec.name: spec
+    for spec in (
+        KeySpec("system", str, "system prompt", prose=True),
+        KeySpec("model", str, "model id"),
+        KeySpec(
+            "temperature",
+            float,
+            "sampling temperature",
+            minimum=TEMPERATURE_RANGE[0],
+            maximum=TEMPERATURE_RANGE[1],
+        ),
+        KeySpec("max_tokens", int, "longest reply, in tokens", minimum=MIN_MAX_TOKENS),
+    )
+}
+
 #: Keys mscli reads at the top of the file (``prices``: per-model price overrides, see settings).
-KNOWN_TOP_LEVEL = ("active_profile", "profiles", "prices")
+KNOWN_TOP_LEVEL = ("active_profile", "profiles", "prices", "roles")
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -239,7 +265,11 @@ def value_from_text(key: str, text: str) -> Any:
 def checked(key: str, value: Any) -> Any:
     """Check a typed value (from the file, or a flag Typer already converted) against ``key``'s
     type and bounds; returns it (a plan name lower-cased) or raises ``InvalidValue``."""
-    spec = _known(key)
+    return _checked(_known(key), value)
+
+
+def _checked(spec: KeySpec, value: Any) -> Any:
+    key = spec.name
     if spec.type is bool:
         if not isinstance(value, bool):
             raise InvalidValue(spec, value)
@@ -260,6 +290,10 @@ def checked(key: str, value: Any) -> Any:
     # text values
     if not isinstance(value, str):
         raise InvalidValue(spec, value)
+    if spec.prose:
+        if not value.strip():
+            raise InvalidValue(spec, value)
+        return value
     if spec.spaces:
         from mscli.keysource import split_command
 
@@ -473,3 +507,76 @@ def structure_problem(data: Mapping[str, Any]) -> str | None:
         if not isinstance(table, dict):
             return f"profiles.{name} is not a table"
     return None
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Role:
+    """A ``[roles.NAME]`` table, checked: what it sets (None: not set)."""
+
+    name: str
+    system: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "system": self.system,
+            "model": self.model,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+
+def roles(data: Mapping[str, Any], path: str | None = None) -> dict[str, Role]:
+    """Every ``[roles.NAME]`` table, in file order, checked against ``ROLE_KEYS``. A key it does
+    not know or a value it does not accept is a ``ConfigError`` naming the file, role and key."""
+    tables = data.get("roles", {})
+    where = f" in {path}" if path else ""
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            f"'roles'{where} must be a table of [roles.NAME] tables",
+            path=path,
+            fix="Write each role as a [roles.NAME] table.",
+        )
+    out: dict[str, Role] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"roles.{name}{where} must be a table", path=path, role=name, fix=_ROLE_FIX
+            )
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            spec = ROLE_KEYS.get(key)
+            if spec is None:
+                raise ConfigError(
+                    f"role {name!r}{where} has an unknown key {key!r}; a role may set "
+                    + ", ".join(ROLE_KEYS),
+                    path=path,
+                    role=name,
+                    key=key,
+                    fix=_ROLE_FIX,
+                )
+            try:
+                values[key] = _checked(spec, value)
+            except InvalidValue as exc:
+                raise ConfigError(
+                    f"{key} of role {name!r}{where} must be {exc.accepted}, not {value!r}",
+                    path=path,
+                    role=name,
+                    key=key,
+                    accepted=exc.accepted,
+                    fix=_ROLE_FIX,
+                ) from None
+        out[str(name)] = Role(str(name), **values)
+    return out
+
+
+_ROLE_FIX = (
+    "Edit that [roles.NAME] table in config.toml: it may set system (text), model, "
+    "temperature (0 to 2) and max_tokens (at least 1)."
+)

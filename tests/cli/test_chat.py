@@ -760,7 +760,7 @@ def test_a_prompt_refused_as_too_large_is_not_stored_in_full(sandbox: EmbeddedSa
     """The sandbox answers 413 over 1 MiB (exit 6); the history keeps the attempt with a short
     head of the prompt, not megabytes per try."""
     big = "x" * (1024 * 1024 + 10)
-    res = chat(sandbox, "-", input=big)
+    res = chat(sandbox, "--yes", "-", input=big)  # over the soft input limit: --yes sends it
     assert res.code == 6, res.stderr
     ex = history_json("show", "1")["exchanges"][0]
     assert ex["status"] == "error" and ex["prompt"].startswith("x" * 4096)

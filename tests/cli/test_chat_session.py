@@ -733,3 +733,34 @@ def test_the_size_rule_in_the_session_asks_or_refuses_and_the_session_goes_on(
     err = harness.stderr.replace("│ ", "")
     assert err.count("not sent") == 1  # the declined one (the question is the line editor's)
     assert "over mscli's limit of 4.0 MiB" in err
+
+
+def _roles(text: str) -> None:
+    config = Path(os.environ["MSCLI_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text, encoding="utf-8")
+
+
+TERSE = '[roles.terse]\nsystem = "One line only"\nmodel = "gpt-5-mini"\ntemperature = 0.1\n'
+
+
+def test_slash_role_applies_a_role(harness: Harness) -> None:
+    _roles(TERSE + "max_tokens = 4\n")
+    keys = "/role" + ENTER + "/role nope" + ENTER + "/role terse" + ENTER + "Hello" + ENTER
+    assert harness.run(keys + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    assert [(e.prompt, e.model, e.params) for e in conv.exchanges] == [
+        ("Hello", "gpt-5-mini", {"max_tokens": 4, "system": "One line only", "temperature": 0.1}),
+    ]
+    err = harness.stderr
+    assert "roles: terse" in err
+    assert "unknown role 'nope' (roles: terse)" in err
+    assert "role terse: model gpt-5-mini" in err
+
+
+def test_a_bad_role_in_the_session_is_a_panel_and_the_session_goes_on(harness: Harness) -> None:
+    _roles(TERSE + "max_tokens = 0\n")
+    assert harness.run("/role terse" + ENTER + "Hello" + ENTER + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    assert [(e.prompt, e.model) for e in conv.exchanges] == [("Hello", MODEL)]
+    assert "max_tokens of role 'terse'" in harness.stderr.replace("│ ", "")

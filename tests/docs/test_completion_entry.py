@@ -26,6 +26,12 @@ base_url = "https://api.modelstack.cc/v1"
 base_url = "https://gateway.example.com/v1"
 
 [profiles.staging]
+
+[roles.reviewer]
+model = "gpt-5.1"
+
+[roles.french]
+system = "Answer in French"
 """
 
 
@@ -113,6 +119,12 @@ def test_bash_profiles_from_the_config_file(state: Path) -> None:
     assert bash("mscli -p st") == ["staging"]
 
 
+def test_bash_role_names_from_the_config_file(state: Path) -> None:
+    assert bash("mscli chat --role ") == ["reviewer", "french"]
+    assert bash("mscli chat -r fr") == ["french"]
+    assert completers.complete_role("r") == [("reviewer", "role, gpt-5.1")]
+
+
 def test_bash_shells(state: Path) -> None:
     assert bash("mscli completion install ") == ["bash", "zsh", "fish", "powershell"]
     assert bash("mscli completion show p") == ["powershell"]
@@ -169,6 +181,9 @@ def test_completers_never_fail(isolation: Path) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text("not [valid toml", encoding="utf-8")
     assert completers.complete_profile("") == []
+    assert completers.complete_role("") == []
+    (config_dir / "config.toml").write_text("roles = 3", encoding="utf-8")
+    assert completers.complete_role("") == []
     (config_dir / "config.toml").unlink()
     assert completers.complete_profile("") == []
     assert completers.complete_conversation("") == []  # no history db yet

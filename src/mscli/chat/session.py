@@ -7,7 +7,7 @@ Imported only when a session starts. Its input and output are the terminal's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from mscli.catalogue import Catalogue
     from mscli.chat.engine import Chat
+    from mscli.config_schema import Role
     from mscli.output.chat_view import ReplyView
     from mscli.terminal import Terminal
 
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "/model": "NAME: switch model (Tab completes served ids); alone: show the model",
     "/system": "TEXT: set the system prompt; alone: show it; '/system -' clears it",
     "/temperature": "N: set the temperature (0–2); '-' resets to the server default",
+    "/role": "NAME: apply a role of config.toml (system, model, temperature, max_tokens); alone: list them",
     "/clear": "start a new conversation (model and settings kept)",
     "/retry": "send the last message again, replacing its reply",
     "/undo": "forget the last exchange",
@@ -40,7 +42,9 @@ COMMANDS: dict[str, str] = {
 ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help"}
 
 
-def _completer(model_ids: Callable[[], Iterable[str]]) -> Any:
+def _completer(
+    model_ids: Callable[[], Iterable[str]], role_names: Callable[[], Iterable[str]]
+) -> Any:
     from prompt_toolkit.completion import Completer, Completion
 
     class SlashCompleter(Completer):
@@ -54,11 +58,12 @@ def _completer(model_ids: Callable[[], Iterable[str]]) -> Any:
                         yield Completion(name, start_position=-len(text), display_meta=meta)
                 return
             cmd, _, arg = text.partition(" ")
-            if cmd == "/model":
+            values = {"/model": model_ids, "/role": role_names}.get(cmd)
+            if values is not None:
                 arg = arg.lstrip()
-                for mid in model_ids():
-                    if mid.startswith(arg):
-                        yield Completion(mid, start_position=-len(arg))
+                for value in values():
+                    if value.startswith(arg):
+                        yield Completion(value, start_position=-len(arg))
 
     return SlashCompleter()
 
@@ -117,6 +122,7 @@ class Session:
         show_usage: bool = False,
         history_file: Path | None = None,
         yes: bool = False,
+        roles: Callable[[], Mapping[str, Role]] = dict,
     ) -> None:
         self.chat = chat
         self.catalogue = catalogue
@@ -128,6 +134,7 @@ class Session:
         self.history_file = history_file
         self.terminal = terminal
         self.exit_code = 0
+        self._roles = roles  # read when /role is used: a bad role is a panel then
         self.yes = yes  # --yes: a large message is sent without asking
         self._attached: list[Attachment] = []  # /file: sent with the next message
         self._prompt: Any = None
@@ -160,7 +167,7 @@ class Session:
             history = InMemoryHistory()
         return PromptSession(
             history=history,
-            completer=_completer(self.catalogue.cached_ids),
+            completer=_completer(self.catalogue.cached_ids, _role_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             multiline=True,
@@ -330,6 +337,27 @@ class Session:
             chat.params.temperature = value
             self._note(f"temperature: {value:g}")
             return None
+        if name == "/role":
+            found = self._roles()
+            if not arg:
+                self._note(f"roles: {', '.join(found)}" if found else "no roles in config.toml")
+                return None
+            role = found.get(arg)
+            if role is None:
+                known = ", ".join(found) or "none in config.toml"
+                self._note(f"unknown role {arg!r} (roles: {known})", "warn")
+                return None
+            if role.model:
+                self.catalogue.check(role.model, lenient=True)
+                chat.params.model = role.model
+            if role.system is not None:
+                chat.set_system(role.system)
+            if role.temperature is not None:
+                chat.params.temperature = role.temperature
+            if role.max_tokens is not None:
+                chat.params.max_tokens = role.max_tokens
+            self._note(f"role {role.name}: model {chat.params.model}")
+            return None
         if name == "/clear":
             chat.clear()
             self._last_prompt, self._last_added = None, False
@@ -393,6 +421,12 @@ class Session:
             return None
         self._note(f"unknown command {name}: /help lists them", "warn")
         return None
+
+
+def _role_names() -> list[str]:
+    from mscli.completers import role_names
+
+    return [name for name, _ in role_names()]
 
 
 def input_history_path() -> Path:

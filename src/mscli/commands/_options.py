@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mscli.completers import complete_model, complete_profile
+from mscli.limits import MIN_MAX_TOKENS, TEMPERATURE_RANGE
 
 #: A command's own --json; OR'ed with the global one (`mscli --json X` == `mscli X --json`).
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout; errors as JSON on stderr.")]
@@ -38,8 +39,9 @@ def system_option(help: str) -> Any:
 
 
 def temperature_option(help: str) -> Any:
-    return typer.Option("--temperature", min=0.0, max=2.0, help=help, show_default=False)
+    low, high = TEMPERATURE_RANGE
+    return typer.Option("--temperature", min=low, max=high, help=help, show_default=False)
 
 
 def max_tokens_option(help: str) -> Any:
-    return typer.Option("--max-tokens", min=1, help=help, show_default=False)
+    return typer.Option("--max-tokens", min=MIN_MAX_TOKENS, help=help, show_default=False)

@@ -17,13 +17,14 @@ from mscli.commands._options import (
     system_option,
     temperature_option,
 )
-from mscli.completers import complete_conversation
+from mscli.completers import complete_conversation, complete_role
 from mscli.limits import INPUT_SOFT_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mscli.chat.exchange import Outcome, Params
+    from mscli.config_schema import Role
     from mscli.context import AppContext
     from mscli.errors import MscliError
     from mscli.history import Conversation, HistoryStore
@@ -66,6 +67,18 @@ def command(
         model_option(f"Model id (default: default_model from the config, else {DEFAULT_MODEL})."),
     ] = None,
     system: Annotated[Optional[str], system_option("System prompt.")] = None,
+    role: Annotated[
+        Optional[str],
+        typer.Option(
+            "--role",
+            "-r",
+            help="Apply a [roles.NAME] table of config.toml (system, model, temperature, "
+            "max_tokens; `mscli roles` lists them). Options given explicitly win.",
+            autocompletion=complete_role,
+            show_default=False,
+            metavar="NAME",
+        ),
+    ] = None,
     temperature: Annotated[
         Optional[float], temperature_option("Sampling temperature, 0 to 2.")
     ] = None,
@@ -169,6 +182,13 @@ def command(
         raise UsageError(f"--stop can be given at most {MAX_STOP} times (got {len(stops)}).")
     if continue_ and conversation is not None:
         raise UsageError("Use either --continue or --conversation ID, not both.")
+
+    if role is not None:
+        chosen = _role(actx, role)
+        model = model if model is not None else chosen.model
+        system = system if system is not None else chosen.system
+        temperature = temperature if temperature is not None else chosen.temperature
+        max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
 
     words = list(prompt or [])
     interactive = False
@@ -306,6 +326,22 @@ def _confirm_other_api(actx: AppContext, cid: int, held: str | None, api: str) -
         raise typer.Exit(0)
 
 
+def _role(actx: AppContext, name: str) -> Role:
+    """The role called `name`, checked; a usage error listing the roles there are if none is."""
+    from mscli.commands.roles import load
+    from mscli.errors import UsageError
+
+    found = load(actx)
+    if name not in found:
+        known = ", ".join(found) or "none yet"
+        raise UsageError(
+            f"There is no role {name!r} in {actx.store.path} (roles: {known}).",
+            role=name,
+            fix="`mscli roles` lists the roles; add one as a [roles.NAME] table in config.toml.",
+        )
+    return found[name]
+
+
 def _size_confirm(actx: AppContext, yes: bool) -> Callable[[str], bool] | None:
     """Who answers "send this large message?": --yes, else a person at a terminal, else nobody
     (scripts and --json: the size check then refuses, pointing to --yes)."""
@@ -426,6 +462,7 @@ def _run(
 
     if interactive:
         from mscli.chat.session import Session, input_history_path
+        from mscli.commands.roles import load
 
         session = Session(
             chat,
@@ -438,6 +475,7 @@ def _run(
             show_usage=show_usage,
             history_file=input_history_path() if log else None,
             yes=yes,
+            roles=lambda: load(actx),
         )
         code = session.run()
         if code:
