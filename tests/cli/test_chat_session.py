@@ -651,6 +651,7 @@ def test_slash_file_goes_with_the_next_message_only(harness: Harness, tmp_path: 
     blob.write_bytes(b"\x00\x01binary")
     keys = (
         f"/file {blob}" + ENTER  # refused by name: a panel, the session goes on
+        + "/file -" + ENTER  # stdin is the terminal: refused
         + f"/file {notes}" + ENTER
         + "/file" + ENTER
         + "Summarize" + ENTER
@@ -665,6 +666,7 @@ def test_slash_file_goes_with_the_next_message_only(harness: Harness, tmp_path: 
     ]
     assert "is a binary file" in harness.stderr.replace("│ ", "")
     assert f"attached: {notes}" in harness.stderr
+    assert "/file takes a path here" in harness.stderr
 
 
 def _editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

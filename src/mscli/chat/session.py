@@ -395,7 +395,9 @@ class Session:
             self._note(f"saved {_plural(len(chat.turns), 'exchange')} to {path}")
             return None
         if name == "/file":
-            if arg:
+            if arg == "-":  # stdin is the terminal the session reads
+                self._note("/file takes a path here; stdin is this terminal", "warn")
+            elif arg:
                 attached = load(arg, self.terminal)
                 self._attached.append(attached)
                 self._note(f"{attached.name} ({attached.size:,} bytes) goes with the next message")
