@@ -371,6 +371,20 @@ def test_usage_after_continue_counts_the_earlier_exchanges(
     assert "1 exchange ·" in again.stderr and "0 exchanges" not in again.stderr
 
 
+def test_usage_does_not_price_an_unpriced_model(harness: Harness) -> None:
+    keys = "Hello" + ENTER + "/model gpt-4o" + ENTER + "Again" + ENTER + "/usage" + ENTER
+    assert harness.run(keys + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    first, second = conv.exchanges
+    assert second.model == "gpt-4o" and second.estimated_credits is None
+    assert first.estimated_credits is not None and first.estimated_credits > 0
+    assert (
+        f"2 exchanges · {first.prompt_tokens + second.prompt_tokens} prompt + 12 completion "
+        f"tokens · ≈ {first.estimated_credits:.4f} credits (estimate at list price) · "
+        "1 on an unpriced model, not counted"
+    ) in harness.stderr
+
+
 def test_save_with_nothing_to_save_keeps_the_file(harness: Harness, tmp_path: Path) -> None:
     target = tmp_path / "keep.md"
     target.write_text("precious\n")

@@ -350,6 +350,8 @@ class Session:
             )
             if tot.unknown:
                 line += f" · {tot.unknown} without usage"
+            if tot.unpriced:
+                line += f" · {tot.unpriced} on an unpriced model, not counted"
             self._note(line)
             return None
         self._note(f"unknown command {name}: /help lists them", "warn")

@@ -37,7 +37,9 @@ def _cell(entry: dict[str, Any], column: str) -> str:
     return str(value)
 
 
-def _fit(cols: list[str], rows: list[dict[str, str]], headers: dict[str, str], width: int) -> set[str]:
+def _fit(
+    cols: list[str], rows: list[dict[str, str]], headers: dict[str, str], width: int
+) -> set[str]:
     """The columns shown on `width` columns: the id always, then provider, price, the rest, each
     while it fits whole (a column narrower than its cells would fold them)."""
     from rich.cells import cell_len
