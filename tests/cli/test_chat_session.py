@@ -267,6 +267,14 @@ def test_multiline_input(harness: Harness) -> None:
     assert conv.exchanges[0].prompt == "line one\nline two\nthree"
 
 
+def test_help_shows_the_session_table_and_its_aliases_work(harness: Harness) -> None:
+    from mscli.chat.session import COMMANDS
+
+    assert harness.run("/?" + ENTER + "/q" + ENTER) == 0  # aliases of /help and /exit
+    for c in COMMANDS:  # the table the README and man page are generated from
+        assert flat(f"{c.usage} {c.summary}") in harness.stderr
+
+
 def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
     save = tmp_path / "t.md"
     keys = (
