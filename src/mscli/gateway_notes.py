@@ -23,13 +23,14 @@ from mscli.jsontext import dumps
 MAX_ENTRIES = 64
 
 
-def _path() -> Path:
+def notes_path() -> Path:
+    """The notes file (the README's Files table names it from here)."""
     return cache_dir() / "gateways.json"
 
 
 def _load() -> dict[str, Any]:
     try:
-        raw = json.loads(_path().read_text(encoding="utf-8"))
+        raw = json.loads(notes_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
@@ -45,7 +46,7 @@ def remember_refuses_stream_options(base_url: str) -> None:
     notes.pop(base_url.rstrip("/"), None)
     notes[base_url.rstrip("/")] = {"stream_options": "refused"}  # newest last
     notes = dict(list(notes.items())[-MAX_ENTRIES:])
-    path = _path()
+    path = notes_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gateways-", suffix=".tmp")
