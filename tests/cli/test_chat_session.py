@@ -455,7 +455,10 @@ def test_completion_of_commands_and_models(harness: Harness) -> None:
 
     from mscli.chat.session import _completer
 
-    comp = _completer(lambda: ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-mini"])
+    comp = _completer(
+        lambda: ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-mini"],
+        lambda: ["reviewer", "french"],
+    )
 
     def names(text: str) -> list[str]:
         return [c.text for c in comp.get_completions(Document(text), CompleteEvent())]
@@ -465,6 +468,8 @@ def test_completion_of_commands_and_models(harness: Harness) -> None:
     assert names("/model claude-") == ["claude-sonnet-4-5", "claude-haiku-4-5"]
     assert names("hello") == []
     assert names("/system x") == []
+    assert names("/role ") == ["reviewer", "french"]
+    assert names("/role fr") == ["french"]
 
 
 # --- a real pseudo-terminal ----------------------------------------------------------------------

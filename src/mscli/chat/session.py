@@ -89,7 +89,7 @@ LITERAL_SLASH = "Start a message with // to send a literal '/'."
 
 
 def _completer(
-    model_ids: Callable[[], Iterable[str]], role_names: Callable[[], Iterable[str]]
+    model_ids: Callable[[], Iterable[str]], role_names: Callable[[], Iterable[str]] = tuple
 ) -> Any:
     from prompt_toolkit.completion import Completer, Completion
 
