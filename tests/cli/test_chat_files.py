@@ -60,6 +60,13 @@ def test_dash_is_stdin_and_a_file_alone_is_the_message(
     ]
 
 
+@pytest.mark.parametrize("args", [["-f", "-", "-"], ["-f", "-", "--file", "-", "x"]])
+def test_stdin_is_read_once(sandbox: EmbeddedSandbox, args: list[str]) -> None:
+    res = chat(sandbox, *args, input="text\n")
+    assert res.code == 2
+    assert "Standard input can be read once" in said(res.stderr)
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [

@@ -151,7 +151,7 @@ def command(
             "--file",
             "-f",
             help="Send this text file before the prompt, under a line naming it (repeatable; "
-            "`-` is stdin). Binary files are refused.",
+            "`-` is stdin). Binary files are refused. With no prompt, the files are the message.",
             show_default=False,
             metavar="PATH",
         ),
@@ -193,6 +193,8 @@ def command(
     words = list(prompt or [])
     interactive = False
     term = actx.terminal
+    if [*(file or []), *words].count("-") > 1:
+        raise UsageError("Standard input can be read once: give `-` (or `-f -`) only once.")
     files = [attach.load(path, term) for path in file or []]
     if words == ["-"]:
         text = _read_stdin(term)
