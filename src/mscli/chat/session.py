@@ -356,11 +356,5 @@ class Session:
         return None
 
 
-def input_history_path() -> Path:
-    from mscli.ledger import data_dir
-
-    return data_dir() / "chat_input_history"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
