@@ -18,11 +18,11 @@ import pytest
 from rich.console import Console
 
 from mscli.app import main
-from mscli.chat.session import input_history_path
 from mscli.history import HistoryStore
 from mscli.output.chat_view import MarkdownView
 from mscli.terminal import Terminal
 from support.chat_run import MODEL, completion, flat
+from support.paths import run_paths
 from support.vt import render
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Harness:
         return flat(str(self.terminal.stderr.getvalue()))  # type: ignore[attr-defined]
 
     def conversations(self) -> list[Any]:
-        with HistoryStore.open() as store:
+        with HistoryStore.open(run_paths().history) as store:
             return [store.get(c.id) for c in store.list()]
 
 
@@ -144,7 +144,7 @@ def test_two_exchanges_then_ctrl_d(harness: Harness) -> None:
         ("And more", two, "complete"),
     ]
     assert "mscli chat" in harness.stderr and MODEL in harness.stderr
-    assert input_history_path().read_text().count("+Hello") == 1
+    assert run_paths().input_history.read_text().count("+Hello") == 1
 
 
 def test_a_reply_cut_at_the_token_limit_says_so(harness: Harness) -> None:
@@ -392,7 +392,7 @@ def test_nothing_to_undo_or_retry(harness: Harness) -> None:
 def test_no_log_session_saves_nothing(harness: Harness) -> None:
     assert harness.run("Hi" + ENTER + CTRL_D, log=False) == 0
     assert harness.conversations() == []
-    assert not input_history_path().exists()
+    assert not run_paths().input_history.exists()
     assert "not saved to history" in harness.stderr
 
 
@@ -401,7 +401,7 @@ def _with_key(sb: EmbeddedSandbox, pipe: PipeInput, key: str) -> Harness:
     checked before the session starts, with a key that works)."""
     from mscli import catalogue
 
-    catalogue.save(sb.base_url, [{"id": MODEL}])
+    catalogue.save(run_paths().cache_dir, sb.base_url, [{"id": MODEL}])
     return Harness(sb, pipe, key)
 
 
@@ -594,7 +594,7 @@ def test_session_in_a_real_terminal(
 
     from mscli.history import HistoryStore
 
-    with HistoryStore.open() as store:
+    with HistoryStore.open(run_paths().history) as store:
         (c,) = store.list()
         conv = store.get(c.id)
     assert (

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -100,9 +100,11 @@ class ClientConfig:
     max_wait: float = 60.0  # longest single wait mscli accepts (Retry-After or backoff)
     allow_insecure_http: bool = False
     user_agent: str = f"mscli/{__version__}"
-    #: the proxy variables of the run's environment (`urls.proxy_env`), to name the proxy in an
-    #: error; httpx itself still reads them from the process's environment (trust_env)
-    proxy_env: Mapping[str, str] = field(default_factory=dict)
+    #: the proxy variables of the run's environment (`urls.proxy_env`, from `Settings`): they name
+    #: the proxy in an error and tell whether a plain-http base can still use TLS (an https
+    #: proxy). httpx itself reads them from the process's environment (trust_env). None: not
+    #: known, so no proxy is named and TLS is always possible (the CA bundle is loaded).
+    proxy_env: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         shown = "None" if self.api_key is None else "'****'"
