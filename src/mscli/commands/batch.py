@@ -13,7 +13,12 @@ from typing import IO, TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mscli.completers import complete_model
+from mscli.commands._options import (
+    max_tokens_option,
+    model_option,
+    system_option,
+    temperature_option,
+)
 
 if TYPE_CHECKING:
     from mscli.batch.runner import Progress
@@ -78,37 +83,19 @@ def command(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model for lines that name none (default: default_model from the config).",
-            autocompletion=complete_model,
-            show_default=False,
-        ),
+        model_option("Model for lines that name none (default: default_model from the config)."),
     ] = None,
     system: Annotated[
-        Optional[str],
-        typer.Option(
-            "--system", "-s", help="System prompt for lines that have none.", show_default=False
-        ),
+        Optional[str], system_option("System prompt for lines that have none.")
     ] = None,
     temperature: Annotated[
         Optional[float],
-        typer.Option(
-            "--temperature",
-            min=0.0,
-            max=2.0,
-            help="Sampling temperature (0 to 2) for lines that set none.",
-            show_default=False,
-        ),
+        temperature_option("Sampling temperature (0 to 2) for lines that set none."),
     ] = None,
     max_tokens: Annotated[
         Optional[int],
-        typer.Option(
-            "--max-tokens",
-            min=1,
-            help="Longest reply, in tokens, for lines that set none (also bounds --dry-run's estimate).",
-            show_default=False,
+        max_tokens_option(
+            "Longest reply, in tokens, for lines that set none (also bounds --dry-run's estimate)."
         ),
     ] = None,
     lines: Annotated[

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mscli.catalogue import DEFAULT_MODEL
-from mscli.completers import complete_conversation, complete_model
+from mscli.commands._options import (
+    max_tokens_option,
+    model_option,
+    system_option,
+    temperature_option,
+)
+from mscli.completers import complete_conversation
 
 if TYPE_CHECKING:
     from mscli.chat.exchange import Outcome, Params
@@ -56,31 +62,13 @@ def command(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option(
-            "--model",
-            "-m",
-            help=f"Model id (default: default_model from the config, else {DEFAULT_MODEL}).",
-            autocompletion=complete_model,
-            show_default=False,
-        ),
+        model_option(f"Model id (default: default_model from the config, else {DEFAULT_MODEL})."),
     ] = None,
-    system: Annotated[
-        Optional[str], typer.Option("--system", "-s", help="System prompt.", show_default=False)
-    ] = None,
+    system: Annotated[Optional[str], system_option("System prompt.")] = None,
     temperature: Annotated[
-        Optional[float],
-        typer.Option(
-            "--temperature",
-            min=0.0,
-            max=2.0,
-            help="Sampling temperature, 0 to 2.",
-            show_default=False,
-        ),
+        Optional[float], temperature_option("Sampling temperature, 0 to 2.")
     ] = None,
-    max_tokens: Annotated[
-        Optional[int],
-        typer.Option("--max-tokens", min=1, help="Longest reply, in tokens.", show_default=False),
-    ] = None,
+    max_tokens: Annotated[Optional[int], max_tokens_option("Longest reply, in tokens.")] = None,
     top_p: Annotated[
         Optional[float],
         typer.Option(
