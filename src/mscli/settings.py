@@ -1,7 +1,7 @@
 """Settings resolution: flag > environment > profile > default, with the source of every value.
 
 This module (with `mscli.paths` for the directories) and `output/console.py` are the only places
-that read the run's environment, the mapping `Terminal.env`, never `os.environ`. It imports no
+that read the run's environment, the mapping `Terminal.env`, never the process's. It imports no
 third-party package at module level, so resolving settings costs nothing at startup.
 """
 
