@@ -22,13 +22,14 @@ from mscli.jsontext import dumps
 MAX_ENTRIES = 64
 
 
-def _path(cache_dir: Path) -> Path:
+def notes_path(cache_dir: Path) -> Path:
+    """The notes file in the cache directory (the README's Files table names it from here)."""
     return cache_dir / "gateways.json"
 
 
 def _load(cache_dir: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(_path(cache_dir).read_text(encoding="utf-8"))
+        raw = json.loads(notes_path(cache_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
@@ -44,7 +45,7 @@ def remember_refuses_stream_options(cache_dir: Path, base_url: str) -> None:
     notes.pop(base_url.rstrip("/"), None)
     notes[base_url.rstrip("/")] = {"stream_options": "refused"}  # newest last
     notes = dict(list(notes.items())[-MAX_ENTRIES:])
-    path = _path(cache_dir)
+    path = notes_path(cache_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gateways-", suffix=".tmp")

@@ -27,7 +27,7 @@ class Entry:
     model: str
     prompt_tokens: int
     completion_tokens: int
-    credits: float  # estimate at list price
+    credits: float | None  # estimate at list price; None for a model without a known price
 
 
 def record(
@@ -80,7 +80,7 @@ def entries(path: Path, *, since: float = 0.0, base_url: str | None = None) -> l
                 model=str(raw["model"]),
                 prompt_tokens=int(raw["prompt_tokens"]),
                 completion_tokens=int(raw["completion_tokens"]),
-                credits=float(raw["credits"]),
+                credits=None if raw["credits"] is None else float(raw["credits"]),
             )
         except (ValueError, KeyError, TypeError, OverflowError):
             continue
@@ -96,6 +96,5 @@ def _sane(e: Entry) -> bool:
         math.isfinite(e.ts)
         and 0 <= e.prompt_tokens <= MAX_COUNT
         and 0 <= e.completion_tokens <= MAX_COUNT
-        and math.isfinite(e.credits)
-        and 0 <= e.credits <= MAX_CREDITS
+        and (e.credits is None or (math.isfinite(e.credits) and 0 <= e.credits <= MAX_CREDITS))
     )

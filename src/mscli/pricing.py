@@ -40,10 +40,6 @@ CATALOGUE: tuple[ModelInfo, ...] = (
 
 MODELS: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
 
-#: Price used for a model the docs publish no price for (our decision: the mid-range Sonnet price,
-#: so an estimate errs on the high side rather than showing zero).
-DEFAULT_PRICE: tuple[float, float] = (30.0, 150.0)
-
 #: The priced model with the lowest output price: what `balance --probe` and `doctor --live` use
 #: when the served model list is unknown (see `cheapest_of`).
 CHEAPEST_MODEL = "gemini-2.5-flash"
@@ -51,14 +47,15 @@ CHEAPEST_MODEL = "gemini-2.5-flash"
 
 def price_of(
     model: str, overrides: Mapping[str, tuple[float, float]] | None = None
-) -> tuple[float, float]:
-    """Credits per 1M (input, output) tokens for `model`; config overrides win, then the table."""
+) -> tuple[float, float] | None:
+    """Credits per 1M (input, output) tokens for `model`: config overrides win, then the table;
+    None when neither prices it (every estimate for it is then unknown, never invented)."""
     if overrides and model in overrides:
         return overrides[model]
     info = MODELS.get(model)
     if info is not None and info.input_per_m is not None and info.output_per_m is not None:
         return (info.input_per_m, info.output_per_m)
-    return DEFAULT_PRICE
+    return None
 
 
 def cheapest_of(served: Iterable[str] | None, default: str | None = None) -> str:
@@ -87,9 +84,13 @@ def estimate_credits(
     prompt_tokens: int,
     completion_tokens: int,
     overrides: Mapping[str, tuple[float, float]] | None = None,
-) -> float:
-    """Estimated credits for one completion at list price (no plan discount)."""
-    pin, pout = price_of(model, overrides)
+) -> float | None:
+    """Estimated credits for one completion at list price (no plan discount); None when the
+    model has no known price."""
+    price = price_of(model, overrides)
+    if price is None:
+        return None
+    pin, pout = price
     return round((prompt_tokens * pin + completion_tokens * pout) / 1_000_000, 6)
 
 

@@ -199,6 +199,19 @@ def test_not_reported_shows_ledger_rules_and_dashboard(no_balance_api: str) -> N
     assert "--probe" in out
 
 
+def test_not_reported_counts_unpriced_requests_apart(no_balance_api: str) -> None:
+    from mscli import ledger
+
+    ledger.record(
+        run_paths().ledger, no_balance_api, "claude-sonnet-4-5", 1000, 1000
+    )  # 0.18 credits at list price
+    ledger.record(
+        run_paths().ledger, no_balance_api, "gpt-4o", 10**6, 10**6
+    )  # no known price: no credits recorded
+    out = flat(balance(no_balance_api).stdout)
+    assert "0.18 credits in 2 requests (estimate); 1 unpriced, not counted" in out
+
+
 def test_not_reported_json(no_balance_api: str) -> None:
     r = balance(no_balance_api, "--json")
     assert r.code == 0

@@ -267,6 +267,14 @@ def test_multiline_input(harness: Harness) -> None:
     assert conv.exchanges[0].prompt == "line one\nline two\nthree"
 
 
+def test_help_shows_the_session_table_and_its_aliases_work(harness: Harness) -> None:
+    from mscli.chat.session import COMMANDS
+
+    assert harness.run("/?" + ENTER + "/q" + ENTER) == 0  # aliases of /help and /exit
+    for c in COMMANDS:  # the table the README and man page are generated from
+        assert flat(f"{c.usage} {c.summary}") in harness.stderr
+
+
 def test_slash_commands(harness: Harness, tmp_path: Path) -> None:
     save = tmp_path / "t.md"
     keys = (
@@ -369,6 +377,20 @@ def test_usage_after_continue_counts_the_earlier_exchanges(
     again = Harness(sandbox, pipe)
     assert again.run("/usage" + ENTER + "/exit" + ENTER, "-c") == 0
     assert "1 exchange ·" in again.stderr and "0 exchanges" not in again.stderr
+
+
+def test_usage_does_not_price_an_unpriced_model(harness: Harness) -> None:
+    keys = "Hello" + ENTER + "/model gpt-4o" + ENTER + "Again" + ENTER + "/usage" + ENTER
+    assert harness.run(keys + "/exit" + ENTER) == 0
+    (conv,) = harness.conversations()
+    first, second = conv.exchanges
+    assert second.model == "gpt-4o" and second.estimated_credits is None
+    assert first.estimated_credits is not None and first.estimated_credits > 0
+    assert (
+        f"2 exchanges · {first.prompt_tokens + second.prompt_tokens} prompt + 12 completion "
+        f"tokens · ≈ {first.estimated_credits:.4f} credits (estimate at list price) · "
+        "1 on an unpriced model, not counted"
+    ) in harness.stderr
 
 
 def test_save_with_nothing_to_save_keeps_the_file(harness: Harness, tmp_path: Path) -> None:

@@ -211,3 +211,26 @@ def test_waiting_is_shown_on_a_terminal_only(sandbox: Any) -> None:
     assert "Asking" not in run("--json", *args, env=env, stderr_tty=True).stderr
     r = run("--base-url", sandbox.base_url, "balance", env=env, stderr_tty=True)
     assert r.exit_code == 0 and "Asking 127.0.0.1 for the balance…" in r.stderr
+
+
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_narrow_terminal_never_folds_an_id(sandbox: Any, columns: str) -> None:
+    result = run(
+        "--base-url",
+        sandbox.base_url,
+        "models",
+        env={"MODELSTACK_API_KEY": sandbox.api_key, "COLUMNS": columns},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for m in CATALOGUE:  # each id whole, at the start of its own line
+        assert any(line.split()[:1] == [m.id] for line in lines), (m.id, result.stdout)
+    assert all(len(line.rstrip()) <= int(columns) for line in lines)
+    assert len(lines) == len(CATALOGUE) + 1  # the header, then one line per model
+
+
+def test_count_line_is_singular_for_one_model(sandbox: Any) -> None:
+    one = invoke(sandbox, "models", "--filter", "gpt-4o")
+    assert "1 model (" in one.stderr and "1 models" not in one.stderr
+    many = invoke(sandbox, "models", "--filter", "gemini")
+    assert "2 models (" in many.stderr

@@ -141,6 +141,33 @@ def test_readme_regions_come_from_the_same_tables() -> None:
         assert f"| `{' '.join(path)}" in regions["commands"], path
 
 
+def test_session_commands_are_documented_from_the_session_table() -> None:
+    from mscli.chat.session import COMMANDS, LITERAL_SLASH
+
+    region = readme.readme_regions()["session-commands"]
+    man = manpage.render_man()
+    section = man[man.index(".SH SESSION COMMANDS\n") : man.index(".SH ENVIRONMENT\n")]
+    committed = (ROOT / devtools.README_PATH).read_text(encoding="utf-8")
+    assert "<!-- BEGIN GENERATED:session-commands -->\n" + region in committed
+    for c in COMMANDS:
+        assert f"| `{c.usage}` | {readme._cell(c.summary)} |" in region
+        assert f".TP\n\\fB{c.name}\\fR" in section
+        for alias in c.aliases:
+            assert alias in region and alias in section
+    assert LITERAL_SLASH in region and LITERAL_SLASH in section
+
+
+def test_files_table_names_the_input_history_and_the_gateway_notes() -> None:
+    files = readme.readme_regions()["files"]
+    man = manpage.render_man()
+    for linux, mac in (
+        ("~/.local/share/mscli/chat_input_history", "~/Library/Application Support/mscli/"),
+        ("~/.cache/mscli/gateways.json", "~/Library/Caches/mscli/gateways.json"),
+    ):
+        assert f"| `{linux}` |" in files and mac in files
+        assert f"\\fI{linux}\\fR" in man
+
+
 def test_files_section_uses_home_placeholders_not_this_machine() -> None:
     man = manpage.render_man()
     assert "~/.config/mscli/config.toml" in man

@@ -9,6 +9,7 @@ import pytest
 from sandbox_http import call, chat, connect, parse_sse
 
 from mscli import pricing
+from mscli.sandbox.accounts import UNPRICED_CHARGE
 from mscli.sandbox.keys import BY_KEY, MAGIC_KEYS, TABLE, lookup
 
 
@@ -242,7 +243,7 @@ def test_tiny_real_window(sandbox_factory):
 
 
 def cost(model, prompt, completion):
-    pin, pout = pricing.price_of(model)
+    pin, pout = pricing.price_of(model) or UNPRICED_CHARGE
     return (prompt * pin + completion * pout) / 1_000_000
 
 
@@ -284,10 +285,10 @@ def test_discount_follows_the_plan(sandbox_factory, plan):
     assert balance(sb) == (0, pytest.approx(50 - c * (1 - disc), abs=1e-6))
 
 
-def test_unpriced_models_use_the_default_price(sandbox_factory):
+def test_unpriced_models_are_charged_the_sandbox_price(sandbox_factory):
     sb = sandbox_factory(subscription_credits=10)
     u = chat(sb, "e", model="gpt-4o", max_tokens=1000).json()["usage"]
-    pin, pout = pricing.DEFAULT_PRICE
+    pin, pout = UNPRICED_CHARGE
     assert balance(sb)[0] == pytest.approx(
         10 - (u["prompt_tokens"] * pin + 1000 * pout) / 1e6, abs=1e-6
     )

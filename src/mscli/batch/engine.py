@@ -86,9 +86,10 @@ class Estimate:
     skipped: int
     invalid: int
     prompt_tokens: int
-    credits_min: float
-    credits_max: float | None  # None: some line has no max_tokens, so no upper bound
+    credits_min: float | None  # None: some line's model has no known price
+    credits_max: float | None  # None: that, or some line has no max_tokens (no upper bound)
     rate: Rate
+    unpriced: int = 0  # lines whose model has no known price
 
     @property
     def seconds(self) -> float:
@@ -102,8 +103,9 @@ class Estimate:
             "invalid": self.invalid,
             "prompt_tokens_estimate": self.prompt_tokens,
             "estimated_credits": {
-                "min": round(self.credits_min, 6),
+                "min": round(self.credits_min, 6) if self.credits_min is not None else None,
                 "max": round(self.credits_max, 6) if self.credits_max is not None else None,
+                "unpriced_requests": self.unpriced,
             },
             "rpm": self.rate.rpm,
             "rpm_source": self.rate.source,
@@ -111,43 +113,52 @@ class Estimate:
         }
 
     def text(self) -> str:
-        top = (
-            f"{self.credits_max:.4f}"
-            if self.credits_max is not None
-            else "no upper bound (some lines set no max_tokens; --max-tokens N gives one)"
-        )
+        if self.credits_min is None:
+            credits = f"credits unknown ({self.unpriced} requests on a model without a known price)"
+        else:
+            top = (
+                f"{self.credits_max:.4f}"
+                if self.credits_max is not None
+                else "no upper bound (some lines set no max_tokens; --max-tokens N gives one)"
+            )
+            credits = f"≈ {self.credits_min:.4f} to {top} credits (estimate at list price, up to max_tokens)"
         extra = [f"{self.skipped} skipped: done earlier"] if self.skipped else []
         if self.invalid:
             extra.append(f"{self.invalid} invalid: not sent")
         note = f" ({', '.join(extra)})" if extra else ""
         return (
             f"Dry run, nothing sent: {self.requests} requests{note}; ≈ {self.prompt_tokens} prompt "
-            f"tokens; ≈ {self.credits_min:.4f} to {top} credits (estimate at list price, up to "
-            f"max_tokens); at least {self.seconds:.1f} s at {self.rate.rpm} RPM ({self.rate.source})."
+            f"tokens; {credits}; at least {self.seconds:.1f} s at {self.rate.rpm} RPM ({self.rate.source})."
         )
 
 
 def estimate(job: Job, rate: Rate, overrides: Mapping[str, tuple[float, float]]) -> Estimate:
     from mscli.pricing import estimate_credits
 
-    prompt_tokens, low, high = 0, 0.0, 0.0
+    prompt_tokens, low, high, unpriced = 0, 0.0, 0.0, 0
     bounded = True
     for line in job.lines:
         assert line.model is not None
         tokens = approx_tokens(line.prompt_chars)
         prompt_tokens += tokens
-        low += estimate_credits(line.model, tokens, 0, overrides)
         most = line.params.get("max_tokens")
         bounded = bounded and most is not None
-        high += estimate_credits(line.model, tokens, int(most or 0), overrides)
+        least = estimate_credits(line.model, tokens, 0, overrides)
+        if least is None:
+            unpriced += 1
+            continue
+        low += least
+        high += estimate_credits(line.model, tokens, int(most or 0), overrides) or 0.0
+    known = unpriced == 0
     return Estimate(
         len(job.lines),
         job.skipped,
         len(job.invalid),
         prompt_tokens,
-        low,
-        high if bounded else None,
+        low if known else None,
+        high if known and bounded else None,
         rate,
+        unpriced,
     )
 
 

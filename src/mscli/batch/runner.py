@@ -148,7 +148,10 @@ class Batch:
             s.failed += 1
             if s.stopped_by is None and stops_batch(done.error):
                 s.stopped_by = done.error
-        s.credits += done.credits or 0.0
+        if done.credits is not None:
+            s.credits += done.credits
+        elif done.error is None:
+            s.unpriced += 1
         try:
             with self._signals.held():  # the line and its ledger entry, or neither
                 self._write(done)

@@ -23,6 +23,7 @@ class Summary:
     succeeded: int = 0
     failed: int = 0
     credits: float = 0.0
+    unpriced: int = 0  # succeeded on a model without a known price: not in `credits`
     retries: int = 0
     rate_limited: int = 0  # 429 answers seen (each was retried or became the line's error)
     pauses: int = 0  # times every worker was held for a 429's wait
@@ -87,6 +88,7 @@ class Summary:
             "rate_limited": self.rate_limited,
             "pauses": self.pauses,
             "estimated_credits": round(self.credits, 6),
+            "unpriced_requests": self.unpriced,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
             "stopped_by": self.stopped_by.advice_key if self.stopped_by is not None else None,
@@ -104,11 +106,12 @@ class Summary:
         if self.not_sent:
             parts.append(f"{self.not_sent} not sent")
         achieved = self.achieved_rpm
+        unpriced = f"; {self.unpriced} unpriced, not counted" if self.unpriced else ""
         pace = f"{achieved:.0f} of {self.rate.rpm} RPM" if achieved else f"{self.rate.rpm} RPM"
         text = (
             f"batch: {', '.join(parts)} in {self.seconds:.1f} s, {pace} ({self.rate.source}); "
             f"{self.rate_limited} rate-limited (429); ≈ {self.credits:.4f} credits "
-            f"(estimate at list price); output: {self.output}"
+            f"(estimate at list price{unpriced}); output: {self.output}"
         )
         if self.interrupted:
             again = "`--resume`" if self.output != "stdout" else "with -o FILE, `--resume`"

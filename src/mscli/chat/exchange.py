@@ -61,7 +61,7 @@ class Outcome:
     output_closed: BrokenPipeError | None = None
     #: (prompt tokens estimated, completion tokens received, credits estimated) for a reply that
     #: ended early without a usage report; None otherwise.
-    partial: tuple[int, int, float] | None = None
+    partial: tuple[int, int, float | None] | None = None
 
     @property
     def cut_at_limit(self) -> str | None:
@@ -110,6 +110,7 @@ class Totals:
     completion_tokens: int = 0
     credits: float = 0.0
     unknown: int = 0  # exchanges without usage
+    unpriced: int = 0  # exchanges with usage but no known price (not in `credits`)
 
     def add(self, prompt: int | None, completion: int | None, credits: float | None) -> None:
         """One exchange's usage (token counts as reported, None when not)."""
@@ -119,7 +120,10 @@ class Totals:
             return
         self.prompt_tokens += prompt or 0
         self.completion_tokens += completion or 0
-        self.credits += credits or 0.0
+        if credits is None:
+            self.unpriced += 1
+        else:
+            self.credits += credits
 
 
 def usage_line(o: Outcome) -> str:
@@ -133,14 +137,20 @@ def usage_line(o: Outcome) -> str:
         prompt, completion, estimate = o.partial
         return (
             f"{label}: ≈ {prompt} prompt (estimated) + {completion} completion tokens received · "
-            f"≈ {estimate:.4f} credits (estimate at list price, {o.response_model or o.model}; "
+            f"{_credits(estimate)} ({o.response_model or o.model}; "
             "the server reported no usage)"
         )
     u = o.usage
-    credits = f"{o.credits:.4f}" if o.credits is not None else "?"
     return (
         f"{label}: {u['prompt_tokens'] if u['prompt_tokens'] is not None else '?'} prompt + "
         f"{u['completion_tokens'] if u['completion_tokens'] is not None else '?'} completion = "
         f"{u['total_tokens'] if u['total_tokens'] is not None else '?'} tokens · "
-        f"≈ {credits} credits (estimate at list price, {o.response_model or o.model})"
+        f"{_credits(o.credits)} ({o.response_model or o.model})"
     )
+
+
+def _credits(credits: float | None) -> str:
+    """An estimate as shown; a model without a known price is said to be unpriced, never guessed."""
+    if credits is None:
+        return "credits unknown (unpriced model)"
+    return f"≈ {credits:.4f} credits (estimate at list price)"

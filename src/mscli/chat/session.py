@@ -8,6 +8,7 @@ Imported only when a session starts. Its input and output are the terminal's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,19 +23,52 @@ if TYPE_CHECKING:
     from mscli.output.chat_view import ReplyView
     from mscli.terminal import Terminal
 
-COMMANDS: dict[str, str] = {
-    "/help": "show this help",
-    "/model": "NAME: switch model (Tab completes served ids); alone: show the model",
-    "/system": "TEXT: set the system prompt; alone: show it; '/system -' clears it",
-    "/temperature": "N: set the temperature (0–2); '-' resets to the server default",
-    "/clear": "start a new conversation (model and settings kept)",
-    "/retry": "send the last message again, replacing its reply",
-    "/undo": "forget the last exchange",
-    "/save": "FILE: write the conversation as a markdown transcript",
-    "/usage": "tokens and estimated credits used in this conversation",
-    "/exit": "leave (also Ctrl-D, or Ctrl-C at an empty prompt)",
-}
-ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help"}
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """One session command: the one source for `/help`, Tab completion, the README and man page."""
+
+    name: str
+    args: str  # what follows the name, e.g. "[NAME]" ("" for none)
+    help: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name} {self.args}" if self.args else self.name
+
+    @property
+    def summary(self) -> str:
+        also = f"; also {', '.join(self.aliases)}" if self.aliases else ""
+        return self.help + also
+
+
+COMMANDS: tuple[SlashCommand, ...] = (
+    SlashCommand("/help", "", "show this help", ("/?",)),
+    SlashCommand(
+        "/model", "[NAME]", "switch to model NAME (Tab completes served ids); alone, show the model"
+    ),
+    SlashCommand(
+        "/system", "[TEXT]", "set the system prompt; alone, show it; '/system -' clears it"
+    ),
+    SlashCommand(
+        "/temperature", "[N]", "set the temperature (0–2); '-' resets to the server default"
+    ),
+    SlashCommand("/clear", "", "start a new conversation (model and settings kept)"),
+    SlashCommand("/retry", "", "send the last message again, replacing its reply"),
+    SlashCommand("/undo", "", "forget the last exchange"),
+    SlashCommand("/save", "FILE", "write the conversation as a markdown transcript"),
+    SlashCommand("/usage", "", "tokens and estimated credits used in this conversation"),
+    SlashCommand(
+        "/exit",
+        "",
+        "leave the session; Ctrl-D does too, and Ctrl-C at an empty prompt",
+        ("/quit", "/q"),
+    ),
+)
+ALIASES = {alias: c.name for c in COMMANDS for alias in c.aliases}
+#: Shown after the table by `/help` (and in the docs).
+LITERAL_SLASH = "Start a message with // to send a literal '/'."
 
 
 def _completer(model_ids: Callable[[], Iterable[str]]) -> Any:
@@ -46,9 +80,9 @@ def _completer(model_ids: Callable[[], Iterable[str]]) -> Any:
             if not text.startswith("/") or "\n" in text:
                 return
             if " " not in text:
-                for name, meta in COMMANDS.items():
-                    if name.startswith(text):
-                        yield Completion(name, start_position=-len(text), display_meta=meta)
+                for c in COMMANDS:
+                    if c.name.startswith(text):
+                        yield Completion(c.name, start_position=-len(text), display_meta=c.help)
                 return
             cmd, _, arg = text.partition(" ")
             if cmd == "/model":
@@ -263,10 +297,10 @@ class Session:
             from rich.table import Table
 
             table = Table.grid(padding=(0, 2))
-            for cmd, meta in COMMANDS.items():
-                table.add_row(cmd, meta)
+            for c in COMMANDS:
+                table.add_row(c.usage, c.summary)
             self.err.print(table)
-            self._note("Start a message with // to send a literal '/'.")
+            self._note(LITERAL_SLASH)
             return None
         if name == "/model":
             if not arg:
@@ -350,6 +384,8 @@ class Session:
             )
             if tot.unknown:
                 line += f" · {tot.unknown} without usage"
+            if tot.unpriced:
+                line += f" · {tot.unpriced} on an unpriced model, not counted"
             self._note(line)
             return None
         self._note(f"unknown command {name}: /help lists them", "warn")

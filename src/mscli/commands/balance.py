@@ -191,7 +191,12 @@ def _ledger(path: Path, base_url: str) -> dict[str, Any]:
     week = ledger.entries(path, since=now - _WINDOWS[-1][1], base_url=base_url)
     for key, seconds, _label in _WINDOWS:
         picked = [e for e in week if e.ts >= now - seconds]
-        out[key] = {"credits": round(sum(e.credits for e in picked), 4), "requests": len(picked)}
+        priced = [e.credits for e in picked if e.credits is not None]
+        out[key] = {
+            "credits": round(sum(priced), 4),
+            "requests": len(picked),
+            "unpriced_requests": len(picked) - len(priced),
+        }
     return out
 
 
@@ -244,7 +249,7 @@ def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> A
             ct,
             overrides=s.price_overrides,
         )
-        cost = estimate_credits(model, pt, ct, s.price_overrides)
+        cost = estimate_credits(reply.model or model, pt, ct, s.price_overrides)
     result["probe"] = {
         "sent": True,
         "model": model,
@@ -340,7 +345,12 @@ def _render(actx: AppContext, result: dict[str, Any], base_url: str) -> None:
         w = led[key]
         grid.add_row(
             f"Spent, {label}",
-            f"{_fmt(w['credits'])} credits in {w['requests']} request{'s' if w['requests'] != 1 else ''} (estimate)",
+            f"{_fmt(w['credits'])} credits in {w['requests']} request{'s' if w['requests'] != 1 else ''} (estimate)"
+            + (
+                f"; {w['unpriced_requests']} unpriced, not counted"
+                if w["unpriced_requests"]
+                else ""
+            ),
         )
     rules = result["refill_rules"]
     if rules:

@@ -37,6 +37,32 @@ def _cell(entry: dict[str, Any], column: str) -> str:
     return str(value)
 
 
+def _fit(
+    cols: list[str], rows: list[dict[str, str]], headers: dict[str, str], width: int
+) -> set[str]:
+    """The columns shown on `width` columns: the id always, then provider, price, the rest, each
+    while it fits whole (a column narrower than its cells would fold them)."""
+    from rich.cells import cell_len
+
+    def need(c: str) -> int:
+        return max([cell_len(headers.get(c, c.upper()))] + [cell_len(r[c]) for r in rows])
+
+    order = ["id", "owned_by", cols[-1], *(c for c in cols[:-1] if c not in ("id", "owned_by"))]
+    shown: set[str] = set()
+    used = -2  # the first column has no padding before it
+    for c in order:
+        if c not in cols:
+            continue
+        if c == "id" or used + 2 + need(c) <= width:
+            shown.add(c)
+            used += 2 + need(c)
+    return shown
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 @app.callback(invoke_without_command=True)
 def models(
     ctx: typer.Context,
@@ -79,26 +105,35 @@ def models(
         return
     from rich.table import Table
 
-    from mscli.pricing import MODELS
+    from mscli.pricing import price_of
 
-    cols = _columns(entries)
-    table = Table(box=None, pad_edge=False, header_style="title")
-    headers = {"id": "ID", "owned_by": "PROVIDER", "created": "CREATED"}
-    for c in cols:
-        table.add_column(headers.get(c, c.upper()), overflow="fold")
-    table.add_column("CREDITS / 1M IN·OUT (est.)", justify="right")
+    price_col = "CREDITS / 1M IN·OUT (est.)"
+    headers = {"id": "ID", "owned_by": "PROVIDER", "created": "CREATED", price_col: price_col}
+    rows = []
     for e in entries:
-        info = MODELS.get(str(e["id"]))
-        price = (
-            f"{info.input_per_m:g} · {info.output_per_m:g}"
-            if info and info.input_per_m is not None
-            else "—"
-        )
-        table.add_row(*(_cell(e, c) for c in cols), price)
+        price = price_of(str(e["id"]), actx.settings.price_overrides)
+        row = {c: _cell(e, c) for c in _columns(entries)}
+        row[price_col] = f"{price[0]:g} · {price[1]:g}" if price else "—"
+        rows.append(row)
+    cols = [*_columns(entries), price_col]
+    shown = _fit(cols, rows, headers, actx.out.width)
+    table = Table(box=None, pad_edge=False, header_style="title")
+    for c in cols:
+        if c in shown:  # no cell is ever folded: an id is copied into commands
+            table.add_column(
+                headers.get(c, c.upper()),
+                no_wrap=True,
+                justify="right" if c == price_col else "left",
+            )
+    for row in rows:
+        table.add_row(*(row[c] for c in cols if c in shown))
     actx.out.print(table)
+    left_out = [headers.get(c, c.upper()) for c in cols if c not in shown]
+    if left_out:
+        actx.note(f"Too narrow for {', '.join(left_out)}: widen the terminal, or use --json.")
     source = "cache, under 10 min old; --refresh to refetch" if cached else "live"
     actx.note(
-        f"{len(entries)} models ({source}). Prices are list prices from the pricing page, estimates only."
+        f"{_plural(len(entries), 'model')} ({source}). Prices are list prices from the pricing page, estimates only."
     )
 
 

@@ -4,9 +4,10 @@
 
 Everything is generated from the running app (`typer.main.get_command(app)`, walked recursively)
 and from the data tables the code itself uses (`EXIT_CODE_DOCS`, `ENV_VARS`, the sandbox's
-`MAGIC_KEYS`, the path functions of the config store, models cache, ledger and history), so the
-committed copies cannot drift: `tests/docs/test_generated_files.py` regenerates them in memory and
-fails on any difference. `--check` writes nothing and exits 1 listing the files that differ (for CI).
+`MAGIC_KEYS`, the chat session's slash-command table, the path functions of the config store,
+models cache, gateway notes, ledger, history and session input history), so the committed copies
+cannot drift: `tests/docs/test_generated_files.py` regenerates them in memory and fails on any
+difference. `--check` writes nothing and exits 1 listing the files that differ (for CI).
 
 Output is deterministic: no dates, no colour, no terminal width, and paths shown with `~` for the
 home directory (the Linux/XDG defaults, with the macOS ones beside them).

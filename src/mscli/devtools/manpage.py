@@ -8,7 +8,7 @@ import shlex
 
 from mscli import __version__
 from mscli.devtools.apptree import PROG, REGENERATE, Command, Param, command_tree
-from mscli.devtools.sources import file_docs, magic_keys
+from mscli.devtools.sources import file_docs, magic_keys, session_commands
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS
 
@@ -246,6 +246,20 @@ def render_man(tree: Command | None = None) -> str:
             out.append(".PP")
             subs = _bold_list([s.path[-1] for s in cmd.subcommands])
             out.append(f"Commands: {subs}.")
+    slash, note = session_commands()
+    out.append(".SH SESSION COMMANDS")
+    out.append(
+        "In an interactive \\fBmscli chat\\fR session (no prompt, on a terminal), a line starting "
+        "with / is a command:"
+    )
+    for c in slash:
+        out.append(".TP")
+        out.append(
+            f"\\fB{_literal(c.name)}\\fR" + (f" \\fI{_literal(c.args)}\\fR" if c.args else "")
+        )
+        out.extend(_lines(roff_text(_sentence(c.summary))))
+    out.append(".PP")
+    out.extend(_lines(roff_text(note)))
     out.append(".SH ENVIRONMENT")
     for var in ENV_VARS:
         out.append(".TP")

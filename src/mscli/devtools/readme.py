@@ -7,13 +7,20 @@ import re
 from pathlib import Path
 
 from mscli.devtools.apptree import REGENERATE, Command, command_tree
-from mscli.devtools.sources import file_docs, magic_keys
+from mscli.devtools.sources import file_docs, magic_keys, session_commands
 from mscli.exit_codes import EXIT_CODE_DOCS
 from mscli.settings import ENV_VARS
 
 README_PATH = "README.md"
 README_FALLBACK = "docs/readme-generated.md"
-README_REGIONS = ("exit-codes", "env-vars", "commands", "sandbox-keys", "files")
+README_REGIONS = (
+    "exit-codes",
+    "env-vars",
+    "commands",
+    "session-commands",
+    "sandbox-keys",
+    "files",
+)
 
 
 def _cell(text: str) -> str:
@@ -40,6 +47,11 @@ def readme_regions(tree: Command | None = None) -> dict[str, str]:
         usage = cmd.name if cmd.is_group else cmd.usage().replace(" [OPTIONS]", "")
         rows.append(f"| `{usage}` | {_cell(cmd.summary)} |")
     regions["commands"] = "\n".join(rows)
+
+    slash, note = session_commands()
+    rows = ["| Command | What it does |", "|---|---|"]
+    rows += [f"| `{c.usage}` | {_cell(c.summary)} |" for c in slash]
+    regions["session-commands"] = "\n".join([*rows, "", note])
 
     rows = ["| File | What it holds | macOS |", "|---|---|---|"]
     for f in file_docs():

@@ -1,6 +1,6 @@
 """The facts beyond the app that the man page and README list: the files mscli reads and writes
-(paths from the code's own functions, with `~` for home, Linux and macOS defaults) and the
-sandbox's magic test keys."""
+(paths from the code's own functions, with `~` for home, Linux and macOS defaults), the sandbox's
+magic test keys and the chat session's slash-commands."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ class FileDoc:
 
 def file_docs() -> list[FileDoc]:
     """The files mscli reads and writes, from the same functions the code uses."""
+    from mscli import gateway_notes
     from mscli.config_store import CONFIG_FILENAME
     from mscli.paths import Paths
 
@@ -80,7 +81,17 @@ def file_docs() -> list[FileDoc]:
             "Credits spent through mscli (estimates, no prompt text), for `mscli balance`. "
             "`MSCLI_DATA_DIR` names another directory.",
         ),
+        (
+            lambda paths: gateway_notes.notes_path(paths.cache_dir),
+            "What mscli learned about each base URL (a gateway that refuses `stream_options` is "
+            "sent none), so later runs skip a failed request. Safe to delete.",
+        ),
         (lambda paths: paths.history, "Saved conversations (SQLite, 0600), for `mscli history`."),
+        (
+            lambda paths: paths.input_history,
+            "What you typed in interactive `mscli chat` sessions (Up/Down recalls it), 0600; not "
+            "written with `--no-log`.",
+        ),
     ]
     out = []
     for getter, meaning in getters:
@@ -90,6 +101,14 @@ def file_docs() -> list[FileDoc]:
             macos = _tilde(getter(Paths.from_env({"HOME": _HOME})))
         out.append(FileDoc(linux, macos, meaning))
     return out
+
+
+def session_commands() -> tuple[list[Any], str]:
+    """The interactive session's slash-commands (`chat.session.COMMANDS`, as `/help` shows them)
+    and the note that follows them."""
+    from mscli.chat.session import COMMANDS, LITERAL_SLASH
+
+    return list(COMMANDS), LITERAL_SLASH
 
 
 def magic_keys() -> tuple[list[Any], str] | None:

@@ -411,8 +411,11 @@ def check_live(state: DoctorState) -> CheckResult:
 
         pt, ct = usage.prompt_tokens or 0, usage.completion_tokens or 0
         ledger.record(s.paths.ledger, s.base_url.value, model, pt, ct, overrides=s.price_overrides)
+        credits = estimate_credits(model, pt, ct, s.price_overrides)
         cost = (
-            f", about {estimate_credits(model, pt, ct, s.price_overrides):.4f} credits (estimate)"
+            f", about {credits:.4f} credits (estimate)"
+            if credits is not None
+            else ", credits unknown (no price for this model)"
         )
     if first is None:
         return ok(

@@ -22,6 +22,11 @@ from mscli.sandbox.keys import MagicKey
 LOW_CREDITS = 5.0
 
 
+#: What the sandbox charges per 1M (input, output) tokens for a model the docs publish no price
+#: for: the server has to charge something; mscli itself never estimates such a model (None).
+UNPRICED_CHARGE: tuple[float, float] = (30.0, 150.0)
+
+
 @dataclass
 class Account:
     key: str
@@ -136,7 +141,8 @@ class AccountStore:
     def charge(
         self, acct: Account, model: str, prompt_tokens: int, completion_tokens: int
     ) -> Charge:
-        cost = pricing.estimate_credits(model, prompt_tokens, completion_tokens)
+        price = pricing.price_of(model) or UNPRICED_CHARGE
+        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
         with self._lock:
             from_sub = min(acct.subscription, cost)
             acct.subscription = max(0.0, acct.subscription - from_sub)
