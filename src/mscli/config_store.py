@@ -210,12 +210,10 @@ class ConfigStore:
             ) from None
 
     def owns_directory(self) -> bool:
-        """Whether the directory is mscli's own, so mscli may change its mode: the platform default
-        or any directory named ``mscli``. A directory the user chose for other things too
-        (``MSCLI_CONFIG_DIR=~/dotfiles``) is theirs."""
-        from mscli.paths import platform_config_dir
-
-        return self.directory.name == "mscli" or self.directory == platform_config_dir()
+        """Whether the directory is mscli's own, so mscli may change its mode: any directory named
+        ``mscli``, the platform default included (`mscli.paths`). A directory the user chose for
+        other things too (``MSCLI_CONFIG_DIR=~/dotfiles``) is theirs."""
+        return self.directory.name == "mscli"
 
     def _tighten_dir(self) -> None:
         """Make an mscli-owned config directory 0700 when group or others can reach it (POSIX)."""

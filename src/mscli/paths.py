@@ -54,11 +54,6 @@ class Paths:
         return self.data_dir / "chat_input_history"
 
 
-def platform_config_dir() -> Path:
-    """The platform's config directory, whatever MSCLI_CONFIG_DIR says."""
-    return Paths.from_env({}).config_dir
-
-
 def _directory(env: Mapping[str, str], name: str, platform: Callable[..., str]) -> Path:
     override = env.get(name, "").strip()
     if override:

@@ -26,7 +26,7 @@ from mscli.config_schema import (
 )
 from mscli.config_store import ConfigStore
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError, UsageError
-from mscli.paths import Paths, platform_config_dir
+from mscli.paths import Paths
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 KEY = "sk_" + "a1b2" * 8
@@ -233,7 +233,7 @@ def test_write_tightens_the_platform_default_directory(
 ) -> None:
     monkeypatch.delenv("MSCLI_CONFIG_DIR")
     store = ConfigStore(Paths.from_env(os.environ).config_dir)
-    assert store.directory == platform_config_dir() and store.owns_directory()
+    assert store.directory == Paths.from_env({}).config_dir and store.owns_directory()
     store.directory.mkdir(parents=True)
     os.chmod(store.directory, 0o775)
     store.update(lambda d: set_profile_value(d, "default", "api_key", KEY))
