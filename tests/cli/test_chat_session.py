@@ -65,8 +65,10 @@ class Harness:
         max_tokens: int | None = 6,
         log: bool = True,
         options: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> Callable[[], int]:
-        """The run, ready to go (call it); `options` are global ones."""
+        """The run, ready to go (call it); `options` are global ones, `env` more variables for
+        the terminal's environment (not the process's)."""
         from prompt_toolkit.output import DummyOutput
 
         argv = [*options, "--base-url", self.sb.base_url, "chat", "-m", MODEL, *args]
@@ -74,9 +76,9 @@ class Harness:
             argv += ["--max-tokens", str(max_tokens)]
         if not log:
             argv.append("--no-log")
-        env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": self.key}
+        term_env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": self.key, **(env or {})}
         self.terminal = term = Terminal.fake(
-            tty=True, env=env, line_input=self.pipe, line_output=DummyOutput()
+            tty=True, env=term_env, line_input=self.pipe, line_output=DummyOutput()
         )
 
         def go() -> int:
@@ -409,6 +411,14 @@ def test_retry_replaces_the_last_reply(harness: Harness) -> None:
 def test_nothing_to_undo_or_retry(harness: Harness) -> None:
     assert harness.run("/undo" + ENTER + "/retry" + ENTER + CTRL_D) == 0
     assert "nothing to undo" in harness.stderr and "nothing to retry" in harness.stderr
+
+
+def test_the_input_history_is_where_the_terminal_env_says(harness: Harness, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert harness.run("Hello" + ENTER + CTRL_D, env={"MSCLI_DATA_DIR": str(data)}) == 0
+    assert (data / "chat_input_history").read_text().count("+Hello") == 1
+    assert (data / "history.sqlite3").is_file()
+    assert not run_paths().input_history.exists()  # where the process's environment points
 
 
 def test_no_log_session_saves_nothing(harness: Harness) -> None:
