@@ -33,23 +33,15 @@ SIZES = (1024 * 1024, 10 * 1024 * 1024)
 
 def _store(data_dir: Path, size: int) -> Path:
     """A history with one conversation whose one prompt is `size` characters of prose."""
-    env_before = os.environ.get("MSCLI_DATA_DIR")
-    os.environ["MSCLI_DATA_DIR"] = str(data_dir)
-    try:
-        from mscli.history import Exchange, HistoryStore, default_path
+    from mscli.history import Exchange, HistoryStore
+    from mscli.paths import Paths
 
-        words = ("lorem ipsum dolor sit amet consectetur adipiscing elit " * (size // 56 + 1))[
-            :size
-        ]
-        with HistoryStore.open() as store:
-            cid = store.new_conversation("big", model="m", system=None, base_url="sandbox")
-            store.add_exchange(cid, Exchange(prompt=words, reply="A short reply.", model="m"))
-        return default_path()
-    finally:
-        if env_before is None:
-            del os.environ["MSCLI_DATA_DIR"]
-        else:
-            os.environ["MSCLI_DATA_DIR"] = env_before
+    path = Paths.from_env({**os.environ, "MSCLI_DATA_DIR": str(data_dir)}).history
+    words = ("lorem ipsum dolor sit amet consectetur adipiscing elit " * (size // 56 + 1))[:size]
+    with HistoryStore.open(path) as store:
+        cid = store.new_conversation("big", model="m", system=None, base_url="sandbox")
+        store.add_exchange(cid, Exchange(prompt=words, reply="A short reply.", model="m"))
+    return path
 
 
 def _once(argv: list[str], env: dict[str, str]) -> float:

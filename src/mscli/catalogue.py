@@ -33,18 +33,9 @@ TTL_SECONDS = 600.0
 DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
-def cache_dir() -> Path:
-    override = os.environ.get("MSCLI_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("mscli", appauthor=False))
-
-
-def _path(base_url: str) -> Path:
+def _path(directory: Path, base_url: str) -> Path:
     digest = hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:16]
-    return cache_dir() / f"models-{digest}.json"
+    return directory / f"models-{digest}.json"
 
 
 def _read(path: Path) -> tuple[float, list[dict[str, Any]]] | None:
@@ -68,29 +59,32 @@ def _files(directory: Path) -> list[Path]:
 
 
 def load(
-    base_url: str, *, max_age: float | None = TTL_SECONDS, now: float | None = None
+    directory: Path, base_url: str, *, max_age: float | None = TTL_SECONDS, now: float | None = None
 ) -> list[dict[str, Any]] | None:
-    """Cached model entries for `base_url`, or None when absent, unreadable or older than max_age."""
-    read = _read(_path(base_url))
+    """Cached model entries for `base_url` in the cache `directory` (`Paths.cache_dir`), or None
+    when absent, unreadable or older than max_age."""
+    read = _read(_path(directory, base_url))
     if read is None or (max_age is not None and ((now or time.time()) - read[0]) > max_age):
         return None
     return read[1]
 
 
-def cached_ids(base_url: str) -> list[str]:
+def cached_ids(directory: Path, base_url: str) -> list[str]:
     """Model ids from the cache whatever its age (completion and suggestions); [] when none."""
-    return [m["id"] for m in load(base_url, max_age=None) or []]
+    return [m["id"] for m in load(directory, base_url, max_age=None) or []]
 
 
-def all_cached_ids() -> list[str]:
+def all_cached_ids(directory: Path) -> list[str]:
     """Model ids from every cached base URL (for shell completion, which knows no base URL)."""
-    reads = (_read(path) for path in _files(cache_dir()))
+    reads = (_read(path) for path in _files(directory))
     return list(dict.fromkeys(m["id"] for read in reads if read for m in read[1]))
 
 
-def save(base_url: str, models: list[dict[str, Any]], *, now: float | None = None) -> None:
+def save(
+    directory: Path, base_url: str, models: list[dict[str, Any]], *, now: float | None = None
+) -> None:
     """Write the cache atomically; a failure to write is ignored (the cache is an optimisation)."""
-    path = _path(base_url)
+    path = _path(directory, base_url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as the data dirs, any umask
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".tmp")
@@ -130,17 +124,20 @@ def suggest(model: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 
 class Catalogue:
-    """The models one API serves. `client` opens a client for the one request it may send;
-    `warn` reports a model list with entries left out; `waiting(what)` shows the wait."""
+    """The models one API serves, cached in `cache_dir`. `client` opens a client for the one
+    request it may send; `warn` reports a model list with entries left out; `waiting(what)` shows
+    the wait."""
 
     def __init__(
         self,
+        cache_dir: Path,
         base_url: str,
         client: Callable[[], GatewayClient],
         *,
         warn: Callable[[str], None] = lambda _text: None,
         waiting: Callable[[str], AbstractContextManager[None]] = lambda _what: nullcontext(),
     ) -> None:
+        self.cache_dir = cache_dir
         self.base_url = base_url
         self._client = client
         self._warn = warn
@@ -151,7 +148,7 @@ class Catalogue:
         A fresh cache entry is used unless `refresh`; otherwise the live list is fetched and
         cached."""
         if not refresh:
-            cached = load(self.base_url)
+            cached = load(self.cache_dir, self.base_url)
             if cached is not None:
                 return cached, True
         with self._client() as client, self._waiting(f"Asking {client.host} for its models"):
@@ -159,7 +156,7 @@ class Catalogue:
         if listing.skipped:
             self._warn(f"{listing.skipped} entries of the server's model list had no id; left out.")
         entries = [m.model_dump(mode="json", exclude_none=True) for m in listing.data]
-        save(self.base_url, entries)
+        save(self.cache_dir, self.base_url, entries)
         return entries, False
 
     def check(self, model: str, *, refresh: bool = False, lenient: bool = False) -> list[str]:
@@ -189,4 +186,4 @@ class Catalogue:
 
     def cached_ids(self) -> list[str]:
         """Ids from the cache whatever its age, without a request; [] when none."""
-        return cached_ids(self.base_url)
+        return cached_ids(self.cache_dir, self.base_url)

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from mscli.paths import Paths
 
 #: What a completer returns: values, or (value, help) pairs.
 Completion = Union[str, tuple[str, str]]
@@ -30,11 +33,20 @@ SHELLS: tuple[tuple[str, str], ...] = (
     ("powershell", "PowerShell 5.1+ / pwsh"),
 )
 
-#: History database file name, next to the ledger in the user data dir (when history.py gives none).
-HISTORY_FILENAME = "history.sqlite3"
-
 #: Most conversations offered at once (newest first).
 MAX_CONVERSATIONS = 200
+
+
+def _paths() -> Paths | None:
+    """Where the files are, from the process's environment: completers run at tab time, without
+    an AppContext. None when that fails (no suggestions)."""
+    try:
+        from mscli.paths import Paths
+        from mscli.terminal import Terminal
+
+        return Paths.from_env(Terminal.system().env)
+    except Exception:
+        return None
 
 
 def _matches(values: list[Completion], incomplete: str) -> list[Completion]:
@@ -49,13 +61,13 @@ def _matches(values: list[Completion], incomplete: str) -> list[Completion]:
 # --- models ----------------------------------------------------------------------------------
 
 
-def model_ids() -> list[str]:
+def model_ids(paths: Paths | None) -> list[str]:
     """Model ids from the models cache (every base URL, newest first); the documented catalogue
     when nothing is cached yet. No network call."""
     try:
         from mscli.catalogue import all_cached_ids
 
-        ids = all_cached_ids()
+        ids = all_cached_ids(paths.cache_dir) if paths is not None else []
     except Exception:
         ids = []
     if ids:
@@ -70,7 +82,7 @@ def model_ids() -> list[str]:
 
 def complete_model(incomplete: str) -> list[Completion]:
     """Model ids starting with `incomplete`."""
-    return _matches(list(model_ids()), incomplete)
+    return _matches(list(model_ids(_paths())), incomplete)
 
 
 # --- profiles --------------------------------------------------------------------------------
@@ -86,23 +98,14 @@ def _load_toml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def config_path() -> Path | None:
-    """config.toml, from the same function the config store uses."""
-    try:
-        from mscli.config_store import CONFIG_FILENAME, config_dir
-
-        return config_dir() / CONFIG_FILENAME
-    except Exception:
-        return None
-
-
-def profile_names() -> list[tuple[str, str]]:
+def profile_names(paths: Paths | None) -> list[tuple[str, str]]:
     """(name, help) for every profile in config.toml, in file order; [] when there is none."""
-    path = config_path()
-    if path is None:
+    if paths is None:
         return []
     try:
-        data = _load_toml(path)
+        from mscli.config_store import CONFIG_FILENAME
+
+        data = _load_toml(paths.config_dir / CONFIG_FILENAME)
     except Exception:
         return []
     profiles = data.get("profiles")
@@ -125,16 +128,18 @@ def profile_names() -> list[tuple[str, str]]:
 
 def complete_profile(incomplete: str) -> list[Completion]:
     """Profile names from config.toml starting with `incomplete`."""
-    return _matches(list(profile_names()), incomplete)
+    return _matches(list(profile_names(_paths())), incomplete)
 
 
-def role_names() -> list[tuple[str, str]]:
+def role_names(paths: Paths | None) -> list[tuple[str, str]]:
     """(name, help) for every [roles.NAME] table in config.toml, in file order; [] on any
     trouble (a bad role is reported when it is used, not at tab time)."""
-    path = config_path()
+    if paths is None:
+        return []
     try:
-        data = _load_toml(path) if path is not None else {}
-        tables = data.get("roles")
+        from mscli.config_store import CONFIG_FILENAME
+
+        tables = _load_toml(paths.config_dir / CONFIG_FILENAME).get("roles")
         if not isinstance(tables, dict):
             return []
         out: list[tuple[str, str]] = []
@@ -149,7 +154,7 @@ def role_names() -> list[tuple[str, str]]:
 
 def complete_role(incomplete: str) -> list[Completion]:
     """Role names from config.toml starting with `incomplete`."""
-    return _matches(list(role_names()), incomplete)
+    return _matches(list(role_names(_paths())), incomplete)
 
 
 # --- config keys -----------------------------------------------------------------------------
@@ -182,26 +187,9 @@ def complete_settable_key(incomplete: str) -> list[Completion]:
 # --- conversations ---------------------------------------------------------------------------
 
 
-def history_path() -> Path | None:
-    """The conversation database (`mscli.history.default_path()`); `history.sqlite3` in the user
-    data dir if that module cannot be imported."""
-    try:
-        from mscli.history import default_path
-
-        return Path(default_path())
-    except Exception:
-        pass
-    try:
-        from mscli.ledger import data_dir
-
-        return data_dir() / HISTORY_FILENAME
-    except Exception:
-        return None
-
-
-def conversation_ids(path: Path | None = None) -> list[tuple[str, str]]:
-    """(id, title) of the stored conversations, newest first. Read-only; [] on any problem."""
-    path = history_path() if path is None else path
+def conversation_ids(path: Path | None) -> list[tuple[str, str]]:
+    """(id, title) of the stored conversations in the database at `path` (`Paths.history`),
+    newest first. Read-only; [] on any problem."""
     if path is None:
         return []
     try:
@@ -251,7 +239,8 @@ def conversation_ids(path: Path | None = None) -> list[tuple[str, str]]:
 
 def complete_conversation(incomplete: str) -> list[Completion]:
     """Conversation ids from the history database starting with `incomplete`."""
-    return _matches(list(conversation_ids()), incomplete)
+    paths = _paths()
+    return _matches(list(conversation_ids(paths.history if paths else None)), incomplete)
 
 
 # --- shells ----------------------------------------------------------------------------------

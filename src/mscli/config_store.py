@@ -2,7 +2,8 @@
 
 Rules (reliability.md §4.2):
 
-* the file is ``config.toml`` in ``$MSCLI_CONFIG_DIR`` or ``platformdirs.user_config_dir("mscli")``;
+* the file is ``config.toml`` in the directory the caller gives (``Paths.config_dir``: ``$MSCLI_CONFIG_DIR``
+  or the platform's, `mscli.paths`);
 * a write is atomic: a temp file in the same directory (``mkstemp``: 0600 from birth, no umask
   window), write, flush, fsync, ``os.replace``, fsync the directory; the temp file is removed on any
   failure; the directory is created 0700, and an existing mscli-owned directory (the platform
@@ -49,14 +50,11 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "CONFIG_DIR_ENV",
     "CONFIG_FILENAME",
     "LOCK_TIMEOUT",
     "ConfigStore",
-    "config_dir",
 ]
 
-CONFIG_DIR_ENV = "MSCLI_CONFIG_DIR"
 CONFIG_FILENAME = "config.toml"
 #: Seconds ``update()`` waits for another mscli process to finish writing.
 LOCK_TIMEOUT = 10.0
@@ -65,18 +63,6 @@ _HEADER = (
     "# mscli configuration (written by mscli; comments are not kept).\n"
     "# Change it with `mscli config set KEY VALUE`; store keys with `mscli keys set`.\n"
 )
-
-
-def config_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The config directory: ``$MSCLI_CONFIG_DIR`` if set (and non-empty), else the platform's.
-    Always absolute (a relative ``MSCLI_CONFIG_DIR`` is taken from the current directory), so every
-    message and `mscli config path` name a path that works from anywhere."""
-    override = env.get(CONFIG_DIR_ENV, "").strip()
-    if override:
-        return Path(os.path.abspath(Path(override).expanduser()))
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("mscli", appauthor=False))
 
 
 def _drop_none(obj: Any) -> Any:
@@ -107,12 +93,8 @@ def _toml_line(exc: Exception, text: str) -> int | None:
 class ConfigStore:
     """The config file. ``load()`` reads; ``update(fn)`` is the only way to write."""
 
-    def __init__(
-        self, directory: Path | None = None, *, lock_timeout: float = LOCK_TIMEOUT
-    ) -> None:
-        self.directory: Path = (
-            Path(os.path.abspath(directory)) if directory is not None else config_dir()
-        )
+    def __init__(self, directory: Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
+        self.directory: Path = Path(os.path.abspath(directory))
         self.path: Path = self.directory / CONFIG_FILENAME
         self.lock_path: Path = self.directory / (CONFIG_FILENAME + ".lock")
         self.lock_timeout = lock_timeout
@@ -228,14 +210,10 @@ class ConfigStore:
             ) from None
 
     def owns_directory(self) -> bool:
-        """Whether the directory is mscli's own, so mscli may change its mode: the platform default
-        (no ``MSCLI_CONFIG_DIR``) or any directory named ``mscli``. A directory the user chose for
+        """Whether the directory is mscli's own, so mscli may change its mode: any directory named
+        ``mscli``, the platform default included (`mscli.paths`). A directory the user chose for
         other things too (``MSCLI_CONFIG_DIR=~/dotfiles``) is theirs."""
-        if self.directory.name == "mscli":
-            return True
-        if os.environ.get(CONFIG_DIR_ENV, "").strip():
-            return False
-        return self.directory == config_dir({})
+        return self.directory.name == "mscli"
 
     def _tighten_dir(self) -> None:
         """Make an mscli-owned config directory 0700 when group or others can reach it (POSIX)."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mscli.api.retry import RetryNotice
     from mscli.catalogue import Catalogue
     from mscli.config_store import ConfigStore
+    from mscli.paths import Paths
     from mscli.sandbox.embedded import EmbeddedSandbox
 
 #: The context of the running command, for the error funnel in app.main (one per process).
@@ -100,10 +101,18 @@ class AppContext:
     # --- configuration -----------------------------------------------------------------------
 
     @cached_property
+    def paths(self) -> Paths:
+        """Where this run's files live (the same as `settings.paths`, without resolving the
+        settings: the config store is read by them, and `history` needs no settings)."""
+        from mscli.paths import Paths
+
+        return Paths.from_env(self.env)
+
+    @cached_property
     def store(self) -> ConfigStore:
         from mscli.config_store import ConfigStore
 
-        return ConfigStore()
+        return ConfigStore(self.paths.config_dir)
 
     @cached_property
     def settings(self) -> Settings:
@@ -181,8 +190,9 @@ class AppContext:
         from mscli.catalogue import Catalogue
 
         self.api_key(required=True)
+        s = self.settings
         return Catalogue(
-            self.settings.base_url.value, self.client, warn=self.warn, waiting=self.waiting
+            s.paths.cache_dir, s.base_url.value, self.client, warn=self.warn, waiting=self.waiting
         )
 
     @contextlib.contextmanager
@@ -284,7 +294,7 @@ class AppContext:
         try:
             from mscli.catalogue import cached_ids
 
-            actx.known_models = cached_ids(s.base_url.value)
+            actx.known_models = cached_ids(s.paths.cache_dir, s.base_url.value)
         except Exception:
             pass
         return actx

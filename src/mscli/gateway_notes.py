@@ -16,37 +16,36 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mscli.catalogue import cache_dir
 from mscli.jsontext import dumps
 
 #: At most this many base URLs are remembered (each `mscli --sandbox` run has its own port).
 MAX_ENTRIES = 64
 
 
-def notes_path() -> Path:
-    """The notes file (the README's Files table names it from here)."""
-    return cache_dir() / "gateways.json"
+def notes_path(cache_dir: Path) -> Path:
+    """The notes file in the cache directory (the README's Files table names it from here)."""
+    return cache_dir / "gateways.json"
 
 
-def _load() -> dict[str, Any]:
+def _load(cache_dir: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(notes_path().read_text(encoding="utf-8"))
+        raw = json.loads(notes_path(cache_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
 
 
-def refuses_stream_options(base_url: str) -> bool:
-    entry = _load().get(base_url.rstrip("/"))
+def refuses_stream_options(cache_dir: Path, base_url: str) -> bool:
+    entry = _load(cache_dir).get(base_url.rstrip("/"))
     return isinstance(entry, dict) and entry.get("stream_options") == "refused"
 
 
-def remember_refuses_stream_options(base_url: str) -> None:
-    notes = _load()
+def remember_refuses_stream_options(cache_dir: Path, base_url: str) -> None:
+    notes = _load(cache_dir)
     notes.pop(base_url.rstrip("/"), None)
     notes[base_url.rstrip("/")] = {"stream_options": "refused"}  # newest last
     notes = dict(list(notes.items())[-MAX_ENTRIES:])
-    path = notes_path()
+    path = notes_path(cache_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gateways-", suffix=".tmp")

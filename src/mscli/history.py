@@ -60,12 +60,6 @@ CREATE INDEX conversations_by_update ON conversations(updated_at);
 """
 
 
-def default_path() -> Path:
-    from mscli.ledger import data_dir
-
-    return data_dir() / "history.sqlite3"
-
-
 @dataclass
 class Exchange:
     prompt: str
@@ -125,7 +119,7 @@ def make_title(prompt: str, limit: int = 60) -> str:
 
 
 class HistoryStore:
-    """Open with `HistoryStore.open()`; every failure becomes `LocalStoreError` with the path."""
+    """Open with `HistoryStore.open(path)` (`Paths.history`); every failure becomes `LocalStoreError` with the path."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -134,8 +128,8 @@ class HistoryStore:
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | None = None, *, create: bool = True) -> HistoryStore:
-        path = Path(path) if path is not None else default_path()
+    def open(cls, path: Path, *, create: bool = True) -> HistoryStore:
+        path = Path(path)
         if not path.exists():
             if not create:
                 raise LocalStoreError("There is no history yet.", path=str(path), reason="missing")

@@ -30,20 +30,8 @@ class Entry:
     credits: float | None  # estimate at list price; None for a model without a known price
 
 
-def data_dir() -> Path:
-    override = os.environ.get("MSCLI_DATA_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("mscli", appauthor=False))
-
-
-def ledger_path() -> Path:
-    return data_dir() / "ledger.jsonl"
-
-
 def record(
+    path: Path,
     base_url: str,
     model: str,
     prompt_tokens: int,
@@ -52,7 +40,8 @@ def record(
     overrides: Mapping[str, tuple[float, float]] | None = None,
     now: float | None = None,
 ) -> Entry | None:
-    """Append one entry; returns it, or None when the ledger could not be written."""
+    """Append one entry to the ledger at `path` (`Paths.ledger`); returns it, or None when the
+    ledger could not be written."""
     from mscli.pricing import estimate_credits
 
     entry = Entry(
@@ -63,7 +52,6 @@ def record(
         completion_tokens=int(completion_tokens),
         credits=estimate_credits(model, prompt_tokens, completion_tokens, overrides),
     )
-    path = ledger_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -74,11 +62,12 @@ def record(
     return entry
 
 
-def entries(*, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
-    """Entries newer than `since` (epoch seconds); malformed lines are skipped."""
+def entries(path: Path, *, since: float = 0.0, base_url: str | None = None) -> list[Entry]:
+    """Entries of the ledger at `path` newer than `since` (epoch seconds); malformed lines are
+    skipped."""
     out: list[Entry] = []
     try:
-        with open(ledger_path(), encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh:
             lines: Iterable[str] = fh.readlines()
     except OSError:
         return out

@@ -1,6 +1,7 @@
 """Settings resolution: flag > environment > profile > default, with the source of every value.
 
-This module and `output/console.py` are the only places that read the environment. It imports no
+This module (with `mscli.paths` for the directories) and `output/console.py` are the only places
+that read the run's environment, the mapping `Terminal.env`, never the process's. It imports no
 third-party package at module level, so resolving settings costs nothing at startup.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from mscli.errors import ConfigError, MscliError, UsageError
+from mscli.paths import Paths
 
 if TYPE_CHECKING:
     from mscli.api.client import ClientConfig
@@ -145,6 +147,8 @@ class Settings:
     config_path: str
     #: what the host policy decided about the base URL (mscli.api.urls.decide_host)
     host: HostDecision
+    #: where the config, the caches and the data live (`Paths.from_env` of the run's environment)
+    paths: Paths
     #: the look-alike host the user vouched for (profile trusted_host or MSCLI_TRUSTED_HOST)
     trusted_host: Sourced[str | None] = Sourced(None, "default")
     #: every value that must never be shown: the key as given anywhere, and normalised
@@ -154,6 +158,8 @@ class Settings:
     key_error: MscliError | None = None
     #: the profile's api_key_command as written (not a secret, but shown redacted)
     key_command: Sourced[str | None] = field(default_factory=lambda: Sourced(None, "default"))
+    #: the proxy variables of the run's environment (`urls.proxy_env`), handed to the client
+    proxy_env: Mapping[str, str] = field(default_factory=dict)
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
@@ -185,6 +191,7 @@ class Settings:
             max_wait=self.max_wait.value,
             allow_insecure_http=self.allow_insecure_http,
             user_agent=f"mscli/{__version__}",
+            proxy_env=self.proxy_env,
         )
 
     def check_base_url(self) -> None:
@@ -504,10 +511,11 @@ def resolve(
     """Resolve every setting once. The embedded sandbox is one more source: `sandbox=(base_url,
     key)` puts its URL above every other, and its key above the profile's (a test key given by the
     flag or the environment still wins, so `MODELSTACK_API_KEY=sk_test_no_credits` works)."""
+    paths = Paths.from_env(env)
     if store is None:
         from mscli.config_store import ConfigStore
 
-        store = ConfigStore()
+        store = ConfigStore(paths.config_dir)
     data = store.load()
 
     profile = resolve_profile(options.profile, env, data)
@@ -534,7 +542,7 @@ def resolve(
     insecure_raw, insecure_src = pick("allow_insecure_http", None, None, False)
     trusted, trusted_src = pick("trusted_host", None, "MSCLI_TRUSTED_HOST", None)
     given_url = str(raw_url).strip()
-    from mscli.api.urls import decide_host
+    from mscli.api.urls import decide_host, proxy_env
 
     host = decide_host(
         given_url,
@@ -578,11 +586,13 @@ def resolve(
         log_history=Sourced(bool(log_raw), log_src),
         config_path=str(store.path),
         host=host,
+        paths=paths,
         trusted_host=Sourced(str(trusted) if trusted else None, trusted_src),
         secrets=secrets,
         price_overrides=overrides,
         key_error=found.error,
         key_command=Sourced(None if command_raw is None else str(command_raw), command_src),
+        proxy_env=proxy_env(env),
         allow_insecure_http=insecure_raw is True,
         allow_insecure_http_source=insecure_src,
         json=options.json,

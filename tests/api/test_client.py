@@ -881,10 +881,14 @@ def test_unreachable_proxy_is_a_proxy_error_naming_its_variable(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("HTTPS_PROXY", f"http://user:secret@127.0.0.1:{port}")
+    proxy = {"HTTPS_PROXY": f"http://user:secret@127.0.0.1:{port}"}
+    monkeypatch.setenv("HTTPS_PROXY", proxy["HTTPS_PROXY"])  # httpx's own reading of it
     client = GatewayClient(
         ClientConfig(
-            base_url="https://api.modelstack.cc/v1", api_key="sk_test_x1234567890", max_retries=0
+            base_url="https://api.modelstack.cc/v1",
+            api_key="sk_test_x1234567890",
+            max_retries=0,
+            proxy_env=proxy,
         )
     )
     with pytest.raises(NetworkError) as info:
@@ -898,13 +902,12 @@ def test_unreachable_proxy_is_a_proxy_error_naming_its_variable(
     assert "add api.modelstack.cc to NO_PROXY" in err.facts["fix"]
 
 
-def test_no_proxy_keeps_the_api_host_in_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_proxy_keeps_the_api_host_in_the_message() -> None:
     from mscli.api.urls import env_getter, proxy_for
 
-    monkeypatch.setenv("https_proxy", "proxy.corp:3128")
-    monkeypatch.setenv("NO_PROXY", ".modelstack.cc")
-    assert proxy_for("https", "api.modelstack.cc", env_getter()) is None
-    found = proxy_for("https", "api.openai.com", env_getter())
+    getenv = env_getter({"https_proxy": "proxy.corp:3128", "NO_PROXY": ".modelstack.cc"})
+    assert proxy_for("https", "api.modelstack.cc", getenv) is None
+    found = proxy_for("https", "api.openai.com", getenv)
     assert found is not None and (found.url, found.variable) == (
         "http://proxy.corp:3128",
         "HTTPS_PROXY",
@@ -949,8 +952,12 @@ def test_ca_bundle_loaded_only_when_a_connection_can_use_tls(
         real(self, *args, **kwargs)
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
-    if proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy)
-    c = GatewayClient(ClientConfig(base_url=base_url, api_key=KEY))
+    proxy_env = {"HTTP_PROXY": proxy} if proxy else {}
+    for name, value in proxy_env.items():
+        monkeypatch.setenv(name, value)  # httpx's own reading of it
+    c = GatewayClient(ClientConfig(base_url=base_url, api_key=KEY, proxy_env=proxy_env))
     c.close()
     assert bool(loaded) is loads
+    loaded.clear()  # an environment not known: TLS is possible
+    GatewayClient(ClientConfig(base_url=base_url, api_key=KEY)).close()
+    assert loaded

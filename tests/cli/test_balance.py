@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from support.cli import Result, run
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -181,8 +182,12 @@ def test_not_reported_shows_ledger_rules_and_dashboard(no_balance_api: str) -> N
     from mscli import ledger
 
     _config('[profiles.default]\nplan = "pro"\n')
-    ledger.record(no_balance_api, "claude-sonnet-4-5", 1000, 1000)  # 0.18 credits at list price
-    ledger.record("https://elsewhere.example/v1", "claude-sonnet-4-5", 10**6, 0)  # another server
+    ledger.record(
+        run_paths().ledger, no_balance_api, "claude-sonnet-4-5", 1000, 1000
+    )  # 0.18 credits at list price
+    ledger.record(
+        run_paths().ledger, "https://elsewhere.example/v1", "claude-sonnet-4-5", 10**6, 0
+    )  # another server
     r = balance(no_balance_api)
     assert r.code == 0, r.stderr
     out = flat(r.stdout)
@@ -197,8 +202,12 @@ def test_not_reported_shows_ledger_rules_and_dashboard(no_balance_api: str) -> N
 def test_not_reported_counts_unpriced_requests_apart(no_balance_api: str) -> None:
     from mscli import ledger
 
-    ledger.record(no_balance_api, "claude-sonnet-4-5", 1000, 1000)  # 0.18 credits at list price
-    ledger.record(no_balance_api, "gpt-4o", 10**6, 10**6)  # no known price: no credits recorded
+    ledger.record(
+        run_paths().ledger, no_balance_api, "claude-sonnet-4-5", 1000, 1000
+    )  # 0.18 credits at list price
+    ledger.record(
+        run_paths().ledger, no_balance_api, "gpt-4o", 10**6, 10**6
+    )  # no known price: no credits recorded
     out = flat(balance(no_balance_api).stdout)
     assert "0.18 credits in 2 requests (estimate); 1 unpriced, not counted" in out
 

@@ -19,6 +19,7 @@ import pytest
 from mscli import ledger
 from support.cli import Result, run
 from support.loopback import Conn, LoopbackServer
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -201,7 +202,7 @@ def test_a_402_mid_batch_stops_and_exits_4_keeping_the_done_lines(
     s = _summary(r)
     assert s["stopped_by"] == "balance.empty" and s["not_sent"] == 30 - len(docs)
     assert len(_chat_lines(_log(sb), 200)) == len(done)
-    assert len(ledger.entries()) == len(done)  # the ledger records every success
+    assert len(ledger.entries(run_paths().ledger)) == len(done)  # the ledger records every success
 
 
 @pytest.mark.slow
@@ -241,7 +242,7 @@ def test_an_interrupted_batch_resumed_answers_each_id_exactly_once(
     ids = [d["id"] for d in _out(out)]
     assert sorted(ids) == list(range(1, 21))  # each id exactly once
     assert len(_chat_lines(_log(sb), 200)) == 20  # no id was sent twice for a success
-    assert len(ledger.entries()) == 20
+    assert len(ledger.entries(run_paths().ledger)) == 20
 
 
 @pytest.mark.slow

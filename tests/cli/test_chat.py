@@ -17,6 +17,7 @@ import pytest
 
 from support.chat_run import MODEL, chat, completion, content, flat, history_json, run
 from support.cli import run as run_cli
+from support.paths import run_paths
 from support.proc import wait_blocked_reading
 from support.relay import Relay
 
@@ -104,7 +105,7 @@ def test_ledger_is_recorded_even_with_no_log(sandbox: EmbeddedSandbox) -> None:
 
     res = chat(sandbox, "Hello", "--max-tokens", "3", "--no-log")
     assert res.code == 0, res.stderr
-    entries = ledger.entries()
+    entries = ledger.entries(run_paths().ledger)
     assert len(entries) == 1 and entries[0].completion_tokens == 3 and entries[0].model == MODEL
     assert history_json("list")["data"] == []
 
@@ -199,7 +200,7 @@ def test_unknown_model_is_refused_before_sending_with_did_you_mean(
 def test_a_stale_cache_is_refetched_before_saying_no(sandbox: EmbeddedSandbox) -> None:
     from mscli import catalogue
 
-    catalogue.save(sandbox.base_url, [{"id": "old-model"}])
+    catalogue.save(run_paths().cache_dir, sandbox.base_url, [{"id": "old-model"}])
     res = chat(sandbox, "Hi", "--max-tokens", "2")
     assert res.code == 0, res.stderr
 
@@ -365,9 +366,8 @@ def test_log_history_false_in_the_config_turns_logging_off(sandbox: EmbeddedSand
 
 
 def test_corrupt_history_stops_before_sending_and_is_left_alone(sandbox: EmbeddedSandbox) -> None:
-    from mscli.history import default_path
 
-    path = default_path()
+    path = run_paths().history
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not sqlite at all" * 100)
     res = chat(sandbox, "Hi", "--max-tokens", "2")
@@ -481,7 +481,9 @@ def test_cut_stream_usage_is_what_is_known_labelled_partial(sandbox: EmbeddedSan
     assert res.code == 9
     err = flat(res.stderr)
     assert "Usage (partial: the reply was cut off)" in err
-    (entry,) = ledger.entries()  # the request was charged: the ledger has its estimate
+    (entry,) = ledger.entries(
+        run_paths().ledger
+    )  # the request was charged: the ledger has its estimate
     assert 0 < entry.completion_tokens < 40
     assert f"+ {entry.completion_tokens} completion tokens received" in err
     assert f"≈ {entry.prompt_tokens} prompt (estimated)" in err and "credits (estimate" in err
@@ -670,7 +672,7 @@ def test_closed_stdout_still_records_the_exchange(
     assert code == 0, err
     assert "Traceback" not in err and "Error" not in err
 
-    (entry,) = ledger.entries()
+    (entry,) = ledger.entries(run_paths().ledger)
     assert entry.model == MODEL and 0 < entry.completion_tokens < 2000 and entry.credits > 0
     convs = history_json("list")["data"]
     if not log:

@@ -18,11 +18,11 @@ import pytest
 from rich.console import Console
 
 from mscli.app import main
-from mscli.chat.session import input_history_path
 from mscli.history import HistoryStore
 from mscli.output.chat_view import MarkdownView
 from mscli.terminal import Terminal
 from support.chat_run import MODEL, completion, flat
+from support.paths import run_paths
 from support.vt import render
 
 if TYPE_CHECKING:
@@ -65,8 +65,10 @@ class Harness:
         max_tokens: int | None = 6,
         log: bool = True,
         options: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> Callable[[], int]:
-        """The run, ready to go (call it); `options` are global ones."""
+        """The run, ready to go (call it); `options` are global ones, `env` more variables for
+        the terminal's environment (not the process's)."""
         from prompt_toolkit.output import DummyOutput
 
         argv = [*options, "--base-url", self.sb.base_url, "chat", "-m", MODEL, *args]
@@ -74,9 +76,9 @@ class Harness:
             argv += ["--max-tokens", str(max_tokens)]
         if not log:
             argv.append("--no-log")
-        env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": self.key}
+        term_env = {**os.environ, "TERM": "xterm", "MODELSTACK_API_KEY": self.key, **(env or {})}
         self.terminal = term = Terminal.fake(
-            tty=True, env=env, line_input=self.pipe, line_output=DummyOutput()
+            tty=True, env=term_env, line_input=self.pipe, line_output=DummyOutput()
         )
 
         def go() -> int:
@@ -104,7 +106,7 @@ class Harness:
         return flat(str(self.terminal.stderr.getvalue()))  # type: ignore[attr-defined]
 
     def conversations(self) -> list[Any]:
-        with HistoryStore.open() as store:
+        with HistoryStore.open(run_paths().history) as store:
             return [store.get(c.id) for c in store.list()]
 
 
@@ -144,7 +146,7 @@ def test_two_exchanges_then_ctrl_d(harness: Harness) -> None:
         ("And more", two, "complete"),
     ]
     assert "mscli chat" in harness.stderr and MODEL in harness.stderr
-    assert input_history_path().read_text().count("+Hello") == 1
+    assert run_paths().input_history.read_text().count("+Hello") == 1
 
 
 def test_a_reply_cut_at_the_token_limit_says_so(harness: Harness) -> None:
@@ -411,10 +413,18 @@ def test_nothing_to_undo_or_retry(harness: Harness) -> None:
     assert "nothing to undo" in harness.stderr and "nothing to retry" in harness.stderr
 
 
+def test_the_input_history_is_where_the_terminal_env_says(harness: Harness, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert harness.run("Hello" + ENTER + CTRL_D, env={"MSCLI_DATA_DIR": str(data)}) == 0
+    assert (data / "chat_input_history").read_text().count("+Hello") == 1
+    assert (data / "history.sqlite3").is_file()
+    assert not run_paths().input_history.exists()  # where the process's environment points
+
+
 def test_no_log_session_saves_nothing(harness: Harness) -> None:
     assert harness.run("Hi" + ENTER + CTRL_D, log=False) == 0
     assert harness.conversations() == []
-    assert not input_history_path().exists()
+    assert not run_paths().input_history.exists()
     assert "not saved to history" in harness.stderr
 
 
@@ -423,7 +433,7 @@ def _with_key(sb: EmbeddedSandbox, pipe: PipeInput, key: str) -> Harness:
     checked before the session starts, with a key that works)."""
     from mscli import catalogue
 
-    catalogue.save(sb.base_url, [{"id": MODEL}])
+    catalogue.save(run_paths().cache_dir, sb.base_url, [{"id": MODEL}])
     return Harness(sb, pipe, key)
 
 
@@ -621,7 +631,7 @@ def test_session_in_a_real_terminal(
 
     from mscli.history import HistoryStore
 
-    with HistoryStore.open() as store:
+    with HistoryStore.open(run_paths().history) as store:
         (c,) = store.list()
         conv = store.get(c.id)
     assert (

@@ -14,6 +14,7 @@ import pytest
 from mscli.config_schema import get_profile
 from mscli.config_store import ConfigStore
 from support.cli import run
+from support.paths import run_paths
 
 KEY = "sk_" + "Q7w3" * 8
 
@@ -24,7 +25,7 @@ def flat(text: str) -> str:
 
 
 def store() -> ConfigStore:
-    return ConfigStore()
+    return ConfigStore(run_paths().config_dir)
 
 
 def cfg_path() -> Path:
@@ -460,7 +461,7 @@ def test_a_file_with_two_bad_values_can_be_repaired_one_at_a_time() -> None:
     r = run("config", "unset", "max_retries")
     assert r.code == 0, r.stderr
     assert "Warning" not in r.stderr
-    assert get_profile(ConfigStore().load(), "default") == {"timeout": 30.0}
+    assert get_profile(ConfigStore(run_paths().config_dir).load(), "default") == {"timeout": 30.0}
 
 
 def test_config_alone_is_config_show() -> None:

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from support.chat_run import MODEL, chat, flat, run
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -65,9 +66,8 @@ def test_list_show_delete(sandbox: EmbeddedSandbox) -> None:
 
 
 def test_corrupt_database_is_reported(sandbox: EmbeddedSandbox) -> None:
-    from mscli.history import default_path
 
-    path = default_path()
+    path = run_paths().history
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"garbage" * 100)
     res = run("history", "list")

@@ -16,6 +16,7 @@ from mscli.config_schema import get_profile
 from mscli.config_store import ConfigStore
 from support.cli import Result, run
 from support.memory_keyring import MemoryKeyring
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -28,7 +29,7 @@ def py(code: str) -> str:
 
 
 def profile() -> dict[str, object]:
-    return get_profile(ConfigStore().load(), "default")
+    return get_profile(ConfigStore(run_paths().config_dir).load(), "default")
 
 
 def use_sandbox(sandbox: EmbeddedSandbox) -> None:
@@ -147,7 +148,7 @@ def test_no_keyring_backend_is_said_and_nothing_is_written() -> None:
     assert r.code == 3, r.output
     assert "no OS keyring is available" in r.stderr
     assert "api_key_command" in r.stderr and "MODELSTACK_API_KEY" in r.stderr
-    assert not ConfigStore().exists()
+    assert not ConfigStore(run_paths().config_dir).exists()
 
 
 def test_without_the_keyring_extra_the_message_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,7 +207,9 @@ def test_deleting_a_profile_deletes_its_key_in_the_keyring(memory_keyring: Memor
 
 
 def test_a_command_that_cannot_be_split_does_not_block_config_show() -> None:
-    path = ConfigStore().path  # written by hand: `config set` refuses such a command
+    path = ConfigStore(
+        run_paths().config_dir
+    ).path  # written by hand: `config set` refuses such a command
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('[profiles.default]\napi_key_command = "pass show \'unbalanced"\n')
     path.chmod(0o600)

@@ -14,6 +14,7 @@ from mscli.config_schema import get_profile
 from mscli.config_store import ConfigStore
 from support.cli import run
 from support.loopback import closed_port
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -31,7 +32,7 @@ def cfg_path() -> Path:
 
 
 def stored(profile: str = "default") -> str | None:
-    key = get_profile(ConfigStore().load(), profile).get("api_key")
+    key = get_profile(ConfigStore(run_paths().config_dir).load(), profile).get("api_key")
     return key if isinstance(key, str) else None
 
 
@@ -223,7 +224,7 @@ def test_remove() -> None:
     assert r.code == 0, r.stderr
     assert "sk_…Zx9k" in r.stdout
     assert stored() is None
-    assert get_profile(ConfigStore().load(), "default") == {"timeout": 3}
+    assert get_profile(ConfigStore(run_paths().config_dir).load(), "default") == {"timeout": 3}
     r = run("keys", "remove", "--yes", "--json")
     assert json.loads(r.stdout) == {
         "profile": "default",

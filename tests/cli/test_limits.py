@@ -17,6 +17,7 @@ from mscli.errors import ConfigError
 from mscli.limits import MAX_CONFIG_BYTES
 from support.cli import run
 from support.loopback import Conn, LoopbackServer
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -87,7 +88,7 @@ def big_config(path: Path) -> bytes:
 
 @pytest.mark.parametrize("args", [["config", "show"], ["config", "set", "default_model", "x"]])
 def test_a_config_file_over_the_limit_is_refused_and_left_alone(args: list[str]) -> None:
-    path = ConfigStore().path
+    path = ConfigStore(run_paths().config_dir).path
     body = big_config(path)
     res = run("--json", *args)
     assert res.code == 10, res.stderr
@@ -96,7 +97,7 @@ def test_a_config_file_over_the_limit_is_refused_and_left_alone(args: list[str])
 
 
 def test_a_write_over_the_limit_is_refused_and_changes_nothing() -> None:
-    store = ConfigStore()
+    store = ConfigStore(run_paths().config_dir)
     store.update(lambda d: d.update(active_profile="default"))
     before = store.path.read_bytes()
 

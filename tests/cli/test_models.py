@@ -11,6 +11,7 @@ from mscli import catalogue
 from mscli.pricing import CATALOGUE
 from support.cli import Result, run
 from support.loopback import closed_port
+from support.paths import run_paths
 
 
 def invoke(sb: Any, *args: str, key: str | None = None) -> Result:
@@ -52,7 +53,9 @@ def test_ids_and_filter(sandbox: Any) -> None:
 
 def test_second_call_uses_the_cache_and_refresh_skips_it(sandbox: Any) -> None:
     invoke(sandbox, "models", "--ids")
-    assert sorted(catalogue.cached_ids(sandbox.base_url)) == sorted(m.id for m in CATALOGUE)
+    assert sorted(catalogue.cached_ids(run_paths().cache_dir, sandbox.base_url)) == sorted(
+        m.id for m in CATALOGUE
+    )
     # With an invalid key, only a cache hit can succeed: proves no request was sent.
     cached = invoke(sandbox, "models", "--json", key="sk_test_invalid")
     assert cached.exit_code == 0 and json.loads(cached.stdout)["cached"] is True
@@ -74,8 +77,8 @@ def test_the_cache_does_not_answer_a_malformed_modelstack_key(key: str) -> None:
     """On ModelStack's host a malformed key is refused before the (fresh) cache is read; the
     proxy on a closed loopback port keeps any request on this machine."""
     url = "https://api.modelstack.cc/v1"
-    catalogue.save(url, [{"id": m.id} for m in CATALOGUE])
-    assert catalogue.cached_ids(url)
+    catalogue.save(run_paths().cache_dir, url, [{"id": m.id} for m in CATALOGUE])
+    assert catalogue.cached_ids(run_paths().cache_dir, url)
     env = {"MODELSTACK_API_KEY": key, "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}"}
     for args in (("models", "--ids"), ("models", "check", "gpt-4o")):
         r = run("--base-url", url, *args, env=env)
@@ -83,9 +86,9 @@ def test_the_cache_does_not_answer_a_malformed_modelstack_key(key: str) -> None:
 
 
 def test_cache_expires_after_ten_minutes(sandbox: Any) -> None:
-    catalogue.save(sandbox.base_url, [{"id": "old-model"}], now=1.0)
-    assert catalogue.load(sandbox.base_url) is None
-    assert catalogue.cached_ids(sandbox.base_url) == ["old-model"]
+    catalogue.save(run_paths().cache_dir, sandbox.base_url, [{"id": "old-model"}], now=1.0)
+    assert catalogue.load(run_paths().cache_dir, sandbox.base_url) is None
+    assert catalogue.cached_ids(run_paths().cache_dir, sandbox.base_url) == ["old-model"]
     result = invoke(sandbox, "models", "--ids")
     assert "old-model" not in result.stdout
 
@@ -107,7 +110,7 @@ def test_check_unknown_model_exits_6_with_did_you_mean(
 
 
 def test_check_refetches_when_the_cache_is_stale_about_a_model(sandbox: Any) -> None:
-    catalogue.save(sandbox.base_url, [{"id": "something-else"}])
+    catalogue.save(run_paths().cache_dir, sandbox.base_url, [{"id": "something-else"}])
     result = invoke(sandbox, "models", "check", "gpt-5.1")
     assert result.exit_code == 0
 
@@ -183,12 +186,17 @@ def test_the_cache_keeps_a_bounded_number_of_lists() -> None:
     import os
 
     for i in range(catalogue.MAX_FILES + 5):
-        catalogue.save(f"http://127.0.0.1:{10000 + i}/v1", [{"id": f"m{i}"}], now=1000.0 + i)
-        path = catalogue._path(f"http://127.0.0.1:{10000 + i}/v1")
+        catalogue.save(
+            run_paths().cache_dir,
+            f"http://127.0.0.1:{10000 + i}/v1",
+            [{"id": f"m{i}"}],
+            now=1000.0 + i,
+        )
+        path = catalogue._path(run_paths().cache_dir, f"http://127.0.0.1:{10000 + i}/v1")
         os.utime(path, (1000.0 + i, 1000.0 + i))  # distinct mtimes, oldest first
-    files = sorted(catalogue.cache_dir().glob("models-*.json"))
+    files = sorted(run_paths().cache_dir.glob("models-*.json"))
     assert len(files) == catalogue.MAX_FILES
-    ids = catalogue.all_cached_ids()
+    ids = catalogue.all_cached_ids(run_paths().cache_dir)
     assert f"m{catalogue.MAX_FILES + 4}" in ids and "m0" not in ids
 
 

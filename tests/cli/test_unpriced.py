@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mscli import ledger
 from mscli.pricing import MODELS
 from support.cli import Result, run
+from support.paths import run_paths
 
 if TYPE_CHECKING:
     from mscli.sandbox.embedded import EmbeddedSandbox
@@ -31,9 +32,9 @@ def test_chat_json_usage_ledger_and_history_say_unknown(sandbox: EmbeddedSandbox
     assert doc["usage"]["completion_tokens"] == 5
     assert doc["estimated_credits"] is None
     assert "credits unknown (unpriced model)" in " ".join(r.stderr.split())
-    (entry,) = ledger.entries()
+    (entry,) = ledger.entries(run_paths().ledger)
     assert entry.model == UNPRICED and entry.completion_tokens == 5 and entry.credits is None
-    raw = json.loads(ledger.ledger_path().read_text(encoding="utf-8"))
+    raw = json.loads(run_paths().ledger.read_text(encoding="utf-8"))
     assert raw["credits"] is None  # written as null, not an invented figure
     shown = mscli(sandbox, "history", "show", "1", "--json").json()
     assert shown["exchanges"][0]["estimated_credits"] is None
@@ -43,7 +44,7 @@ def test_balance_counts_unpriced_requests_apart(sandbox: EmbeddedSandbox) -> Non
     for model in (PRICED, UNPRICED, UNPRICED):
         assert mscli(sandbox, "chat", "-m", model, "--max-tokens", "3", "Hi").code == 0
     week = mscli(sandbox, "balance", "--json").json()["ledger"]["last_7d"]
-    priced = [e.credits for e in ledger.entries() if e.credits is not None]
+    priced = [e.credits for e in ledger.entries(run_paths().ledger) if e.credits is not None]
     assert week["requests"] == 3 and week["unpriced_requests"] == 2
     assert len(priced) == 1 and week["credits"] == round(priced[0], 4) > 0
 
@@ -70,7 +71,7 @@ def test_batch_output_and_summary(sandbox: EmbeddedSandbox, tmp_path: Path) -> N
     summary = json.loads(r.stderr.splitlines()[-1])["summary"]
     assert summary["unpriced_requests"] == 1
     assert summary["estimated_credits"] == round(docs[PRICED]["estimated_credits"], 6)
-    assert sorted(e.credits is None for e in ledger.entries()) == [False, True]
+    assert sorted(e.credits is None for e in ledger.entries(run_paths().ledger)) == [False, True]
 
 
 def test_batch_dry_run_does_not_invent_a_price(sandbox: EmbeddedSandbox, tmp_path: Path) -> None:

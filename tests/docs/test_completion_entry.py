@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mscli import catalogue, completers
+from support.paths import run_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHED = ["gpt-test-one", "gpt-test-two", "claude-test-x"]
@@ -38,7 +39,11 @@ system = "Answer in French"
 @pytest.fixture()
 def state(isolation: Path) -> Path:
     """A models cache and a config file with three profiles, in the isolated home."""
-    catalogue.save("https://api.modelstack.cc/v1", [{"id": i, "object": "model"} for i in CACHED])
+    catalogue.save(
+        run_paths().cache_dir,
+        "https://api.modelstack.cc/v1",
+        [{"id": i, "object": "model"} for i in CACHED],
+    )
     config_dir = Path(os.environ["MSCLI_CONFIG_DIR"])
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(CONFIG, encoding="utf-8")
@@ -192,26 +197,25 @@ def test_completers_never_fail(isolation: Path) -> None:
 
 
 def test_conversation_ids_newest_first_read_only(isolation: Path) -> None:
-    from mscli.history import HistoryStore, default_path
+    from mscli.history import HistoryStore
 
-    with HistoryStore.open() as store:
+    with HistoryStore.open(run_paths().history) as store:
         first = store.new_conversation("About SSE", model="m", system=None, base_url=None, now=1.0)
         second = store.new_conversation(
             "Second   chat", model="m", system=None, base_url=None, now=2.0
         )
-    before = default_path().read_bytes()
+    before = run_paths().history.read_bytes()
     assert completers.complete_conversation("") == [
         (str(second), "Second chat"),
         (str(first), "About SSE"),
     ]
     assert completers.complete_conversation(str(first)) == [(str(first), "About SSE")]
-    assert default_path().read_bytes() == before
+    assert run_paths().history.read_bytes() == before
 
 
 def test_damaged_history_db_gives_no_suggestions(isolation: Path) -> None:
-    from mscli.history import default_path
 
-    path = default_path()
+    path = run_paths().history
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"this is not sqlite" * 100)
     assert completers.complete_conversation("") == []
@@ -339,7 +343,7 @@ def test_config_key_completers() -> None:
 def test_bash_values_of_other_commands(state: Path) -> None:
     from mscli.history import HistoryStore
 
-    with HistoryStore.open() as store:
+    with HistoryStore.open(run_paths().history) as store:
         ident = store.new_conversation("Hello", model="m", system=None, base_url=None)
     assert bash("mscli chat -m gpt-") == ["gpt-test-one", "gpt-test-two"]
     assert bash("mscli chat --conversation ") == [str(ident)]

@@ -24,8 +24,9 @@ from mscli.config_schema import (
     unset_profile_value,
     validate,
 )
-from mscli.config_store import ConfigStore, config_dir
+from mscli.config_store import ConfigStore
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError, UsageError
+from mscli.paths import Paths
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 KEY = "sk_" + "a1b2" * 8
@@ -50,18 +51,8 @@ def store(tmp_path: Path) -> ConfigStore:
 # --- location ----------------------------------------------------------------------------------
 
 
-def test_config_dir_env_override(tmp_path: Path) -> None:
-    assert config_dir({"MSCLI_CONFIG_DIR": str(tmp_path / "x")}) == tmp_path / "x"
-
-
-def test_config_dir_platform_default(tmp_path: Path) -> None:
-    d = config_dir({})
-    assert d.name == "mscli"
-    assert "MSCLI_CONFIG_DIR" not in str(d)
-
-
-def test_default_store_follows_env(isolation: Path) -> None:
-    s = ConfigStore()
+def test_the_run_store_follows_env(isolation: Path) -> None:
+    s = ConfigStore(Paths.from_env(os.environ).config_dir)
     assert s.directory == Path(os.environ["MSCLI_CONFIG_DIR"])
     assert s.path == s.directory / "config.toml"
     assert s.lock_path == s.directory / "config.toml.lock"
@@ -241,8 +232,8 @@ def test_write_tightens_the_platform_default_directory(
     isolation: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MSCLI_CONFIG_DIR")
-    store = ConfigStore()
-    assert store.directory == config_dir({}) and store.owns_directory()
+    store = ConfigStore(Paths.from_env(os.environ).config_dir)
+    assert store.directory == Paths.from_env({}).config_dir and store.owns_directory()
     store.directory.mkdir(parents=True)
     os.chmod(store.directory, 0o775)
     store.update(lambda d: set_profile_value(d, "default", "api_key", KEY))
@@ -258,7 +249,7 @@ def test_a_chosen_directory_is_left_alone_and_named_in_the_warning(
     monkeypatch.setenv("MSCLI_CONFIG_DIR", str(chosen))
     chosen.mkdir()
     os.chmod(chosen, 0o755)
-    store = ConfigStore()
+    store = ConfigStore(Paths.from_env(os.environ).config_dir)
     assert not store.owns_directory()
     store.update(set_model("m"))
     assert mode(chosen) == 0o755
@@ -280,14 +271,12 @@ def test_a_chosen_directory_is_left_alone_and_named_in_the_warning(
     assert store.permission_warning() is None
 
 
-def test_owns_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_owns_directory(tmp_path: Path) -> None:
     assert ConfigStore(tmp_path / "mscli").owns_directory()
-    assert not ConfigStore(tmp_path / "cfg").owns_directory()  # MSCLI_CONFIG_DIR is set
-    monkeypatch.setenv("MSCLI_CONFIG_DIR", str(tmp_path / "x" / "mscli"))
-    assert ConfigStore().owns_directory()
-    monkeypatch.delenv("MSCLI_CONFIG_DIR")
-    assert ConfigStore().owns_directory()
-    assert not ConfigStore(tmp_path / "cfg").owns_directory()
+    assert not ConfigStore(tmp_path / "cfg").owns_directory()  # a directory the user chose
+    named = Paths.from_env({"MSCLI_CONFIG_DIR": str(tmp_path / "x" / "mscli")})
+    assert ConfigStore(named.config_dir).owns_directory()
+    assert ConfigStore(Paths.from_env({}).config_dir).owns_directory()  # the platform's
 
 
 def test_failed_replace_leaves_old_file_and_no_temp(

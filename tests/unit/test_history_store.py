@@ -11,18 +11,11 @@ from pathlib import Path
 import pytest
 
 from mscli.errors import LocalStoreError
-from mscli.history import SCHEMA_VERSION, Exchange, HistoryStore, default_path, make_title
+from mscli.history import SCHEMA_VERSION, Exchange, HistoryStore, make_title
 
 
 def _store(tmp_path: Path) -> HistoryStore:
     return HistoryStore.open(tmp_path / "data" / "history.sqlite3")
-
-
-def test_default_path_honours_mscli_data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MSCLI_DATA_DIR", str(tmp_path / "d"))
-    assert default_path() == tmp_path / "d" / "history.sqlite3"
 
 
 def test_new_database_is_versioned_and_private(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -100,6 +100,11 @@ class ClientConfig:
     max_wait: float = 60.0  # longest single wait mscli accepts (Retry-After or backoff)
     allow_insecure_http: bool = False
     user_agent: str = f"mscli/{__version__}"
+    #: the proxy variables of the run's environment (`urls.proxy_env`, from `Settings`): they name
+    #: the proxy in an error and tell whether a plain-http base can still use TLS (an https
+    #: proxy). httpx itself reads them from the process's environment (trust_env). None: not
+    #: known, so no proxy is named and TLS is always possible (the CA bundle is loaded).
+    proxy_env: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         shown = "None" if self.api_key is None else "'****'"
@@ -181,6 +186,7 @@ class GatewayClient:
             timeout=config.timeout,
             connect_timeout=config.connect_timeout,
             base=self.base,
+            proxy_env=config.proxy_env,
         )
         self.last_request_id: str | None = None
         self.last_latency_ms: float | None = None
@@ -546,7 +552,12 @@ class GatewayClient:
         self, exc: httpx.RequestError, attempt: int
     ) -> NetworkError | ProtocolError | BaseUrlError:
         return request_error(
-            exc, attempt=attempt, host=self.host, base_url=self.base_url, redactor=self.redactor
+            exc,
+            attempt=attempt,
+            host=self.host,
+            base_url=self.base_url,
+            redactor=self.redactor,
+            proxy_env=self.config.proxy_env,
         )
 
     def _trace_request(self, request: httpx.Request) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,17 +86,23 @@ def http_client(
     timeout: float,
     connect_timeout: float,
     base: NormalisedUrl,
+    proxy_env: Mapping[str, str] | None,
 ) -> httpx.Client:
     """The httpx client: redirects never followed, proxies and CA bundles from the environment.
 
     The CA bundle is loaded (~30-60 ms) only when a connection can use TLS: an ``https`` base URL,
-    or a proxy from the environment (it may be ``https://``). Every request goes to ``base`` and
+    or a proxy in ``proxy_env`` (it may be ``https://``), or ``proxy_env`` None (not known). Every
+    request goes to ``base`` and
     redirects are never followed, so a plain ``http://`` base without a proxy (the loopback
     sandbox) never opens a TLS connection, and its client gets a context that loads nothing."""
     headers = {"User-Agent": user_agent, "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    tls = base.scheme == "https" or proxy_for(base.scheme, base.host, env_getter()) is not None
+    tls = (
+        base.scheme == "https"
+        or proxy_env is None
+        or proxy_for(base.scheme, base.host, env_getter(proxy_env)) is not None
+    )
     return httpx.Client(
         headers=headers,
         follow_redirects=False,
@@ -296,7 +303,13 @@ def map_transport_error(
 
 
 def request_error(
-    exc: httpx.RequestError, *, attempt: int, host: str | None, base_url: str, redactor: Redactor
+    exc: httpx.RequestError,
+    *,
+    attempt: int,
+    host: str | None,
+    base_url: str,
+    redactor: Redactor,
+    proxy_env: Mapping[str, str] | None,
 ) -> NetworkError | ProtocolError | BaseUrlError:
     """The error for an httpx request exception: a body that cannot be decoded, a URL httpx
     refuses, or (everything else) the transport failure from `map_transport_error`."""
@@ -311,7 +324,7 @@ def request_error(
             base_url=redactor.url(base_url),
         )
     scheme = base_url.split("://", 1)[0].lower() if "://" in base_url else "https"
-    proxy = proxy_for(scheme, host, env_getter()) if host else None
+    proxy = proxy_for(scheme, host, env_getter(proxy_env)) if host and proxy_env else None
     err = map_transport_error(exc, host=host, attempts=attempt, redactor=redactor, proxy=proxy)
     limit = _limit_hit(exc, err.kind)
     if limit is not None:  # say which limit ran out: "... within 30 s"

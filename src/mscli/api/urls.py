@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import ipaddress
-import os
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ __all__ = [
     "join_url",
     "lookalike",
     "normalise_base_url",
+    "proxy_env",
     "proxy_for",
 ]
 
@@ -348,13 +348,22 @@ class Proxy:
     variable: str
 
 
-def env_getter(env: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+#: The proxy variables (each also in lower case), as httpx reads them.
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def proxy_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The proxy variables of ``env``, for the client to name the proxy it goes through."""
+    names = {*PROXY_VARIABLES, *(name.lower() for name in PROXY_VARIABLES)}
+    return {name: value for name, value in env.items() if name in names}
+
+
+def env_getter(env: Mapping[str, str]) -> Callable[[str], str | None]:
     """A lookup of a variable by its upper- or lower-case name (proxy variables come in both)."""
-    source = os.environ if env is None else env
 
     def getenv(name: str) -> str | None:
         for candidate in (name, name.lower()):
-            value = source.get(candidate)
+            value = env.get(candidate)
             if value is not None and value.strip():
                 return value.strip()
         return None

@@ -205,7 +205,13 @@ def execute(
     def write(done: Done) -> None:
         writer.write(to_doc(done))
         if done.error is None and done.tokens is not None:
-            ledger.record(s.base_url.value, done.model, *done.tokens, overrides=s.price_overrides)
+            ledger.record(
+                s.paths.ledger,
+                s.base_url.value,
+                done.model,
+                *done.tokens,
+                overrides=s.price_overrides,
+            )
 
     for bad in job.invalid:  # --skip-invalid: each one written with its error
         writer.write(record(bad.id, error=error_doc(actx, UsageError(str(bad)))))

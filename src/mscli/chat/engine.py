@@ -118,6 +118,7 @@ class Chat:
 
         p = self.params
         base_url = self.recorder.base_url
+        cache_dir = self.recorder.paths.cache_dir
         messages = self.messages_for(prompt)
         req = ChatRequest(
             model=p.model,
@@ -126,7 +127,7 @@ class Chat:
             max_tokens=p.max_tokens,
             top_p=p.top_p,
             stop=list(p.stop) if p.stop else None,
-            include_usage=not gateway_notes.refuses_stream_options(base_url),
+            include_usage=not gateway_notes.refuses_stream_options(cache_dir, base_url),
         )
         out = Outcome(prompt=prompt, model=p.model)
         out.prompt_chars = sum(len(m["content"]) for m in messages)
@@ -143,7 +144,7 @@ class Chat:
                 with client.chat_stream(req) as s:
                     opened = s  # its result so far is kept even when the stream fails
                     if req.include_usage and client.stream_options_refused:
-                        gateway_notes.remember_refuses_stream_options(base_url)
+                        gateway_notes.remember_refuses_stream_options(cache_dir, base_url)
                     for ev in s:
                         if isinstance(ev, TextDelta):
                             if not ev.text:

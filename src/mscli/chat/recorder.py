@@ -12,6 +12,7 @@ from mscli.errors import MscliError
 if TYPE_CHECKING:
     from mscli.chat.exchange import Outcome, Params
     from mscli.history import HistoryStore
+    from mscli.paths import Paths
 
 #: A prompt the server refused as too large is kept only this long in the history (it was never
 #: read, and storing megabytes per retry would only grow the database).
@@ -34,6 +35,7 @@ class Recorder:
     def __init__(
         self,
         base_url: str,
+        paths: Paths,
         *,
         overrides: Mapping[str, tuple[float, float]] | None = None,
         store: HistoryStore | None = None,
@@ -41,6 +43,8 @@ class Recorder:
         api: str | None = None,
     ) -> None:
         self.base_url = base_url
+        #: where the ledger (`paths.ledger`) and the gateway notes (`paths.cache_dir`) are kept
+        self.paths = paths
         #: where the history says the conversation was held (base URL, or "sandbox")
         self.api = api or base_url
         self.overrides = overrides
@@ -78,6 +82,7 @@ class Recorder:
             from mscli import ledger
 
             ledger.record(
+                self.paths.ledger,
                 self.base_url,
                 out.response_model or out.model,
                 tokens[0],

@@ -213,7 +213,7 @@ class Session:
             history = InMemoryHistory()
         return PromptSession(
             history=history,
-            completer=_completer(self.catalogue.cached_ids, _role_names),
+            completer=_completer(self.catalogue.cached_ids, self._role_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             multiline=True,
@@ -222,6 +222,13 @@ class Session:
             output=pt_output,
             enable_history_search=False,
         )
+
+    def _role_names(self) -> list[str]:
+        """For Tab after /role: never fails (a bad role is a panel when /role is used)."""
+        try:
+            return list(self._roles())
+        except MscliError:
+            return []
 
     def _read(self) -> str:
         return str(self._prompt.prompt("› "))
@@ -471,18 +478,6 @@ class Session:
             return None
         self._note(f"unknown command {name}: /help lists them", "warn")
         return None
-
-
-def _role_names() -> list[str]:
-    from mscli.completers import role_names
-
-    return [name for name, _ in role_names()]
-
-
-def input_history_path() -> Path:
-    from mscli.ledger import data_dir
-
-    return data_dir() / "chat_input_history"
 
 
 def _plural(n: int, word: str) -> str:

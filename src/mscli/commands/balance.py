@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mscli.api.client import GatewayClient
     from mscli.api.lenient import Balance
     from mscli.context import AppContext
@@ -82,7 +84,9 @@ def command(
         probe_error: ApiError | None = None
         if probe and bal is None:
             probe_error = _probe(actx, client, result)
-            result["ledger"] = _ledger(base_url)  # now including the probe
+            result["ledger"] = _ledger(
+                actx.settings.paths.ledger, base_url
+            )  # now including the probe
         elif probe:
             result["probe"] = {
                 "sent": False,
@@ -153,7 +157,7 @@ def _result(actx: AppContext, bal: Balance | None, min_: float | None) -> dict[s
         "weekly_cap": cap if cap is not None or reported else None,
         "min": min_,
         "min_check": min_check,
-        "ledger": _ledger(s.base_url.value),
+        "ledger": _ledger(s.paths.ledger, s.base_url.value),
         "refill_rules": None,
         "probe": None,
         "note": None,
@@ -175,7 +179,7 @@ def _result(actx: AppContext, bal: Balance | None, min_: float | None) -> dict[s
     return result
 
 
-def _ledger(base_url: str) -> dict[str, Any]:
+def _ledger(path: Path, base_url: str) -> dict[str, Any]:
     """Credits spent through mscli against this base URL, per window (estimates at list price)."""
     import time
 
@@ -184,7 +188,7 @@ def _ledger(base_url: str) -> dict[str, Any]:
     now = time.time()
     out: dict[str, Any] = {"estimate": True, "base_url": base_url}
     # the ledger is keyed by the settings' normal form of the base URL, like the model cache
-    week = ledger.entries(since=now - _WINDOWS[-1][1], base_url=base_url)
+    week = ledger.entries(path, since=now - _WINDOWS[-1][1], base_url=base_url)
     for key, seconds, _label in _WINDOWS:
         picked = [e for e in week if e.ts >= now - seconds]
         priced = [e.credits for e in picked if e.credits is not None]
@@ -238,6 +242,7 @@ def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> A
     cost = None
     if usage is not None:
         ledger.record(
+            s.paths.ledger,
             s.base_url.value,
             reply.model or model,
             pt,

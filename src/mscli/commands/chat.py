@@ -268,17 +268,18 @@ def _open_history(
     (exit 10, nothing spent), never after the reply. -c takes the latest conversation of this
     API; a conversation of another API is continued only when the user says so."""
     from mscli.errors import UsageError
-    from mscli.history import HistoryStore, default_path
+    from mscli.history import HistoryStore
 
+    path = actx.paths.history
     wants = continue_ or conversation_id is not None
     if not log and not wants:
         return None, None
-    if not log and not default_path().exists():
+    if not log and not path.exists():
         raise UsageError(
             "There is no saved conversation to continue.",
             fix='Start one with `mscli chat "Hello"`; `mscli history list` shows the saved ones.',
         )
-    store = HistoryStore.open()
+    store = HistoryStore.open(path)
     try:
         conv = None
         if wants:
@@ -454,7 +455,12 @@ def _run(
         params.system = conv.system
     s = actx.settings
     recorder = Recorder(
-        s.base_url.value, overrides=s.price_overrides, store=store, log=log, api=_api(actx)
+        s.base_url.value,
+        s.paths,
+        overrides=s.price_overrides,
+        store=store,
+        log=log,
+        api=_api(actx),
     )
     term = actx.terminal
     controlling = term.controlling if (term.stdin_tty or term.stdout_tty) else None
@@ -463,7 +469,7 @@ def _run(
         chat.set_system(system)
 
     if interactive:
-        from mscli.chat.session import Session, input_history_path
+        from mscli.chat.session import Session
         from mscli.commands.roles import load
 
         session = Session(
@@ -475,7 +481,7 @@ def _run(
             show_error=lambda err: _panel(actx, err),
             stream=stream,
             show_usage=show_usage,
-            history_file=input_history_path() if log else None,
+            history_file=s.paths.input_history if log else None,
             yes=yes,
             roles=lambda: load(actx),
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from mscli.commands._options import JsonOpt
 from mscli.completers import complete_conversation
+
+if TYPE_CHECKING:
+    from mscli.context import AppContext
 
 app = typer.Typer(
     help="Saved chat conversations: list them, show one, delete one. Continue one with "
@@ -39,12 +42,13 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def _open(create: bool = False) -> Any:
-    from mscli.history import HistoryStore, default_path
+def _open(actx: AppContext, create: bool = False) -> Any:
+    from mscli.history import HistoryStore
 
-    if not create and not default_path().exists():
+    path = actx.paths.history
+    if not create and not path.exists():
         return None
-    return HistoryStore.open()
+    return HistoryStore.open(path)
 
 
 def _api(base_url: str | None) -> str:
@@ -77,7 +81,7 @@ def list_(
     from mscli.context import get_app_context
 
     actx = get_app_context(ctx, json=json_)
-    store = _open()
+    store = _open(actx)
     convs = []
     if store is not None:
         with store:
@@ -121,7 +125,7 @@ def show(ctx: typer.Context, conversation_id: IdArg, json_: JsonOpt = False) -> 
     from mscli.context import get_app_context
 
     actx = get_app_context(ctx, json=json_)
-    store = _open()
+    store = _open(actx)
     conv = None
     if store is not None:
         with store:
@@ -194,7 +198,7 @@ def delete(
     from mscli.context import get_app_context
 
     actx = get_app_context(ctx, json=json_)
-    store = _open()
+    store = _open(actx)
     deleted = False
     if store is not None:
         with store:

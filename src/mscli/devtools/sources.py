@@ -18,15 +18,13 @@ _PATH_ENV = (
     "XDG_CACHE_HOME",
     "XDG_DATA_HOME",
     "XDG_STATE_HOME",
-    "MSCLI_CONFIG_DIR",
-    "MSCLI_CACHE_DIR",
-    "MSCLI_DATA_DIR",
 )
 
 
 @contextlib.contextmanager
 def _placeholder_home(platform: str) -> Iterator[None]:
-    """Run path functions as for a user with default settings on `platform` ("unix" or "macos")."""
+    """Run path functions as for a user with default settings on `platform` ("unix" or "macos"):
+    platformdirs reads HOME and XDG_* from the process's environment."""
     import platformdirs
     from platformdirs.macos import MacOS
     from platformdirs.unix import Unix
@@ -61,49 +59,36 @@ class FileDoc:
     meaning: str
 
 
-def _history_path() -> Path:
-    try:
-        from mscli.history import default_path
-
-        return Path(default_path())
-    except ImportError:
-        from mscli.completers import history_path
-
-        path = history_path()
-        assert path is not None
-        return path
-
-
 def file_docs() -> list[FileDoc]:
     """The files mscli reads and writes, from the same functions the code uses."""
-    from mscli import catalogue, gateway_notes, ledger
-    from mscli.chat.session import input_history_path
-    from mscli.config_store import CONFIG_FILENAME, config_dir
+    from mscli import gateway_notes
+    from mscli.config_store import CONFIG_FILENAME
+    from mscli.paths import Paths
 
-    getters: list[tuple[Callable[[], Path], str]] = [
+    getters: list[tuple[Callable[[Paths], Path], str]] = [
         (
-            lambda: config_dir() / CONFIG_FILENAME,
+            lambda paths: paths.config_dir / CONFIG_FILENAME,
             "Profiles and settings (API key, base URL, default model, ...), written 0600. "
             "`MSCLI_CONFIG_DIR` names another directory.",
         ),
         (
-            lambda: catalogue.cache_dir() / "models-*.json",
+            lambda paths: paths.cache_dir / "models-*.json",
             "The model list per base URL, reused for 10 minutes, and read without network by "
             "shell completion. `MSCLI_CACHE_DIR` names another directory.",
         ),
         (
-            ledger.ledger_path,
+            lambda paths: paths.ledger,
             "Credits spent through mscli (estimates, no prompt text), for `mscli balance`. "
             "`MSCLI_DATA_DIR` names another directory.",
         ),
         (
-            gateway_notes.notes_path,
+            lambda paths: gateway_notes.notes_path(paths.cache_dir),
             "What mscli learned about each base URL (a gateway that refuses `stream_options` is "
             "sent none), so later runs skip a failed request. Safe to delete.",
         ),
-        (_history_path, "Saved conversations (SQLite, 0600), for `mscli history`."),
+        (lambda paths: paths.history, "Saved conversations (SQLite, 0600), for `mscli history`."),
         (
-            input_history_path,
+            lambda paths: paths.input_history,
             "What you typed in interactive `mscli chat` sessions (Up/Down recalls it), 0600; not "
             "written with `--no-log`.",
         ),
@@ -111,9 +96,9 @@ def file_docs() -> list[FileDoc]:
     out = []
     for getter, meaning in getters:
         with _placeholder_home("unix"):
-            linux = _tilde(getter())
+            linux = _tilde(getter(Paths.from_env({"HOME": _HOME})))
         with _placeholder_home("macos"):
-            macos = _tilde(getter())
+            macos = _tilde(getter(Paths.from_env({"HOME": _HOME})))
         out.append(FileDoc(linux, macos, meaning))
     return out
 

@@ -410,7 +410,7 @@ def check_live(state: DoctorState) -> CheckResult:
         from mscli.pricing import estimate_credits
 
         pt, ct = usage.prompt_tokens or 0, usage.completion_tokens or 0
-        ledger.record(s.base_url.value, model, pt, ct, overrides=s.price_overrides)
+        ledger.record(s.paths.ledger, s.base_url.value, model, pt, ct, overrides=s.price_overrides)
         credits = estimate_credits(model, pt, ct, s.price_overrides)
         cost = (
             f", about {credits:.4f} credits (estimate)"
