@@ -12,6 +12,7 @@ import sys
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from mscli.completers import complete_color, complete_profile
 from mscli.exit_codes import EXIT_CODE_DOCS
@@ -30,6 +31,180 @@ EPILOG = (
     " (`man mscli`, FILES)." + '  Try it without a key: mscli --sandbox chat "Hello".'
 )
 
+#: Every command, in the order `mscli --help` lists them: its module under mscli.commands, whether
+#: that module holds a Typer sub-app (`app`) or one command (`command`, `HELP`), and the first
+#: paragraph of its help, which `mscli --help` shows without importing the module
+#: (tests/cli/test_lazy_commands.py keeps this table in step with the modules).
+COMMANDS: dict[str, tuple[str, bool, str]] = {
+    "chat": (
+        "chat",
+        False,
+        'Chat with a model: one-shot (`mscli chat "prompt"`), piped (`cat f | mscli chat '
+        '"summarize"`, `mscli chat -` reads the prompt from stdin) or an interactive session (no '
+        "prompt, on a terminal). Replies stream as rendered markdown on a terminal and as exact "
+        "text when piped; conversations are saved (see `mscli history`) unless --no-log.",
+    ),
+    "batch": (
+        "batch",
+        False,
+        "Run many prompts at the plan's pace: INPUT is JSON lines (`prompt` or `messages`, "
+        "optional `id`, `model`, `system`, `temperature`, `max_tokens`, `top_p`, `stop`) or, with "
+        "--lines, one prompt per line; `-` reads stdin. Each result is one JSON line (id, model, "
+        "content, finish_reason, usage, estimated_credits, error) written as it completes. "
+        "Requests start at most one every 60/RPM seconds (--rpm, else the profile's plan, else the "
+        "server's x-ratelimit-limit-requests, else 15). A 401, 402 or Ctrl-C stops sending and "
+        "keeps what finished; --resume sends only what did not succeed. Exit 0 when every line "
+        "succeeded, 11 when some failed.",
+    ),
+    "balance": (
+        "balance",
+        False,
+        "Show plan, RPM limit, subscription and lifetime credits, next refill and weekly cap. When "
+        "the server does not report balances (the real API documents no such endpoint), show the "
+        "credits spent through mscli (estimates) and the plan's refill rules. --min N exits 4 when "
+        "the spendable balance is below N, or cannot be known (unless --probe finds requests still "
+        "served, or --allow-unknown); --probe spends a tiny amount to learn whether requests get "
+        "402.",
+    ),
+    "doctor": (
+        "doctor",
+        False,
+        "Check everything between this terminal and the API, in order (config, key, base URL, "
+        "proxy, DNS, TCP, TLS, HTTP, auth, rate limit, models, balance) and name the root cause "
+        "with its fix. Exits 0 when nothing failed, else the exit code of the root cause (e.g. 3 "
+        "auth, 8 network, 10 config). --json or --junit FILE for CI; under GitHub Actions the root "
+        "cause is also an ::error annotation.",
+    ),
+    "roles": (
+        "roles",
+        False,
+        "List the roles of config.toml: [roles.NAME] tables that set system, model, temperature "
+        "and max_tokens together, for `mscli chat --role NAME` (explicit flags still win) and "
+        "`/role NAME` in a session.",
+    ),
+    "models": (
+        "models",
+        True,
+        "List the models the API serves (cached for 10 minutes), or check one before you chat.",
+    ),
+    "keys": (
+        "keys",
+        True,
+        "Store, list, remove and check API keys. `keys set` reads the key from a hidden prompt or "
+        "standard input (never the command line) and stores it in the config file or, with "
+        "--keyring, the OS keyring; keys are always shown masked.",
+    ),
+    "history": (
+        "history",
+        True,
+        "Saved chat conversations: list them, show one, delete one. Continue one with `mscli chat "
+        "--conversation ID` (or `-c` for the latest). Alone, `mscli history` lists them.",
+    ),
+    "config": (
+        "config_cmd",
+        True,
+        "Show and change the config file: settings per profile (base_url, default_model, timeout, "
+        "max_retries, max_wait, plan, log_history, allow_insecure_http, trusted_host, "
+        "api_key_command) and which profile is active. API keys: see `mscli keys`. Alone, `mscli "
+        "config` is `mscli config show`.",
+    ),
+    "sandbox": (
+        "sandbox",
+        True,
+        "A local ModelStack-compatible API for trying mscli, scripts and SDKs without spending "
+        "credits: `serve` runs it, `keys` lists the test keys that trigger each documented error.",
+    ),
+    "completion": (
+        "completion",
+        True,
+        "Shell completion (bash, zsh, fish, PowerShell): print or install the script.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: a command's module is imported, and its Click object built, only when that
+    command is looked up to run it or show its own help. Listing the commands (`mscli --help`)
+    reads COMMANDS instead, so it imports and builds none of them."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if self._listing:
+            return TyperCommand(name=cmd_name, help=COMMANDS[cmd_name][2])
+        self.commands[cmd_name] = cmd = load_command(cmd_name)
+        return cmd
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in COMMANDS:  # Typer suggests "Did you mean" from these names
+            loaded, self.commands = self.commands, dict.fromkeys(COMMANDS)  # type: ignore[assignment]
+            try:
+                return super().resolve_command(ctx, args)
+            finally:
+                self.commands = loaded
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def load_command(name: str) -> Any:
+    """The Click command of `name`, built by Typer as it would be under the root app, with its
+    metavars in plain words."""
+    import importlib
+
+    import typer.main
+
+    module_name, is_app, _ = COMMANDS[name]
+    module = importlib.import_module(f"mscli.commands.{module_name}")
+    holder = typer.Typer(add_completion=False, rich_markup_mode="rich")
+    holder.callback()(_no_callback)  # a group, so that a lone command keeps its name
+    if is_app:
+        holder.add_typer(module.app, name=name)
+    else:
+        holder.command(name, help=module.HELP)(module.command)
+    cmd = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+    _plain_tree(cmd)
+    return cmd
+
+
+def _no_callback() -> None:
+    """The holder group's callback (never run)."""
+
+def _render_error(err: BaseException, *, force_json: bool = False) -> int:
+    """Show an expected error (panel or JSON) and return its exit code."""
+    from mscli import context
+    from mscli.advice import advise
+    from mscli.errors import MscliError
+    from mscli.output.console import make_console
+    from mscli.output.errors import print_error, print_error_json
+
+    assert isinstance(err, MscliError)
+    actx = context.current()
+    advice = advise(err, actx.advice_context() if actx else None)
+    redact = actx.redact if actx else None
+    term = _TERM[0]
+    if force_json or _wants_json(actx):
+        print_error_json(term, advice, redact)
+    else:
+        console = actx.err if actx else make_console(term, "err", term.colour_mode(None))
+        print_error(console, advice, redact)
+    return int(advice.exit_code)
+
+
+HELP_OPTION_NAMES = ["-h", "--help"]
+
 app = typer.Typer(
     name="mscli",
     help="Call and diagnose the ModelStack API: chat, models, keys, balance, doctor, and a local sandbox.",
@@ -38,8 +213,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
     rich_markup_mode="rich",
+    cls=LazyGroup,
 )
 
 
@@ -184,58 +360,6 @@ def root(
         )
 
 
-def _register() -> None:
-    from mscli.commands import (
-        balance,
-        batch,
-        chat,
-        completion,
-        config_cmd,
-        doctor,
-        history,
-        keys,
-        models,
-        roles,
-        sandbox,
-    )
-
-    app.command("chat", help=chat.HELP)(chat.command)
-    app.command("batch", help=batch.HELP)(batch.command)
-    app.add_typer(models.app, name="models")
-    app.add_typer(keys.app, name="keys")
-    app.command("balance", help=balance.HELP)(balance.command)
-    app.command("doctor", help=doctor.HELP)(doctor.command)
-    app.add_typer(history.app, name="history")
-    app.add_typer(config_cmd.app, name="config")
-    app.command("roles", help=roles.HELP)(roles.command)
-    app.add_typer(sandbox.app, name="sandbox")
-    app.add_typer(completion.app, name="completion")
-
-
-_register()
-
-
-def _render_error(err: BaseException, *, force_json: bool = False) -> int:
-    """Show an expected error (panel or JSON) and return its exit code."""
-    from mscli import context
-    from mscli.advice import advise
-    from mscli.errors import MscliError
-    from mscli.output.console import make_console
-    from mscli.output.errors import print_error, print_error_json
-
-    assert isinstance(err, MscliError)
-    actx = context.current()
-    advice = advise(err, actx.advice_context() if actx else None)
-    redact = actx.redact if actx else None
-    term = _TERM[0]
-    if force_json or _wants_json(actx):
-        print_error_json(term, advice, redact)
-    else:
-        console = actx.err if actx else make_console(term, "err", term.colour_mode(None))
-        print_error(console, advice, redact)
-    return int(advice.exit_code)
-
-
 #: The arguments of this run, for errors raised before the app context knows about --json.
 _ARGS: list[str] = []
 #: The terminal of this run (set by `main`), for errors raised before the app context exists.
@@ -267,16 +391,19 @@ def command() -> Any:
     import typer.main
 
     root = typer.main.get_command(app)
-    names = root.context_settings.get("help_option_names", ["--help"])
-    todo = [root]
+    _plain_tree(root)  # the commands are built (and given theirs) when looked up: LazyGroup
+    return root
+
+
+def _plain_tree(cmd: Any) -> None:
+    todo = [cmd]
     while todo:
         cmd = todo.pop()
-        help_option = cmd.get_help_option(typer.Context(cmd, help_option_names=names))  # cached
+        help_option = cmd.get_help_option(typer.Context(cmd, help_option_names=HELP_OPTION_NAMES))  # cached
         for param in [*cmd.params, help_option]:
             if param is not None:
                 _plain_param(param)
         todo.extend(getattr(cmd, "commands", {}).values())
-    return root
 
 
 #: Click's type names in the words --help and the man page use.
@@ -365,6 +492,8 @@ def _run(argv: list[str] | None, terminal: Terminal | None) -> None:
     _TERM[:] = [term]
     _stop_on_termination()
     click_exc = _click_exceptions()
+    if "_MSCLI_COMPLETE" in os.environ:  # tab time: Typer's shell classes must be registered
+        import mscli.commands.completion  # noqa: F401
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
     try:

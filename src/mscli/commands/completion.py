@@ -8,7 +8,7 @@ conversation ids) that fit, so they never go stale. The same text is committed i
 The root app is built with `add_completion=False` (mscli ships this command instead of Typer's
 `--install-completion`), and with it Typer never registers its shell classes, so the click hook in
 `main()` would answer `_MSCLI_COMPLETE=complete_bash` with "Shell bash not supported". This module
-is imported by `app._register()` on every start, so it registers them here (`completion_init()`
+is imported by `app._run` whenever that variable is set, so it registers them here (`completion_init()`
 only fills a dict; typer.main has already imported the module).
 """
 
