@@ -182,6 +182,7 @@ def load_command(name: str) -> Any:
 def _no_callback() -> None:
     """The holder group's callback (never run)."""
 
+
 def _render_error(err: BaseException, *, force_json: bool = False) -> int:
     """Show an expected error (panel or JSON) and return its exit code."""
     from mscli import context
@@ -399,7 +400,9 @@ def _plain_tree(cmd: Any) -> None:
     todo = [cmd]
     while todo:
         cmd = todo.pop()
-        help_option = cmd.get_help_option(typer.Context(cmd, help_option_names=HELP_OPTION_NAMES))  # cached
+        help_option = cmd.get_help_option(
+            typer.Context(cmd, help_option_names=HELP_OPTION_NAMES)
+        )  # cached
         for param in [*cmd.params, help_option]:
             if param is not None:
                 _plain_param(param)

@@ -119,6 +119,14 @@ class Terminal:
     def colour_mode(self, flag: str | None) -> str:
         return colour_mode(flag, self.env)
 
+    def console_is_terminal(self, which: str, mode: str, *, json_mode: bool = False) -> bool:
+        """Whether the console of the ``"out"`` or ``"err"`` stream in colour ``mode`` counts
+        as a terminal (`output.console.make_console`): the stream is one, or --color always
+        says so. Answerable without building the console (Rich)."""
+        if mode == "always" and not json_mode:
+            return True
+        return self.stdout_tty if which == "out" else self.stderr_tty
+
     @property
     def dumb(self) -> bool:
         return _dumb(self.env)

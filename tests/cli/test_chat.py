@@ -553,16 +553,18 @@ def test_subprocess_piped_bytes_match_the_non_streamed_reply(
 
 
 @pytest.mark.slow
-def test_a_streamed_chat_never_imports_pydantic(
+def test_a_streamed_chat_never_imports_pydantic_and_piped_never_rich(
     sandbox: EmbeddedSandbox, subprocess_env: dict[str, str]
 ) -> None:
     # pydantic's import and model building cost ~55 ms per run: only /models and /balance use it
-    # (the first run checks the model against /models and caches the list; the second does not)
+    # (the first run checks the model against /models and caches the list; the second does not);
+    # piped, nothing goes through Rich (its import ~20-30 ms), not even the cut-at-limit check
     probe = (
         "import sys\n"
         "from mscli.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "sys.stderr.write('PYDANTIC=%s EXIT=%s\\n' % ('pydantic' in sys.modules, code))\n"
+        "sys.stderr.write('PYDANTIC=%s RICH=%s EXIT=%s\\n'"
+        " % ('pydantic' in sys.modules, 'rich' in sys.modules, code))\n"
     )
     argv = [sys.executable, "-c", probe, *_argv(sandbox, "Hello", "--max-tokens", "30")[3:]]
     env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
@@ -573,7 +575,7 @@ def test_a_streamed_chat_never_imports_pydantic(
         )
         assert proc.stdout == content(sandbox, "Hello", max_tokens=30).encode()
         lines.append(proc.stderr.decode().splitlines()[-1])
-    assert lines == ["PYDANTIC=True EXIT=0", "PYDANTIC=False EXIT=0"]
+    assert lines == ["PYDANTIC=True RICH=False EXIT=0", "PYDANTIC=False RICH=False EXIT=0"]
 
 
 @pytest.mark.slow

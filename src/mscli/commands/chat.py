@@ -518,13 +518,15 @@ def _one_shot(
         raise out.output_closed  # app.main exits 0, quietly
     if actx.json and (out.reply or out.error is None):
         actx.emit_json(out.to_json(chat.conversation_id if chat.recorder.logging else None))
-    if out.cut_at_limit and not actx.json and (show_usage or actx.err.is_terminal):
+    # a piped one-shot builds no Rich console unless it prints something on stderr
+    err_is_terminal = actx.terminal.console_is_terminal("err", actx.colour)
+    if out.cut_at_limit and not actx.json and (show_usage or err_is_terminal):
         note = out.cut_at_limit[:-1] + "; --max-tokens N allows a longer one]"
         actx.err.print(note, style="muted", highlight=False, markup=False)
     if show_usage and out.usage_to_show:
         actx.err.print(usage_line(out), style="muted", highlight=False)
     if out.status == "interrupted":
-        if not actx.json and actx.err.is_terminal:  # as the session says it
+        if not actx.json and err_is_terminal:  # as the session says it
             actx.err.print(
                 f"\n[interrupted: {len(out.reply)} characters kept]", style="warn", markup=False
             )

@@ -65,7 +65,6 @@ class PipeAwareConsole(Console):
 def make_console(terminal: Terminal, which: str, mode: str, *, json_mode: bool = False) -> Console:
     """The Rich console for the terminal's ``"out"`` or ``"err"`` stream in colour ``mode``."""
     stream = terminal.stdout if which == "out" else terminal.stderr
-    is_tty = terminal.stdout_tty if which == "out" else terminal.stderr_tty
     kwargs: dict[str, Any] = {
         "file": stream,
         "theme": THEME,
@@ -73,17 +72,14 @@ def make_console(terminal: Terminal, which: str, mode: str, *, json_mode: bool =
         "soft_wrap": False,
         "width": terminal.width,
         "_environ": dict(terminal.env),
+        "force_terminal": terminal.console_is_terminal(which, mode, json_mode=json_mode),
     }
     if json_mode or mode == "never":
         kwargs["color_system"] = None
         kwargs["no_color"] = True
-        kwargs["force_terminal"] = is_tty
     elif mode == "always":
-        kwargs["force_terminal"] = True
         kwargs["no_color"] = False  # Rich would read NO_COLOR itself: --color always wins over it
         # Rich turns colour off for TERM=dumb/unknown on its own; --color always (and FORCE_COLOR,
         # which colour_mode already turned into "always") must win over that.
         kwargs["color_system"] = "standard" if terminal.dumb else "auto"
-    else:
-        kwargs["force_terminal"] = is_tty
     return PipeAwareConsole(**kwargs)
