@@ -6,9 +6,12 @@ The endpoints themselves are `endpoints.Handler`, a subclass."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import socket
+import struct
+import sys
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -45,6 +48,34 @@ def parse_content_length(raw: str) -> int | None:
     return int(text)
 
 
+def set_kernel_timeouts(conn: socket.socket, seconds: float) -> None:
+    """The idle/stall timeout of a blocking connection as the kernel's `SO_RCVTIMEO` and
+    `SO_SNDTIMEO`: each read is one `recv` system call, where `settimeout()` makes it a `poll` and
+    a `recv`. A read that times out fails with EAGAIN (`_TimedReader` makes it a TimeoutError,
+    as with `settimeout()`), or with ETIMEDOUT, already a TimeoutError, on Windows; a write that
+    times out raises an OSError, which `BaseHandler._write` treats as a gone client."""
+    if sys.platform == "win32":  # a DWORD of milliseconds
+        value = struct.pack("@L", max(1, round(seconds * 1000)))
+    else:  # a struct timeval; (0, 0) would mean "never": at least 1 microsecond
+        micros = max(1, round(seconds * 1_000_000))
+        value = struct.pack("@ll", *divmod(micros, 1_000_000))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+class _TimedReader(socket.SocketIO):
+    """The raw reader of a blocking connection with `SO_RCVTIMEO`: `SocketIO` returns None for
+    EAGAIN ("no data yet", meant for non-blocking sockets), which the buffered reader would take
+    for EOF or a short read; here it is what it means, a timeout, raised as with `settimeout()`."""
+
+    def readinto(self, b: Any) -> int | None:
+        n = super().readinto(b)
+        if n is None:
+            self._timeout_occurred = True  # as SocketIO does after a timeout: no further reads
+            raise TimeoutError("timed out")
+        return n
+
+
 class _HeadReader:
     """Wraps `rfile` while the request head is parsed, to tell a head that ended with its blank
     line from one cut off by EOF (`http.client.parse_headers` treats both as the end)."""
@@ -74,8 +105,10 @@ class BaseHandler(BaseHTTPRequestHandler):
     # --- per-connection setup ------------------------------------------------------------------
 
     def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.sandbox.config.idle_timeout)
+        super().setup()  # the class's `timeout` is None: the socket stays blocking
+        set_kernel_timeouts(self.connection, self.server.sandbox.config.idle_timeout)
+        self.rfile.close()  # the stdlib's reader (the socket stays open): read through _TimedReader
+        self.rfile = io.BufferedReader(_TimedReader(self.connection, "rb"))
         self.server.track(self.connection, True)
         self._begin()
 
