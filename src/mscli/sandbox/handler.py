@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 import socket
 import struct
@@ -22,6 +21,7 @@ from mscli.sandbox.protocol import (
     MSG_INTERNAL,
     ClientGone,
     Reject,
+    compact_json,
     error_body,
     new_id,
 )
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 #: A chunk size (RFC 9112 §7.1): hex digits only (before any `;extensions`). No sign, no `0x`, no
 #: `_`, which int(..., 16) would take: "-1" read to EOF, "-2" failed. Huge sizes are 413s.
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]+")
+
+#: (second, its HTTP date): see `BaseHandler.date_time_string`
+_date: tuple[int, str] = (-1, "")
 
 #: At most this many trailer lines after the last chunk (they are read and dropped).
 _MAX_TRAILER_LINES = 64
@@ -176,9 +179,21 @@ class BaseHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header, formatted once a second rather than for every response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        global _date
+        now = int(time.time())
+        if _date[0] != now:
+            _date = (now, super().date_time_string(now))
+        return _date[1]
+
     def _log_line(self) -> None:
         """One line per request. What the client sent (request line, path, key) reaches the
         terminal only through `SandboxServer.log`, which escapes control characters."""
+        if not self.sandbox.logging:
+            return
         ms = (time.perf_counter() - self._t0) * 1000
         note = f" {self._note}" if self._note else ""
         command = getattr(self, "command", None)
@@ -239,7 +254,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._write(payload)
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(obj, separators=(",", ":")).encode()
+        body = compact_json(obj).encode()
         self._respond(status, body, "application/json", headers)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
