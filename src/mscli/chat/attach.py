@@ -45,6 +45,13 @@ def stdin_bytes(terminal: Terminal) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def stdin_text(terminal: Terminal) -> str:
+    """Piped stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale; read
+    no further than the input-size limit (`stdin_bytes`)."""
+    text = stdin_bytes(terminal).decode("utf-8", "replace")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def load(path: str, terminal: Terminal) -> Attachment:
     """The text file at `path` (`-`: stdin), or UsageError naming it: missing, a directory,
     unreadable, over the hard limit, binary, or not UTF-8."""

@@ -50,11 +50,11 @@ class _Terminal:
 def _terminal(actx: AppContext) -> _Terminal:
     """THE terminal decisions of `mscli batch`, from the run's terminal seam: stdin and stdout,
     and a progress bar only when stderr is a terminal and not under --json."""
-    from mscli.commands.chat import _read_stdin
+    from mscli.chat.attach import stdin_text
 
     term = actx.terminal
     return _Terminal(
-        read_stdin=lambda: _read_stdin(term),
+        read_stdin=lambda: stdin_text(term),
         stdout=term.stdout,
         stderr=term.stderr,
         progress=not actx.json and term.stderr_tty,
@@ -192,7 +192,6 @@ def run(
     """The whole command; returns the exit code (a batch stopped by an error raises it)."""
     from mscli.batch import engine
     from mscli.batch.inputs import Defaults
-    from mscli.commands.chat import _pick_model
     from mscli.errors import UsageError
 
     if resume and output is None:
@@ -209,7 +208,7 @@ def run(
         defaults=Defaults(
             model=model, system=system, temperature=temperature, max_tokens=max_tokens
         ),
-        default_model=lambda: _pick_model(actx, None, None),
+        default_model=lambda: str(actx.settings.default_model.value),
         skip_invalid=skip_invalid,
         resume=output if resume else None,
     )

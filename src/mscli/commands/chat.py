@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mscli.errors import MscliError
     from mscli.history import Conversation, HistoryStore
     from mscli.output.chat_view import ReplyView
-    from mscli.terminal import Terminal
 
 HELP = (
     'Chat with a model: one-shot (`mscli chat "prompt"`), piped (`cat f | mscli chat "summarize"`, '
@@ -39,15 +38,6 @@ HELP = (
 )
 
 MAX_STOP = 4
-
-
-def _read_stdin(terminal: Terminal) -> str:
-    """Piped stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale; read
-    no further than the input-size limit (`chat.attach.stdin_bytes`)."""
-    from mscli.chat.attach import stdin_bytes
-
-    text = stdin_bytes(terminal).decode("utf-8", "replace")
-    return text[1:] if text.startswith("\ufeff") else text
 
 
 def command(
@@ -192,22 +182,24 @@ def command(
 
     words = list(prompt or [])
     interactive = False
+    from mscli.chat.attach import stdin_text
+
     term = actx.terminal
     if [*(file or []), *words].count("-") > 1:
         raise UsageError("Standard input can be read once: give `-` (or `-f -`) only once.")
     files = [attach.load(path, term) for path in file or []]
     if words == ["-"]:
-        text = _read_stdin(term)
+        text = stdin_text(term)
         if not text.strip():
             raise UsageError("`mscli chat -` read an empty prompt from stdin.")
     elif words:
         text = " ".join(words)
         if not term.stdin_tty:
-            piped = _read_stdin(term)
+            piped = stdin_text(term)
             if piped.strip():
                 text = piped.rstrip("\n") + "\n\n" + text
     elif files:  # the files are the message (with any piped text after them)
-        text = "" if term.stdin_tty else _read_stdin(term).rstrip("\n")
+        text = "" if term.stdin_tty else stdin_text(term).rstrip("\n")
     elif term.stdin_tty:
         if actx.json:
             raise UsageError('--json needs a prompt: `mscli chat --json "prompt"`.')
@@ -216,7 +208,7 @@ def command(
         interactive = True
         text = ""
     else:
-        text = _read_stdin(term)
+        text = stdin_text(term)
         if not text.strip():
             raise UsageError(
                 'No prompt: give one (`mscli chat "prompt"`) or pipe text into `mscli chat`.'
@@ -371,11 +363,13 @@ def _valid_text(arg: str) -> str:
 
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
+    """-m, else the conversation's model, else the settings' default_model (which falls back to
+    catalogue.DEFAULT_MODEL)."""
     if model:
         return model.strip()
     if conv is not None and conv.model:
         return conv.model
-    return actx.settings.default_model.value or DEFAULT_MODEL
+    return str(actx.settings.default_model.value)
 
 
 def _view(actx: AppContext, *, raw: bool) -> ReplyView:
