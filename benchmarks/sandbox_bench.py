@@ -2,6 +2,7 @@
 
     python benchmarks/sandbox_bench.py            # about 40 s, loopback only
     python benchmarks/sandbox_bench.py --quick    # about 10 s
+    python benchmarks/sandbox_bench.py --cpu [--baseline OTHER/src]   # CPU per request
 
 The server runs in its own process (`python -m mscli sandbox serve --port 0 --quiet`), as users run
 it, so the client threads here do not share its GIL. Clients use http.client with keep-alive.
@@ -54,12 +55,15 @@ class Server:
             self.proc.kill()
 
 
-def start_server(*args: str) -> Server:
+def start_server(*args: str, src: str | None = None) -> Server:
+    """`mscli sandbox serve`; with `src`, the mscli of that source tree (its `src` folder)."""
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mscli", "sandbox", "serve", "--port", "0", "--quiet", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     banner = ""
@@ -260,11 +264,13 @@ def cpu_per_request(host: str, port: int, pid: int, key: str, n: int) -> float:
     return used / n * 1e6
 
 
-def bench_cpu(rounds: int, n: int) -> None:
-    """Sandbox CPU per request beside a bare ThreadingHTTPServer, alternating, medians."""
+def bench_cpu(rounds: int, n: int, baseline: str | None) -> None:
+    """Sandbox CPU per request beside a bare ThreadingHTTPServer, alternating, medians; with
+    `baseline` (another checkout's `src` folder), that sandbox too, in the same rounds."""
     import tempfile
 
     srv = start_server("--rpm", "100000000")
+    base = start_server("--rpm", "100000000", src=baseline) if baseline else None
     tmp = tempfile.mkdtemp(prefix="mscli-sandbox-bench-")
     body_file = os.path.join(tmp, "body.json")
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
@@ -280,19 +286,28 @@ def bench_cpu(rounds: int, n: int) -> None:
         assert bare.stdout is not None
         bare_port = int(bare.stdout.readline())
         sandbox_us: list[float] = []
+        base_us: list[float] = []
         bare_us: list[float] = []
         for _ in range(rounds):
             sandbox_us.append(cpu_per_request(srv.host, srv.port, srv.proc.pid, srv.key, n))
+            if base is not None:
+                base_us.append(cpu_per_request(base.host, base.port, base.proc.pid, base.key, n))
             bare_us.append(cpu_per_request("127.0.0.1", bare_port, bare.pid, "x", n))
         s, b = statistics.median(sandbox_us), statistics.median(bare_us)
         print(f"\n## Server CPU per request (non-streamed 20-token chat, {rounds} x {n}, medians)")
-        print("| server | CPU us per request |\n|---|---:|")
-        print(f"| sandbox | {s:.0f} |\n| bare ThreadingHTTPServer | {b:.0f} |")
+        print("| server | CPU us per request | / bare |\n|---|---:|---:|")
+        print(f"| sandbox | {s:.0f} | x{s / b:.2f} |")
+        if base_us:
+            m = statistics.median(base_us)
+            print(f"| sandbox of {baseline} | {m:.0f} | x{m / b:.2f} |")
+        print(f"| bare ThreadingHTTPServer | {b:.0f} | x1.00 |")
         print(f"sandbox / bare: x{s / b:.2f} (goal 1.5)")
     finally:
         bare.terminate()
         bare.wait(timeout=10)
         srv.stop()
+        if base is not None:
+            base.stop()
 
 
 def main() -> None:
@@ -303,10 +318,15 @@ def main() -> None:
     ap.add_argument(
         "--cpu", action="store_true", help="only the CPU per request beside a bare server"
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="with --cpu: also the sandbox of another checkout's src folder (before/after)",
+    )
     args = ap.parse_args()
     if args.cpu:
         print(f"machine: {machine()}")
-        bench_cpu(5, 500 if args.quick else 2000)
+        bench_cpu(5, 500 if args.quick else 2000, args.baseline)
         return
     secs = 2.0 if args.quick else 5.0
     sizes = (50, 100) if args.quick else (50, 100, 200, 500)

@@ -5,6 +5,7 @@ unknown path stays 404."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from typing import TYPE_CHECKING, Any
@@ -109,3 +110,20 @@ def test_a_known_path_with_the_wrong_method_is_405_with_allow(
 @pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
 def test_unknown_paths_stay_404(sandbox: EmbeddedSandbox, method: str) -> None:
     assert call(sandbox, method, "embeddings").status == 404
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"model": "claude'])
+def test_a_body_that_stalls_times_out_as_a_gone_client(sandbox_factory: Any, sent: bytes) -> None:
+    """The idle timeout is the kernel's (SO_RCVTIMEO), whose expiry is EAGAIN: it must still read
+    as a timeout (no answer, "client disconnected"), not as an empty body (a 500 before the fix)."""
+    log = io.StringIO()
+    sb = sandbox_factory(quiet=False, log=log, idle_timeout=0.3)
+    port = int(sb.base_url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(chat_request(sb, b"Content-Length: 100\r\n", sent))
+        data = b""
+        while chunk := s.recv(65536):  # the server closes after its timeout
+            data += chunk
+    assert data == b""
+    assert "client disconnected" in log.getvalue()
+    assert "internal error" not in log.getvalue()

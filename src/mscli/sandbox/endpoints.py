@@ -21,6 +21,7 @@ from mscli.sandbox.protocol import (
     MSG_NO_BALANCE,
     MSG_RATE_LIMIT,
     Reject,
+    compact_json,
     new_id,
 )
 from mscli.sandbox.validation import ChatParams, parse_chat, prompt_tokens_of
@@ -166,7 +167,7 @@ class Handler(BaseHandler):
         usage = self._usage(prompt_tokens, reply.completion_tokens)
         self.sandbox.accounts.charge(acct, params.model, prompt_tokens, reply.completion_tokens)
         self._note = f"{reply.completion_tokens} tok {reply.finish_reason}"
-        payload = json.dumps(
+        payload = compact_json(
             {
                 "id": cid,
                 "object": "chat.completion",
@@ -180,8 +181,7 @@ class Handler(BaseHandler):
                     }
                 ],
                 "usage": usage,
-            },
-            separators=(",", ":"),
+            }
         ).encode()
         if acct.kind == "cutoff":
             # announce the full length, send half, close: the client sees a body cut short
@@ -273,9 +273,7 @@ class Handler(BaseHandler):
             ).encode()
             self._chunk(finish)
             if params.include_usage:
-                usage = json.dumps(
-                    self._usage(prompt_tokens, reply.completion_tokens), separators=(",", ":")
-                )
+                usage = compact_json(self._usage(prompt_tokens, reply.completion_tokens))
                 self._chunk((head + f'[],"usage":{usage}}}\n\n').encode())
             self._chunk(b"data: [DONE]\n\n")
             self._chunk(b"")

@@ -6,9 +6,11 @@ The endpoints themselves are `endpoints.Handler`, a subclass."""
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import re
 import socket
+import struct
+import sys
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from mscli.sandbox.protocol import (
     MSG_INTERNAL,
     ClientGone,
     Reject,
+    compact_json,
     error_body,
     new_id,
 )
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 #: A chunk size (RFC 9112 §7.1): hex digits only (before any `;extensions`). No sign, no `0x`, no
 #: `_`, which int(..., 16) would take: "-1" read to EOF, "-2" failed. Huge sizes are 413s.
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]+")
+
+#: (second, its HTTP date): see `BaseHandler.date_time_string`
+_date: tuple[int, str] = (-1, "")
 
 #: At most this many trailer lines after the last chunk (they are read and dropped).
 _MAX_TRAILER_LINES = 64
@@ -43,6 +49,34 @@ def parse_content_length(raw: str) -> int | None:
     if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 18:
         return None
     return int(text)
+
+
+def set_kernel_timeouts(conn: socket.socket, seconds: float) -> None:
+    """The idle/stall timeout of a blocking connection as the kernel's `SO_RCVTIMEO` and
+    `SO_SNDTIMEO`: each read is one `recv` system call, where `settimeout()` makes it a `poll` and
+    a `recv`. A read that times out fails with EAGAIN (`_TimedReader` makes it a TimeoutError,
+    as with `settimeout()`), or with ETIMEDOUT, already a TimeoutError, on Windows; a write that
+    times out raises an OSError, which `BaseHandler._write` treats as a gone client."""
+    if sys.platform == "win32":  # a DWORD of milliseconds
+        value = struct.pack("@L", max(1, round(seconds * 1000)))
+    else:  # a struct timeval; (0, 0) would mean "never": at least 1 microsecond
+        micros = max(1, round(seconds * 1_000_000))
+        value = struct.pack("@ll", *divmod(micros, 1_000_000))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+class _TimedReader(socket.SocketIO):
+    """The raw reader of a blocking connection with `SO_RCVTIMEO`: `SocketIO` returns None for
+    EAGAIN ("no data yet", meant for non-blocking sockets), which the buffered reader would take
+    for EOF or a short read; here it is what it means, a timeout, raised as with `settimeout()`."""
+
+    def readinto(self, b: Any) -> int | None:
+        n = super().readinto(b)
+        if n is None:
+            self._timeout_occurred = True  # as SocketIO does after a timeout: no further reads
+            raise TimeoutError("timed out")
+        return n
 
 
 class _HeadReader:
@@ -74,8 +108,10 @@ class BaseHandler(BaseHTTPRequestHandler):
     # --- per-connection setup ------------------------------------------------------------------
 
     def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.sandbox.config.idle_timeout)
+        super().setup()  # the class's `timeout` is None: the socket stays blocking
+        set_kernel_timeouts(self.connection, self.server.sandbox.config.idle_timeout)
+        self.rfile.close()  # the stdlib's reader (the socket stays open): read through _TimedReader
+        self.rfile = io.BufferedReader(_TimedReader(self.connection, "rb"))
         self.server.track(self.connection, True)
         self._begin()
 
@@ -143,9 +179,21 @@ class BaseHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header, formatted once a second rather than for every response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        global _date
+        now = int(time.time())
+        if _date[0] != now:
+            _date = (now, super().date_time_string(now))
+        return _date[1]
+
     def _log_line(self) -> None:
         """One line per request. What the client sent (request line, path, key) reaches the
         terminal only through `SandboxServer.log`, which escapes control characters."""
+        if not self.sandbox.logging:
+            return
         ms = (time.perf_counter() - self._t0) * 1000
         note = f" {self._note}" if self._note else ""
         command = getattr(self, "command", None)
@@ -206,7 +254,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._write(payload)
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(obj, separators=(",", ":")).encode()
+        body = compact_json(obj).encode()
         self._respond(status, body, "application/json", headers)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:

@@ -3,6 +3,7 @@ and the exceptions a handler raises to answer with an error or to give up on a g
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -11,6 +12,15 @@ from mscli import pricing
 #: Ids need to be unique, not secret: a generator seeded once from the OS, rather than a
 #: `getrandom` system call for each of the two ids of every request.
 _IDS = random.Random()
+
+
+#: One encoder for every JSON body: `json.dumps` with `separators=` builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def compact_json(obj: Any) -> str:
+    """`obj` as compact JSON (no spaces), the form of every body the sandbox sends."""
+    return _COMPACT.encode(obj)
 
 
 def new_id(prefix: str) -> str:

@@ -142,11 +142,13 @@ class _HTTPServer(ThreadingHTTPServer):
     def busy(self, delta: int) -> None:
         with self._idle:
             self._busy += delta
-            if self._busy == 0:
+            # only `stop()` waits, after setting `stopping`: no wake-up to send before that
+            if self._busy == 0 and self.sandbox.stopping.is_set():
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is in flight (each one has answered and logged its line)."""
+        """Wait until no request is in flight (each one has answered and logged its line). Only
+        once `stopping` is set: `busy` wakes waiters only then."""
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
@@ -257,11 +259,16 @@ class SandboxServer:
         with self._rng_lock:
             return self._rng.random() < self.config.fail_rate
 
+    @property
+    def logging(self) -> bool:
+        """Whether `log` writes anything: callers skip building a line nobody reads."""
+        return not self.config.quiet and self.config.log is not None
+
     def log(self, line: str) -> None:
         """Write one log line. Lines carry client input (request line, path, key, error text):
         control characters are escaped here, for every caller."""
         stream = self.config.log
-        if self.config.quiet or stream is None:
+        if stream is None or not self.logging:
             return
         stamp = time.strftime("%H:%M:%S")
         with self._log_lock, contextlib.suppress(Exception):
