@@ -495,7 +495,7 @@ def _run(argv: list[str] | None, terminal: Terminal | None) -> None:
     _TERM[:] = [term]
     _stop_on_termination()
     click_exc = _click_exceptions()
-    if "_MSCLI_COMPLETE" in os.environ:  # tab time: Typer's shell classes must be registered
+    if "_MSCLI_COMPLETE" in term.env:  # tab time: Typer's shell classes must be registered
         import mscli.commands.completion  # noqa: F401
     code = 0
     end_line = True  # after Ctrl-C, end the half-written line on stderr
