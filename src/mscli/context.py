@@ -202,7 +202,7 @@ class AppContext:
         if self.json or self.options.verbose or not self.terminal.stderr_tty:
             yield
             return
-        with self.err.status(_Elapsed(what, self.err), spinner="dots"):
+        with self.err.status(_Elapsed(what), spinner="dots"):
             yield
 
     def warn_once(self, text: str) -> None:
@@ -311,7 +311,7 @@ class AppContext:
 class _Elapsed:
     """``what… 3 s``: re-rendered by the spinner at each refresh."""
 
-    def __init__(self, what: str, console: Any) -> None:
+    def __init__(self, what: str) -> None:
         import time
 
         self.what, self._clock = what, time.monotonic

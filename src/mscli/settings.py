@@ -163,11 +163,6 @@ class Settings:
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
-    json: bool = False
-    colour: str = "auto"
-    verbose: bool = False
-    debug: bool = False
-    sandbox: bool = False
 
     @property
     def base_url_given(self) -> str:
@@ -396,13 +391,6 @@ def _pick(
     return default, "default"
 
 
-def _colour(options: GlobalOptions, env: Mapping[str, str]) -> str:
-    from mscli.terminal import colour_mode
-
-    check_colour_env(options, env)
-    return colour_mode(options.color, env)
-
-
 def check_colour_env(options: GlobalOptions, env: Mapping[str, str]) -> None:
     """--color (checked by the root callback) beats MSCLI_COLOR, which must be a known word."""
     from mscli.terminal import COLOUR_MODES
@@ -595,9 +583,4 @@ def resolve(
         proxy_env=proxy_env(env),
         allow_insecure_http=insecure_raw is True,
         allow_insecure_http_source=insecure_src,
-        json=options.json,
-        colour=_colour(options, env),
-        verbose=options.verbose,
-        debug=options.debug or bool(env.get("MSCLI_DEBUG")),
-        sandbox=sandbox is not None,
     )
