@@ -21,6 +21,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MIN_KEY_LENGTH",
     "check_key_format",
+    "header_safe",
     "key_problems",
     "normalise_key",
     "usable_key",
@@ -181,6 +182,11 @@ def key_problems(raw: str) -> list[str]:
     return _format_problems(raw)
 
 
+def header_safe(value: str) -> bool:
+    """Whether ``value`` can go in an HTTP header as it is (printable ASCII, no whitespace)."""
+    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
+
+
 def usable_key(raw: str, source: str, *, modelstack: bool) -> str:
     """THE key rules, by host: the key to send, normalised. On ModelStack's host (and the
     sandbox) a key that is not a well-formed ``sk_`` key is refused locally (exit 3); any other
@@ -192,7 +198,7 @@ def usable_key(raw: str, source: str, *, modelstack: bool) -> str:
         return key
     if not key:
         raise KeyMissingError(f"the API key from {_where(source)} is empty", source=source)
-    bad = next((ch for ch in key if not (ch.isascii() and ch.isprintable()) or ch == " "), None)
+    bad = next((ch for ch in key if not header_safe(ch)), None)
     if bad is not None:
         problem = f"it contains {_describe_char(bad)}, which cannot be sent in a header"
         raise KeyFormatError(

@@ -52,7 +52,6 @@ from mscli.api.transport import (
     check_redirect,
     decode_json,
     excerpt,
-    header_safe,
     http_client,
     raw_timeouts,
     read_capped,
@@ -64,6 +63,7 @@ from mscli.api.transport import (
     wait_too_long_error,
 )
 from mscli.api.urls import join_url, normalise_base_url, not_found_fix
+from mscli.credentials import header_safe
 from mscli.errors import (
     ApiError,
     BaseUrlError,

@@ -52,7 +52,6 @@ __all__ = [
     "check_redirect",
     "decode_json",
     "excerpt",
-    "header_safe",
     "http_client",
     "map_transport_error",
     "raw_timeouts",
@@ -71,11 +70,6 @@ RAW_EXCERPT = 2048
 _WRITE_TIMEOUT = 30.0
 #: Read timeout for the small endpoints (models, balance), capped by the overall timeout.
 SMALL_ENDPOINT_TIMEOUT = 30.0
-
-
-def header_safe(value: str) -> bool:
-    """Whether ``value`` can go in a header as it is (printable ASCII, no whitespace)."""
-    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
 
 
 def http_client(
