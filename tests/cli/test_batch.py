@@ -417,3 +417,16 @@ def test_a_reader_that_goes_away_ends_the_batch_quietly(
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err
+
+
+def test_a_batch_on_stdin_is_read_whole_past_the_chat_message_limit(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    """Stdin holds many messages: the 4 MiB limit of one chat message must not cut it short."""
+    from mscli.limits import INPUT_HARD_BYTES
+
+    row = json.dumps({"prompt": "x" * 1000}) + "\n"
+    lines = INPUT_HARD_BYTES // len(row) + 500
+    r = batch(sandbox, "-", "--dry-run", "--rpm", "6000", "--json", input=row * lines)
+    assert r.code == 0, r.stderr
+    assert r.doc["requests"] == lines

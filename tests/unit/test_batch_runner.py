@@ -144,3 +144,38 @@ def test_a_wait_longer_than_max_wait_stops_the_batch() -> None:
     from mscli.errors import RateLimitWaitTooLongError
 
     assert stops_batch(RateLimitWaitTooLongError("wait an hour", status=429))
+
+
+def test_ctrl_c_after_a_worker_has_exited_still_ends() -> None:
+    """A worker that found no more lines has exited (its exit taken off the queue) when Ctrl-C
+    comes while another line is written; the caller must not then wait for that exit again (it
+    waited forever)."""
+    stop = threading.Event()
+    two_written = threading.Event()
+    written: list[Done] = []
+    workers: dict[int, threading.Thread] = {}
+
+    def send(line: Line) -> Done:
+        workers[int(line.id)] = threading.current_thread()
+        if line.id == 1:  # answers once line 2's worker has written it and exited
+            assert two_written.wait(SAFETY)
+            workers[2].join(SAFETY)
+        return _ok(line)
+
+    def write(done: Done) -> None:
+        written.append(done)
+        if done.line.id == 2:
+            two_written.set()
+        else:
+            raise KeyboardInterrupt  # Ctrl-C while line 1 is written
+
+    result: list[Summary] = []
+    runner = threading.Thread(
+        target=lambda: result.append(_run(_lines(2), send, write=write, stop=stop)[0]),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(SAFETY)
+    assert not runner.is_alive(), "the batch hung after Ctrl-C"
+    assert result and result[0].interrupted
+    assert sorted(d.line.id for d in written) == [1, 2]

@@ -95,6 +95,7 @@ class Batch:
         self._in_flight = 0
         self._waiting = 0  # workers waiting for a start time
         self._workers = 0
+        self._exited = 0  # workers whose exit the caller's thread has taken off the queue
         self._signals = _HeldSignals()
         self.summary = summary
 
@@ -102,17 +103,16 @@ class Batch:
         """Send every line. `first`: the first worker's sender, made by the caller (so that a
         missing key fails before any thread starts)."""
         t0 = self._clock()
-        exited = 0
         try:
             if self._todo:
                 self._add_worker(first)
             with self._signals:
                 try:
-                    exited = self._drain(exited)
+                    self._drain()
                 except KeyboardInterrupt:
                     self.summary.interrupted = True
                     self._stop.set()
-                    self._drain(exited)  # requests in flight finish; a second Ctrl-C leaves at once
+                    self._drain()  # requests in flight finish; a second Ctrl-C leaves at once
         finally:
             self._stop.set()
             self.summary.seconds = self._clock() - t0
@@ -123,17 +123,20 @@ class Batch:
 
     # -- the caller's thread ----------------------------------------------------------------------
 
-    def _drain(self, exited: int) -> int:
+    def _drain(self) -> None:
+        """Until every worker has exited. The count of exits lives on the runner, so a Ctrl-C
+        in the middle loses none of those already taken off the queue (the drain after it would
+        otherwise wait forever for them)."""
         while True:
             with self._lock:
-                if exited >= self._workers:
-                    return exited
+                if self._exited >= self._workers:
+                    return
             try:
                 kind, item = self._results.get(timeout=0.5)
             except queue.Empty:
                 continue
             if kind == "exit":
-                exited += 1
+                self._exited += 1
             elif kind == "crash":
                 self._stop.set()
                 raise item

@@ -34,21 +34,23 @@ class Attachment:
         return _bytes(self.text)
 
 
-def stdin_bytes(terminal: Terminal) -> bytes:
-    """Piped stdin as bytes, at most one byte past the hard limit (a 10 GB pipe is not read
-    whole to be refused; the size check then says it is over the limit)."""
+def stdin_bytes(terminal: Terminal, limit: int | None = INPUT_HARD_BYTES) -> bytes:
+    """Piped stdin as bytes. For a chat message, at most one byte past the hard limit (a 10 GB
+    pipe is not read whole to be refused; the size check then says it is over the limit);
+    `limit=None` reads it all (a batch's input is many messages)."""
+    size = -1 if limit is None else limit + 1
     stream: Any = getattr(terminal.stdin, "buffer", None)
     if stream is not None:
-        data = stream.read(INPUT_HARD_BYTES + 1)
+        data = stream.read(size)
         return data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogateescape")
-    text = terminal.stdin.read(INPUT_HARD_BYTES + 1)
+    text = terminal.stdin.read(size)
     return text.encode("utf-8", "surrogateescape")
 
 
-def stdin_text(terminal: Terminal) -> str:
+def stdin_text(terminal: Terminal, limit: int | None = INPUT_HARD_BYTES) -> str:
     """Piped stdin as UTF-8 (invalid bytes replaced, one BOM dropped), whatever the locale; read
-    no further than the input-size limit (`stdin_bytes`)."""
-    text = stdin_bytes(terminal).decode("utf-8", "replace")
+    no further than `limit` (`stdin_bytes`)."""
+    text = stdin_bytes(terminal, limit).decode("utf-8", "replace")
     return text[1:] if text.startswith("\ufeff") else text
 
 

@@ -54,7 +54,7 @@ def _terminal(actx: AppContext) -> _Terminal:
 
     term = actx.terminal
     return _Terminal(
-        read_stdin=lambda: stdin_text(term),
+        read_stdin=lambda: stdin_text(term, limit=None),  # a batch is many messages
         stdout=term.stdout,
         stderr=term.stderr,
         progress=not actx.json and term.stderr_tty,
