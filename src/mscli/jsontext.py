@@ -20,6 +20,7 @@ def dumps(
     ensure_ascii: bool = False,
     sort_keys: bool = False,
     default: Callable[[Any], Any] | None = None,
+    separators: tuple[str, str] | None = None,
 ) -> str:
     return json.dumps(
         obj,
@@ -27,5 +28,6 @@ def dumps(
         indent=indent,
         sort_keys=sort_keys,
         default=default,
+        separators=separators,
         allow_nan=False,
     )

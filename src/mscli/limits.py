@@ -38,4 +38,7 @@ SHOWN_PROMPT_CHARS = 4000
 
 #: Sampling bounds of a request, shared by the chat/batch options and [roles.NAME] tables.
 TEMPERATURE_RANGE = (0.0, 2.0)
+TOP_P_RANGE = (0.0, 1.0)
 MIN_MAX_TOKENS = 1
+#: Most stop sequences one request may carry (chat --stop, a batch line's `stop`).
+MAX_STOP = 4

@@ -388,3 +388,19 @@ def test_step_timeout(
     st = DoctorState(actx=actx)
     st.resolve_settings()
     assert step_timeout(st, actx) == expected
+
+
+def test_the_doctors_one_retry_pause_is_the_retry_policys_and_never_longer_than_a_step() -> None:
+    from mscli.api.retry import RetryPolicy
+
+    slept: list[float] = []
+    st = DoctorState(actx=AppContext(GlobalOptions(), Terminal.fake()))
+    st.retry = RetryPolicy(max_retries=1, max_wait=base.STEP_TIMEOUT, sleep=slept.append)
+    assert st.pause_before_retry(2.0) is True and slept == [2.0]  # the server's hint, exactly
+    assert st.pause_before_retry(45.0) is False and slept == [2.0]  # past a step: no retry
+    assert st.pause_before_retry(None) is True and 0 < slept[-1] <= 0.5  # backoff
+
+
+def test_lookalike_wording_names_the_domain_only_when_it_differs() -> None:
+    assert "(.co instead of .cc?)" in str(lookalike("api.modelstack.co"))
+    assert "instead of" not in str(lookalike("api.model-stack.cc"))

@@ -263,7 +263,8 @@ def lookalike(host: str) -> str | None:
     if "modelstack" in labels or any(
         lab.replace("-", "") in ("apimodelstack", "modelstack") for lab in labels
     ):
-        return f"{shown} looks like a misspelling of {API_HOST} (.{labels[-1]} instead of .cc?)"
+        tld = f" (.{labels[-1]} instead of .cc?)" if labels[-1] != "cc" else ""
+        return f"{shown} looks like a misspelling of {API_HOST}{tld}"
     skeleton = _skeleton(h)
     if (
         difflib.SequenceMatcher(None, skeleton, API_HOST).ratio() >= 0.8

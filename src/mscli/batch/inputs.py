@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mscli.limits import MAX_STOP, MIN_MAX_TOKENS, TEMPERATURE_RANGE, TOP_P_RANGE
+
 #: The fields a JSON line may carry.
 FIELDS = (
     "id",
@@ -27,10 +29,9 @@ FIELDS = (
 )
 
 #: (lowest, highest) accepted for the numeric sampling fields, as `mscli chat` accepts them.
-RANGES: dict[str, tuple[float, float]] = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+RANGES: dict[str, tuple[float, float]] = {"temperature": TEMPERATURE_RANGE, "top_p": TOP_P_RANGE}
 
 #: Stop sequences per request (the API's limit, as `mscli chat --stop`).
-MAX_STOP = 4
 
 ROLES = ("system", "user", "assistant")
 
@@ -181,7 +182,7 @@ def _json_line(number: int, raw: str, d: Defaults) -> Line:
             params[name] = _number(name, doc[name])
     if doc.get("max_tokens") is not None:
         value = doc["max_tokens"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < MIN_MAX_TOKENS:
             raise _Bad("max_tokens must be a whole number of at least 1")
         params["max_tokens"] = value
     if doc.get("stop") is not None:

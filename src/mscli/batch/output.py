@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mscli import jsontext
 from mscli.batch.inputs import LineId, id_key
 from mscli.errors import UsageError
 
@@ -42,11 +43,11 @@ def record(line_id: LineId, **values: Any) -> dict[str, Any]:
 def dumps(doc: dict[str, Any]) -> str:
     """Strict JSON (no NaN or Infinity) on one line; \\u escapes only for text that UTF-8 cannot
     carry (lone surrogates from a server)."""
-    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = jsontext.dumps(doc, separators=(",", ":"))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(doc, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        text = jsontext.dumps(doc, ensure_ascii=True, separators=(",", ":"))
     return text + "\n"
 
 

@@ -288,9 +288,8 @@ def _progress(actx: AppContext, term: _Terminal, total: int) -> Progress | None:
 def _report(actx: AppContext, term: _Terminal, summary: Summary) -> None:
     """The summary: one JSON line on stderr under --json, else one line of text."""
     if actx.json:
-        import json
+        from mscli.jsontext import dumps
 
-        term.stderr.write(json.dumps({"summary": summary.to_json()}) + "\n")
-        term.stderr.flush()
+        actx.terminal.write(term.stderr, dumps({"summary": summary.to_json()}) + "\n")
         return
     actx.err.print(summary.line(), markup=False, highlight=False, soft_wrap=True)

@@ -18,7 +18,7 @@ from mscli.commands._options import (
     temperature_option,
 )
 from mscli.completers import complete_conversation, complete_role
-from mscli.limits import INPUT_SOFT_BYTES
+from mscli.limits import INPUT_SOFT_BYTES, MAX_STOP, TOP_P_RANGE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,8 +36,6 @@ HELP = (
     "Replies stream as rendered markdown on a terminal and as exact text when piped; conversations are "
     "saved (see `mscli history`) unless --no-log."
 )
-
-MAX_STOP = 4
 
 
 def command(
@@ -76,7 +74,11 @@ def command(
     top_p: Annotated[
         Optional[float],
         typer.Option(
-            "--top-p", min=0.0, max=1.0, help="Nucleus sampling, 0 to 1.", show_default=False
+            "--top-p",
+            min=TOP_P_RANGE[0],
+            max=TOP_P_RANGE[1],
+            help="Nucleus sampling, 0 to 1.",
+            show_default=False,
         ),
     ] = None,
     stop: Annotated[
@@ -435,10 +437,10 @@ def _run(
         catalogue.check(chosen, lenient=True)
     except (ApiError, NetworkError) as err:
         # a session can still work (its panels handle these); a one-shot fails now, as it would
+        from mscli.api.retry import RETRYABLE_STATUSES
+
         temporary = (
-            isinstance(err, NetworkError)
-            or err.status in (408, 409, 429)
-            or ((err.status or 0) >= 500)
+            err.retryable if isinstance(err, NetworkError) else err.status in RETRYABLE_STATUSES
         )
         if not (interactive and temporary):
             raise

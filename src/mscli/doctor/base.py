@@ -163,7 +163,10 @@ class DoctorState:
     models: list[str] | None = None
     balance: Any = None
     #: the doctor's one retry after a 5xx: the wait is the retry policy's (its sleep injectable)
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=1))
+    #: (no wait longer than a step: a doctor must finish)
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(max_retries=1, max_wait=STEP_TIMEOUT)
+    )
     _client: GatewayClient | None = None
 
     # -- environment and settings --
@@ -174,11 +177,9 @@ class DoctorState:
 
     def getenv(self, name: str) -> str | None:
         """An environment variable, upper- or lower-case (proxy variables come in both)."""
-        for candidate in (name, name.lower()):
-            value = self.env.get(candidate)
-            if value is not None and value.strip():
-                return value.strip()
-        return None
+        from mscli.api.urls import env_getter
+
+        return env_getter(self.env)(name)
 
     def resolve_settings(self) -> None:
         """Resolve settings; a config file that cannot be read is recorded, and settings are
@@ -238,16 +239,21 @@ class DoctorState:
         try:
             return fn()
         except ApiError as exc:
-            if (exc.status or 0) < 500:
+            hint = exc.facts.get("retry_after")
+            if (exc.status or 0) < 500 or not self.pause_before_retry(
+                hint if isinstance(hint, (int, float)) else None
+            ):
                 raise
-            self.pause_before_retry(exc.facts.get("headers"))
         return fn()
 
-    def pause_before_retry(self, headers: Mapping[str, str] | None = None) -> None:
-        """The pause before the doctor's one retry, as the retry policy decides it (a server hint,
-        else backoff) and with its sleep."""
-        decision = self.retry.decide(0, hint=self.retry.hint(headers))
-        self.retry.sleep(decision.wait)
+    def pause_before_retry(self, hint: float | None = None) -> bool:
+        """The pause before the doctor's one retry, as the retry policy decides it (the server's
+        hint, else backoff), with its sleep; False (no pause) when the policy says not to retry,
+        e.g. a hint longer than a doctor's step."""
+        decision = self.retry.decide(0, hint=hint)
+        if decision.retry:
+            self.retry.sleep(decision.wait)
+        return decision.retry
 
     def client(self) -> GatewayClient:
         """A client on the checked base URL, with the key only when the key check passed, no

@@ -99,10 +99,7 @@ def write(report: DoctorReport, path: str) -> Path:
     state = report.state
     assert state is not None
     text = dumps(build(report), indent=2, default=str) + "\n"
-    secrets = [state.key, state.actx.options.api_key, state.env.get("MODELSTACK_API_KEY")]
-    if state.settings is not None:
-        secrets.append(state.settings.api_key.value)
-    for secret in secrets:
+    for secret in (*state.secrets, state.key):
         if (
             secret and len(secret.strip()) >= 6 and secret.strip() in text
         ):  # pragma: no cover - defence in depth

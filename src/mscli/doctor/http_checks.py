@@ -82,8 +82,8 @@ def check_http(state: DoctorState) -> CheckResult:
         return from_error(state, exc, detail=f"GET {path} failed after {took}: {exc.message}")
     status = raw.status
     first_failure: int | None = None
-    if status >= 500:  # one retry, as every other command does: one transient 5xx is not a verdict
-        state.pause_before_retry(raw.headers)
+    # one retry, as every other command does: one transient 5xx is not a verdict
+    if status >= 500 and state.pause_before_retry(state.retry.hint(raw.headers)):
         try:
             again = state.client().request_raw("GET", "/models")
         except MscliError:
@@ -109,7 +109,7 @@ def check_http(state: DoctorState) -> CheckResult:
             or _html_title(text)
             or (text.strip()[:80] if text.strip() else "empty body")
         )
-        rid = raw.headers.get("x-request-id")
+        rid = raw.request_id
         rid_note = f"; request id {rid}" if rid else ""
         return fail(
             f"GET {path} answered HTTP {status}: {said}{rid_note}", key="server", http_status=status
