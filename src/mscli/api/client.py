@@ -378,7 +378,7 @@ class GatewayClient:
             try:
                 response = self._http.send(request, stream=True)
             except httpx.RequestError as exc:
-                self._retry_transport(call, exc, attempt)
+                self._retry_transport(call, exc, attempt, before_response=True)
                 continue
             self._record(response, start)
             status = response.status_code
@@ -425,11 +425,14 @@ class GatewayClient:
         shown = self.redactor.url(self.base_url)
         err.facts["fix"] = not_found_fix(shown, self.base.form, f"{method} {path}")
 
-    def _retry_transport(self, call: _Call, exc: httpx.RequestError, attempt: int) -> None:
+    def _retry_transport(
+        self, call: _Call, exc: httpx.RequestError, attempt: int, *, before_response: bool = False
+    ) -> None:
         """A send or body read failed: sleep before the next attempt, or raise the mapped error
-        (`NetworkError.retryable` says which network failures are worth it)."""
+        (`NetworkError.retryable` says which network failures are worth it). A read timeout
+        `before_response` is a silent server (`SILENT_RETRIES`); one while reading a body is not."""
         err = self._request_error(exc, attempt)
-        if isinstance(err, NetworkError) and err.kind == "read_timeout":
+        if isinstance(err, NetworkError) and err.kind == "read_timeout" and before_response:
             call.silent += 1
             if call.silent > call.silent_retries:
                 self._say_how_long(call, err)
@@ -443,7 +446,8 @@ class GatewayClient:
         """A silent server's message says the whole wait, not only the last attempt's limit."""
         limit = err.facts.get("limit_s")
         attempts = call.retries + 1
-        if err.kind != "read_timeout" or attempts < 2 or not isinstance(limit, (int, float)):
+        silent_all_along = err.kind == "read_timeout" and call.silent >= attempts
+        if not silent_all_along or attempts < 2 or not isinstance(limit, (int, float)):
             return
         waited = self._clock() - call.started
         err.message = (
