@@ -165,6 +165,12 @@ class Settings:
     allow_insecure_http_source: str = "default"
 
     @property
+    def configured_model(self) -> str | None:
+        """The default model the user chose (flag, profile), not mscli's built-in one: what a
+        probe (`balance --probe`, `doctor --live`) prefers over the cheapest served model."""
+        return self.default_model.value if self.default_model.source != "default" else None
+
+    @property
     def base_url_given(self) -> str:
         return self.host.given
 

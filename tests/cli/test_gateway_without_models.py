@@ -105,3 +105,5 @@ def test_doctor_live_falls_back_to_the_default_model(default_model: str | None) 
     assert checks["models"]["status"] == "warn"
     assert checks["live"]["status"] == "ok", checks["live"]
     assert sent == [default_model or CHEAPEST_MODEL]
+    # the models check names the model the probe really sends to (not the built-in default)
+    assert checks["models"]["detail"].endswith(f"use {default_model or CHEAPEST_MODEL}")

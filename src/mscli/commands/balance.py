@@ -215,8 +215,7 @@ def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> A
         if exc.status != 404:
             raise
         entries = []
-    chosen = s.default_model.value if s.default_model.source != "default" else None
-    model = cheapest_of((str(e.get("id", "")) for e in entries), chosen)
+    model = cheapest_of((str(e.get("id", "")) for e in entries), s.configured_model)
     if not actx.json:
         actx.note(
             f"--probe: sending a 1-token completion to {model} (costs a tiny amount of credits)…"

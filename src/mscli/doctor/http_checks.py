@@ -267,7 +267,7 @@ def check_models(state: DoctorState) -> CheckResult:
         from mscli.pricing import cheapest_of
 
         s = state.settings
-        pick = cheapest_of(None, s.default_model.value if s is not None else None)
+        pick = cheapest_of(None, s.configured_model if s is not None else None)
         return warn(
             f"{exc.message}: this server does not list models; --live and balance --probe use "
             f"{pick}",
@@ -380,11 +380,8 @@ def check_live(state: DoctorState) -> CheckResult:
     from mscli.pricing import cheapest_of
 
     s = state.settings
-    # the list the models check fetched; without one, the default model
-    chosen = (
-        s.default_model.value if s is not None and s.default_model.source != "default" else None
-    )
-    model = cheapest_of(state.models, chosen)
+    # the list the models check fetched; without one, the user's default model
+    model = cheapest_of(state.models, s.configured_model if s is not None else None)
     from mscli.api.models import ChatRequest, TextDelta
 
     req = ChatRequest(
