@@ -123,6 +123,16 @@ def suggest(model: str, known: Iterable[str], n: int = 3) -> list[str]:
     return picks
 
 
+def no_model_list(err: BaseException) -> bool:
+    """THE rule for "this gateway offers no usable model list" (404/405/501 on /models, or a
+    reply that is not a list): chat then does not refuse a model, and a probe picks its own."""
+    from mscli.errors import ApiError, ProtocolError
+
+    return isinstance(err, ProtocolError) or (
+        isinstance(err, ApiError) and err.status in (404, 405, 501)
+    )
+
+
 class Catalogue:
     """The models one API serves, cached in `cache_dir`. `client` opens a client for the one
     request it may send; `warn` reports a model list with entries left out; `waiting(what)` shows
@@ -173,7 +183,7 @@ class Catalogue:
                 entries, _ = self.entries(refresh=True)
                 known = [str(e["id"]) for e in entries]
         except (ApiError, ProtocolError) as err:
-            if lenient and (isinstance(err, ProtocolError) or err.status in (404, 405, 501)):
+            if lenient and no_model_list(err):
                 return []
             raise
         if model not in known and (known or not lenient):

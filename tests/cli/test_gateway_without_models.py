@@ -107,3 +107,20 @@ def test_doctor_live_falls_back_to_the_default_model(default_model: str | None) 
     assert sent == [default_model or CHEAPEST_MODEL]
     # the models check names the model the probe really sends to (not the built-in default)
     assert checks["models"]["detail"].endswith(f"use {default_model or CHEAPEST_MODEL}")
+
+
+@pytest.mark.parametrize("status", [405, 501])
+def test_probe_and_doctor_take_any_missing_model_list_alike(status: int) -> None:
+    """Every "no model list" answer (catalogue.no_model_list) is one rule: balance --probe and
+    doctor --live fall back as they do on a 404, as chat does."""
+
+    def refused(conn: Conn) -> None:
+        send_json(conn, status, b'{"error": {"message": "no", "type": "invalid_request_error"}}')
+
+    routes = {"/v1/models": refused, "/v1/balance": not_found, "/v1/chat/completions": chat_route}
+    with Gateway(routes) as gw:
+        probe = cli(gw, "balance", "--probe")
+        live = cli(gw, "doctor", "--live")
+    assert probe.code == 0, probe.stderr
+    if status < 500:  # a 5xx on /models is the doctor's http check's failure first
+        assert live.code == 0, (live.stdout, live.stderr)

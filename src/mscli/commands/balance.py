@@ -205,14 +205,15 @@ def _probe(actx: AppContext, client: GatewayClient, result: dict[str, Any]) -> A
     Returns the 402 ApiError, if any."""
     from mscli import ledger
     from mscli.api.models import ChatRequest
-    from mscli.errors import ApiError
+    from mscli.catalogue import no_model_list
+    from mscli.errors import ApiError, ProtocolError
     from mscli.pricing import cheapest_of, estimate_credits
 
     s = actx.settings
     try:
         entries, _cached = actx.catalogue().entries()
-    except ApiError as exc:  # a gateway without /models: the default model, or the catalogue's
-        if exc.status != 404:
+    except (ApiError, ProtocolError) as exc:  # no model list: the default model, or the cheapest
+        if not no_model_list(exc):
             raise
         entries = []
     model = cheapest_of((str(e.get("id", "")) for e in entries), s.configured_model)

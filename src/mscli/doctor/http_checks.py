@@ -262,9 +262,11 @@ def check_models(state: DoctorState) -> CheckResult:
     try:
         listing = state.call(lambda: state.client().list_models())
     except ApiError as exc:
-        if exc.status != 404:
-            return from_error(state, exc)
+        from mscli.catalogue import no_model_list
         from mscli.pricing import cheapest_of
+
+        if not no_model_list(exc):
+            return from_error(state, exc)
 
         s = state.settings
         pick = cheapest_of(None, s.configured_model if s is not None else None)
