@@ -22,15 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mscli.jsontext import dumps
+from mscli.pricing import DEFAULT_MODEL as DEFAULT_MODEL  # the catalogue's default, re-exported
 
 if TYPE_CHECKING:
     from mscli.api.client import GatewayClient
 
 TTL_SECONDS = 600.0
-
-#: The model chat uses when none is given or configured: the model of every example in the
-#: ModelStack docs (modelstack-api.md S1, S2, S3, S5). `mscli doctor` checks the server serves it.
-DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
 def _path(directory: Path, base_url: str) -> Path:

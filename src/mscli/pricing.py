@@ -40,6 +40,10 @@ CATALOGUE: tuple[ModelInfo, ...] = (
 
 MODELS: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
 
+#: The model chat uses when none is given or configured: the model of every example in the
+#: ModelStack docs (modelstack-api.md S1, S2, S3, S5). `mscli doctor` checks the server serves it.
+DEFAULT_MODEL = "claude-sonnet-4-5"
+
 #: The priced model with the lowest output price: what `balance --probe` and `doctor --live` use
 #: when the served model list is unknown (see `cheapest_of`).
 CHEAPEST_MODEL = "gemini-2.5-flash"

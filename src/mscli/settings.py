@@ -552,7 +552,7 @@ def resolve(
     w_raw, w_src = pick("max_wait", options.max_wait, "MSCLI_MAX_WAIT", DEFAULT_MAX_WAIT)
     model_raw, model_src = pick("default_model", None, None, None)
     if model_raw in (None, ""):
-        from mscli.catalogue import DEFAULT_MODEL
+        from mscli.pricing import DEFAULT_MODEL
 
         model_raw, model_src = DEFAULT_MODEL, "default"
     plan_raw, plan_src = pick("plan", None, None, None)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from mscli.catalogue import DEFAULT_MODEL
 from mscli.commands._options import (
     max_tokens_option,
     model_option,
@@ -19,6 +18,7 @@ from mscli.commands._options import (
 )
 from mscli.completers import complete_conversation, complete_role
 from mscli.limits import INPUT_SOFT_BYTES, MAX_STOP, TOP_P_RANGE
+from mscli.pricing import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -366,7 +366,7 @@ def _valid_text(arg: str) -> str:
 
 def _pick_model(actx: AppContext, model: str | None, conv: Conversation | None) -> str:
     """-m, else the conversation's model, else the settings' default_model (which falls back to
-    catalogue.DEFAULT_MODEL)."""
+    pricing.DEFAULT_MODEL)."""
     if model:
         return model.strip()
     if conv is not None and conv.model:

@@ -141,8 +141,12 @@ class AccountStore:
     def charge(
         self, acct: Account, model: str, prompt_tokens: int, completion_tokens: int
     ) -> Charge:
-        price = pricing.price_of(model) or UNPRICED_CHARGE
-        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+        cost = pricing.estimate_credits(model, prompt_tokens, completion_tokens)
+        if cost is None:  # the server charges something for a model mscli has no price for
+            overrides = {model: UNPRICED_CHARGE}
+            cost = (
+                pricing.estimate_credits(model, prompt_tokens, completion_tokens, overrides) or 0.0
+            )
         with self._lock:
             from_sub = min(acct.subscription, cost)
             acct.subscription = max(0.0, acct.subscription - from_sub)
