@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mscli.errors import ConfigError, UsageError
 from mscli.keysource import KEY_COMMAND_TIMEOUT
@@ -58,8 +57,7 @@ _PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # --- known keys ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     """One key a profile may hold."""
 
     name: str
@@ -512,8 +510,7 @@ def structure_problem(data: Mapping[str, Any]) -> str | None:
 # --- roles -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Role:
+class Role(NamedTuple):
     """A ``[roles.NAME]`` table, checked: what it sets (None: not set)."""
 
     name: str

@@ -44,11 +44,6 @@ from mscli.config_schema import get_profile, profile_names, structure_problem, v
 from mscli.errors import ConfigCorruptError, ConfigError, ConfigLockedError
 from mscli.limits import MAX_CONFIG_BYTES
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "CONFIG_FILENAME",
     "LOCK_TIMEOUT",
@@ -159,6 +154,10 @@ class ConfigStore:
                 fix=f"fix or remove the bad characters, or move it away: mv {p} {p}.old",
             ) from None
         text = text.removeprefix("\ufeff")  # a BOM from an editor is harmless
+        if sys.version_info >= (3, 11):  # imported only when there is a file to read
+            import tomllib
+        else:  # pragma: no cover - exercised on Python 3.10 only
+            import tomli as tomllib
         try:
             data: dict[str, Any] = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -66,9 +66,7 @@ class AppContext:
 
             changes["profile"] = check_profile_name(profile)
         if changes:
-            from dataclasses import replace
-
-            self.options = replace(self.options, **changes)
+            self.options = self.options._replace(**changes)
             for name in ("settings", "out", "err"):
                 self.__dict__.pop(name, None)
 
@@ -154,12 +152,10 @@ class AppContext:
         **overrides: Any,
     ) -> GatewayClient:
         """A client for this run; `on_retry` also hears every retry notice (after the run's own)."""
-        from dataclasses import replace
-
         from mscli.api.client import GatewayClient
 
         key = self.api_key(required=require_key)
-        config = replace(self.settings.client_config(), api_key=key, **overrides)
+        config = self.settings.client_config()._replace(api_key=key, **overrides)
         host = self.settings.host
         if key and host.insecure:
             self.warn_once(

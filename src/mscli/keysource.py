@@ -13,7 +13,6 @@ imported when a key is read.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -50,6 +49,8 @@ _FALLBACK = (
 def split_command(command: str) -> list[str]:
     """The command's words, split as a POSIX shell would (quotes, backslashes), never run by a
     shell. Raises ValueError on unbalanced quotes or an empty command."""
+    import shlex
+
     argv = shlex.split(command)
     if not argv:
         raise ValueError("the command is empty")

@@ -13,15 +13,14 @@ import math
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mscli.jsontext import dumps
 from mscli.limits import MAX_COUNT, MAX_CREDITS
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     ts: float
     base_url: str
     model: str
@@ -56,7 +55,7 @@ def record(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(dumps(asdict(entry), ensure_ascii=True) + "\n")
+            fh.write(dumps(entry._asdict(), ensure_ascii=True) + "\n")
     except OSError:
         return None
     return entry

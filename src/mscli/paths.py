@@ -10,17 +10,16 @@ directory from its caller. Standard library only at import time.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 CONFIG_DIR_ENV = "MSCLI_CONFIG_DIR"
 CACHE_DIR_ENV = "MSCLI_CACHE_DIR"
 DATA_DIR_ENV = "MSCLI_DATA_DIR"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     #: config.toml and its lock
     config_dir: Path
     #: the model-list cache and the gateway notes
@@ -30,12 +29,10 @@ class Paths:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Paths:
-        import platformdirs
-
         return cls(
-            config_dir=_directory(env, CONFIG_DIR_ENV, platformdirs.user_config_dir),
-            cache_dir=_directory(env, CACHE_DIR_ENV, platformdirs.user_cache_dir),
-            data_dir=_directory(env, DATA_DIR_ENV, platformdirs.user_data_dir),
+            config_dir=_directory(env, CONFIG_DIR_ENV, "user_config_dir"),
+            cache_dir=_directory(env, CACHE_DIR_ENV, "user_cache_dir"),
+            data_dir=_directory(env, DATA_DIR_ENV, "user_data_dir"),
         )
 
     @property
@@ -54,8 +51,12 @@ class Paths:
         return self.data_dir / "chat_input_history"
 
 
-def _directory(env: Mapping[str, str], name: str, platform: Callable[..., str]) -> Path:
+def _directory(env: Mapping[str, str], name: str, platform: str) -> Path:
+    """``name``'s directory when set, else the platform's (``platformdirs.<platform>``)."""
     override = env.get(name, "").strip()
     if override:
         return Path(os.path.abspath(Path(override).expanduser()))
-    return Path(platform("mscli", appauthor=False))
+    import platformdirs  # only when a directory is not given
+
+    directory: str = getattr(platformdirs, platform)("mscli", appauthor=False)
+    return Path(directory)

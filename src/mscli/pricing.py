@@ -9,11 +9,10 @@ is an *estimate* and must be labelled so wherever it is shown.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(NamedTuple):
     id: str
     provider: str
     #: credits per 1M input / output tokens, or None when the docs publish no price
@@ -98,8 +97,7 @@ def estimate_credits(
     return round((prompt_tokens * pin + completion_tokens * pout) / 1_000_000, 6)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     name: str
     label: str
     rpm: int

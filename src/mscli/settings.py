@@ -8,8 +8,8 @@ third-party package at module level, so resolving settings costs nothing at star
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from mscli.errors import ConfigError, MscliError, UsageError
 from mscli.paths import Paths
@@ -28,8 +28,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_WAIT = 60.0
 
 
-@dataclass(frozen=True)
-class EnvVar:
+class EnvVar(NamedTuple):
     name: str
     meaning: str
 
@@ -73,8 +72,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Sourced(Generic[T]):
+class Sourced(NamedTuple, Generic[T]):
     """A resolved value and where it came from: flag, env:NAME, profile:NAME, sandbox or default;
     for the key also command:NAME (the profile's api_key_command) or keyring:NAME (OS keyring)."""
 
@@ -110,10 +108,9 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-@dataclass(frozen=True)
-class GlobalOptions:
+class GlobalOptions(NamedTuple):
     """The root command's options, as given on the command line (None = not given). A
-    subcommand's own --json/--profile make a new one (`dataclasses.replace`), never an edit."""
+    subcommand's own --json/--profile make a new one (`_replace`), never an edit."""
 
     profile: str | None = None
     api_key: str | None = None
@@ -128,8 +125,7 @@ class GlobalOptions:
     sandbox: bool = False
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Every setting of the run, resolved once (`resolve`) and never changed afterwards."""
 
     profile: Sourced[str]
@@ -153,13 +149,13 @@ class Settings:
     trusted_host: Sourced[str | None] = Sourced(None, "default")
     #: every value that must never be shown: the key as given anywhere, and normalised
     secrets: tuple[str, ...] = ()
-    price_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    price_overrides: Mapping[str, tuple[float, float]] = MappingProxyType({})
     #: why the profile's api_key_command or OS keyring gave no key (raised by `key()`)
     key_error: MscliError | None = None
     #: the profile's api_key_command as written (not a secret, but shown redacted)
-    key_command: Sourced[str | None] = field(default_factory=lambda: Sourced(None, "default"))
+    key_command: Sourced[str | None] = Sourced(None, "default")
     #: the proxy variables of the run's environment (`urls.proxy_env`), handed to the client
-    proxy_env: Mapping[str, str] = field(default_factory=dict)
+    proxy_env: Mapping[str, str] = MappingProxyType({})
     allow_insecure_http: bool = False
     #: where allow_insecure_http came from: profile:NAME or default (no flag or variable sets it)
     allow_insecure_http_source: str = "default"
@@ -429,8 +425,7 @@ def known_secrets(
     )
 
 
-@dataclass(frozen=True)
-class ResolvedKey:
+class ResolvedKey(NamedTuple):
     """What `resolve_key` found: the key and its source, why the profile's source failed, and
     every key value seen on the way (for `known_secrets`)."""
 

@@ -14,8 +14,8 @@ import io
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import IO, Any
+from types import MappingProxyType
+from typing import IO, Any, NamedTuple
 
 COLOUR_MODES = ("auto", "always", "never")
 
@@ -27,12 +27,11 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-@dataclass
-class Terminal:
+class Terminal(NamedTuple):
     stdin: IO[str]
     stdout: IO[str]
     stderr: IO[str]
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = MappingProxyType({})
     stdin_tty: bool = False
     stdout_tty: bool = False
     stderr_tty: bool = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from typer.testing import CliRunner
@@ -63,7 +63,7 @@ def run(
     input still comes from `input`; `stderr_tty=True`: stderr does (spinners, retry notes)."""
     runner = CliRunner()
     with runner.isolation(input=input, env=env) as (out, err, _):
-        terminal = replace(Terminal.system(), stdin_tty=stdin_tty, stderr_tty=stderr_tty)
+        terminal = Terminal.system()._replace(stdin_tty=stdin_tty, stderr_tty=stderr_tty)
         try:
             main(list(args), terminal=terminal)
             code = 0

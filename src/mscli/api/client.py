@@ -19,8 +19,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -88,8 +87,7 @@ T = TypeVar("T")
 MAX_BODY = 32 * 1024 * 1024
 
 
-@dataclass
-class ClientConfig:
+class ClientConfig(NamedTuple):
     base_url: str  # already normalised, ends with /v1 (no trailing slash)
     api_key: str | None  # plain str inside the client only; never logged
     timeout: float = 600.0  # overall deadline per call, across attempts and sleeps
@@ -124,17 +122,19 @@ class ClientConfig:
 SILENT_RETRIES = 1
 
 
-@dataclass
 class _Call:
-    """State of one logical call across its attempts."""
+    """State of one logical call across its attempts (a plain class, not a dataclass: docs/architecture.md, "Records")."""
 
-    deadline: float
-    retries: int = 0
-    url: str = ""
-    started: float = 0.0
-    #: read timeouts before any response byte so far, and how many may be retried
-    silent: int = 0
-    silent_retries: int = SILENT_RETRIES
+    __slots__ = ("deadline", "retries", "silent", "silent_retries", "started", "url")
+
+    def __init__(self, deadline: float, url: str, started: float, silent_retries: int) -> None:
+        self.deadline = deadline
+        self.retries = 0
+        self.url = url
+        self.started = started
+        #: read timeouts before any response byte so far, and how many may be retried
+        self.silent = 0
+        self.silent_retries = silent_retries
 
 
 class GatewayClient:

@@ -14,14 +14,12 @@ Nothing here is Rich-specific: the output layer renders with ``Text`` objects.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from mscli.api.retry import get_header, parse_retry_after
 from mscli.errors import ApiError
@@ -105,6 +103,8 @@ def html_title(text: str) -> str | None:
     for pattern in (_TITLE, _H1):
         match = pattern.search(text)
         if match:
+            import html  # only for an HTML error page
+
             title = clean_text(html.unescape(_TAG.sub(" ", match.group(1))), 200)
             if title:
                 return title
@@ -122,8 +122,7 @@ def status_from_code(code: object, default: int = 500) -> int:
     return default
 
 
-@dataclass(frozen=True)
-class ErrorFields:
+class ErrorFields(NamedTuple):
     """What could be read from an error payload. Every field may be missing."""
 
     message: str | None = None

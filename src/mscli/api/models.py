@@ -11,8 +11,7 @@ models in `mscli.api.lenient`, which only the client methods of those endpoints 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from mscli.limits import MAX_COUNT
 
@@ -55,8 +54,7 @@ def _int_or_none(value: Any, limit: int = MAX_COUNT) -> int | None:
 # --- /chat/completions --------------------------------------------------------------------
 
 
-@dataclass
-class ChatRequest:
+class ChatRequest(NamedTuple):
     """A chat completion request. ``include_usage`` asks for the final usage chunk when streaming."""
 
     model: str
@@ -66,7 +64,6 @@ class ChatRequest:
     top_p: float | None = None
     stop: str | list[str] | None = None
     include_usage: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_payload(self, *, stream: bool) -> dict[str, Any]:
         """The JSON body. Unset options are left out, so the server's defaults apply."""
@@ -75,15 +72,13 @@ class ChatRequest:
             value = getattr(self, name)
             if value is not None:
                 payload[name] = value
-        payload.update(self.extra)
         payload["stream"] = stream
         if stream and self.include_usage:
             payload["stream_options"] = {"include_usage": True}
         return payload
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """Token counts of a reply, each read by `_int_or_none` (a count the server got wrong is
     unknown, None)."""
 
@@ -103,39 +98,48 @@ class Usage:
         )
 
 
-@dataclass
 class ChatResult:
-    """A finished (or cut) completion. ``done_seen``: the stream ended with ``[DONE]``."""
+    """A finished (or cut) completion. ``done_seen``: the stream ended with ``[DONE]``. Filled in
+    as a stream goes (a plain class, not a dataclass: docs/architecture.md, "Records")."""
 
-    id: str | None = None
-    model: str | None = None
-    content: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    done_seen: bool = False
+    __slots__ = ("content", "done_seen", "finish_reason", "id", "model", "usage")
+
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        model: str | None = None,
+        content: str = "",
+        finish_reason: str | None = None,
+        usage: Usage | None = None,
+        done_seen: bool = False,
+    ) -> None:
+        self.id = id
+        self.model = model
+        self.content = content
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.done_seen = done_seen
 
 
 # --- streaming events -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TextDelta:
+class TextDelta(NamedTuple):
     """A piece of the reply text."""
 
     text: str
     kind: Literal["text"] = "text"
 
 
-@dataclass(frozen=True)
-class Finish:
+class Finish(NamedTuple):
     """The model stopped: ``reason`` is ``stop``, ``length``, ``content_filter``, ``tool_calls``…"""
 
     reason: str
     kind: Literal["finish"] = "finish"
 
 
-@dataclass(frozen=True)
-class UsageInfo:
+class UsageInfo(NamedTuple):
     """Token counts (the final usage chunk, or the usage of a non-streamed reply)."""
 
     prompt_tokens: int | None

@@ -22,9 +22,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "MAX_SANE_HINT",
@@ -182,8 +181,7 @@ def backoff_delay(
 DecisionReason = Literal["hint", "backoff", "hint_too_long", "deadline", "exhausted"]
 
 
-@dataclass(frozen=True)
-class WaitDecision:
+class WaitDecision(NamedTuple):
     """What to do before the next attempt. ``retry`` False means: raise now."""
 
     retry: bool
@@ -269,8 +267,7 @@ def describe_network_kind(kind: str) -> str:
     return _KIND_REASONS.get(kind, "Connection error")
 
 
-@dataclass(frozen=True)
-class RetryNotice:
+class RetryNotice(NamedTuple):
     """One retry about to happen. ``attempt`` is the attempt about to start (2 for the first retry)."""
 
     attempt: int
@@ -287,19 +284,50 @@ class RetryNotice:
         )
 
 
-@dataclass
 class RetryPolicy:
-    """The pure functions above bound to defaults and injectable time and randomness."""
+    """The pure functions above bound to defaults and injectable time and randomness (a plain
+    class, not a dataclass: docs/architecture.md, "Records")."""
 
-    max_retries: int = 3
-    base: float = 0.5
-    cap: float = 8.0
-    max_wait: float = 60.0
-    floor: float = 0.05
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-    rand: Callable[[], float] = field(default=random.random, repr=False)
-    wall_clock: Callable[[], float] = field(default=time.time, repr=False)
+    __slots__ = (
+        "base",
+        "cap",
+        "clock",
+        "floor",
+        "max_retries",
+        "max_wait",
+        "rand",
+        "sleep",
+        "wall_clock",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_retries: int = 3,
+        base: float = 0.5,
+        cap: float = 8.0,
+        max_wait: float = 60.0,
+        floor: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_retries = max_retries
+        self.base = base
+        self.cap = cap
+        self.max_wait = max_wait
+        self.floor = floor
+        self.sleep = sleep
+        self.clock = clock
+        self.rand = rand
+        self.wall_clock = wall_clock
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(max_retries={self.max_retries}, base={self.base}, cap={self.cap}, "
+            f"max_wait={self.max_wait}, floor={self.floor})"
+        )
 
     @property
     def max_attempts(self) -> int:

@@ -18,8 +18,7 @@ import json
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -107,8 +106,7 @@ def http_client(
     )
 
 
-@dataclass(frozen=True)
-class RawResponse:
+class RawResponse(NamedTuple):
     """One unretried exchange, for the doctor. Error statuses are returned, not raised."""
 
     status: int

@@ -25,12 +25,10 @@ the proxy is what fails.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import ipaddress
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from mscli.errors import BaseUrlError, InsecureTransportError
@@ -95,8 +93,7 @@ def dns_fix(host: str | None, *, temporary: bool) -> str:
     )
 
 
-@dataclass(frozen=True)
-class NormalisedUrl:
+class NormalisedUrl(NamedTuple):
     """A checked base URL. ``url`` has no trailing slash (normally it ends in ``/v1``)."""
 
     url: str
@@ -265,6 +262,8 @@ def lookalike(host: str) -> str | None:
     ):
         tld = f" (.{labels[-1]} instead of .cc?)" if labels[-1] != "cc" else ""
         return f"{shown} looks like a misspelling of {API_HOST}{tld}"
+    import difflib  # only for a host that is neither the API's nor a known look-alike
+
     skeleton = _skeleton(h)
     if (
         difflib.SequenceMatcher(None, skeleton, API_HOST).ratio() >= 0.8
@@ -274,8 +273,7 @@ def lookalike(host: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class HostDecision:
+class HostDecision(NamedTuple):
     """What the host policy decided about this run's base URL (made once, by `decide_host`)."""
 
     #: the URL as written (may carry userinfo: show it only through `Redactor.url`)
@@ -341,8 +339,7 @@ def join_url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
-@dataclass(frozen=True)
-class Proxy:
+class Proxy(NamedTuple):
     """The proxy that routes a URL: its URL (with a scheme) and the variable it came from."""
 
     url: str

@@ -9,9 +9,8 @@ Standard library only; the terminal is passed in (its stdin and environment), ne
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mscli.errors import UsageError
 from mscli.limits import INPUT_HARD_BYTES, INPUT_SOFT_BYTES
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
 STDIN_NAME = "standard input"
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(NamedTuple):
     """One text file's contents, sent before the prompt under a line naming it."""
 
     name: str

@@ -17,8 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from mscli.chat.exchange import Outcome, Params, Totals
 from mscli.errors import MscliError
@@ -32,8 +31,7 @@ if TYPE_CHECKING:
     from mscli.output.chat_view import ReplyView
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
     """One answered exchange: what was said, its history id, and the model and system prompt it
     actually used (a later /model or /system does not rewrite it)."""
 

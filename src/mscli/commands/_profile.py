@@ -37,12 +37,10 @@ def target_profile(actx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
 def overridden_by(actx: AppContext, key: str) -> str | None:
     """What beats the profile's value of `key` in this run: "flag", "env:NAME", "sandbox" or
     None, as the settings resolved it."""
-    from dataclasses import fields
-
     from mscli.errors import ConfigError
     from mscli.settings import Settings
 
-    if key not in {f.name for f in fields(Settings)}:  # nothing beats it: resolve nothing
+    if key not in Settings._fields:  # nothing beats it: resolve nothing
         return None
     try:
         resolved = getattr(actx.settings, key, None)

@@ -425,8 +425,6 @@ def _run(
 ) -> None:
     """`requested`: the options given; the model, and the system prompt when none is given,
     come from the conversation continued or the settings."""
-    from dataclasses import replace
-
     from mscli.chat.engine import Chat
     from mscli.chat.recorder import Recorder
     from mscli.errors import ApiError, NetworkError
@@ -446,7 +444,8 @@ def _run(
             raise
         actx.warn(f"Could not check the model list ({err.message}); starting anyway.")
     system = requested.system
-    params = replace(requested, model=chosen)
+    params = requested
+    params.model = chosen
     if system is None and conv is not None:
         params.system = conv.system
     s = actx.settings

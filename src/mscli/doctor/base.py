@@ -259,14 +259,11 @@ class DoctorState:
         """A client on the checked base URL, with the key only when the key check passed, no
         retries (the doctor wants the first answer) and the doctor's short timeouts."""
         if self._client is None:
-            from dataclasses import replace
-
             from mscli.api.client import GatewayClient
 
             assert self.settings is not None and self.url is not None
             t = self.timeout
-            config = replace(
-                self.settings.client_config(),
+            config = self.settings.client_config()._replace(
                 base_url=self.url.url,
                 api_key=self.key,
                 timeout=t,
