@@ -12,11 +12,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from mscli.errors import LocalStoreError
 from mscli.jsontext import dumps
@@ -60,13 +60,14 @@ CREATE INDEX conversations_by_update ON conversations(updated_at);
 """
 
 
-@dataclass
-class Exchange:
+class Exchange(NamedTuple):
+    """One exchange as stored: `created_at` and `id` are set by the store (0.0 / None before)."""
+
     prompt: str
     reply: str
     model: str
     status: str = "complete"
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = MappingProxyType({})
     finish_reason: str | None = None
     completion_id: str | None = None
     prompt_tokens: int | None = None
@@ -79,11 +80,13 @@ class Exchange:
     id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self._asdict(), "params": dict(self.params)}
 
 
-@dataclass
-class Conversation:
+class Conversation(NamedTuple):
+    """A stored conversation: with its exchanges from `HistoryStore.get`, without them (but with
+    their count and models) from `HistoryStore.list`."""
+
     id: int
     created_at: float
     updated_at: float
@@ -91,10 +94,10 @@ class Conversation:
     model: str | None
     system: str | None
     base_url: str | None
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: tuple[Exchange, ...] = ()
     exchange_count: int = 0
     #: every model its exchanges used, first used first (`model` is the latest)
-    models: list[str] = field(default_factory=list)
+    models: tuple[str, ...] = ()
 
     def to_json(self, *, with_exchanges: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -106,7 +109,7 @@ class Conversation:
             "system": self.system,
             "base_url": self.base_url,
             "exchange_count": self.exchange_count or len(self.exchanges),
-            "models": self.models,
+            "models": list(self.models),
         }
         if with_exchanges:
             d["exchanges"] = [e.to_json() for e in self.exchanges]
@@ -256,7 +259,7 @@ class HistoryStore:
                     conversation_id,
                     now,
                     ex.model,
-                    dumps(ex.params, sort_keys=True),
+                    dumps(dict(ex.params), sort_keys=True),
                     ex.prompt,
                     ex.reply,
                     ex.status,
@@ -274,9 +277,7 @@ class HistoryStore:
                 "UPDATE conversations SET updated_at = ?, model = ? WHERE id = ?",
                 (now, ex.model, conversation_id),
             )
-            ex.id = int(cur.lastrowid or 0)
-            ex.created_at = now
-            return ex.id
+            return int(cur.lastrowid or 0)
 
     def delete_exchange(self, exchange_id: int) -> bool:
         with self._tx() as c:
@@ -319,7 +320,7 @@ class HistoryStore:
                 system=r[5],
                 base_url=r[6],
                 exchange_count=r[7],
-                models=r[8].split("\n") if r[8] else [],
+                models=tuple(r[8].split("\n")) if r[8] else (),
             )
             for r in rows
         ]
@@ -348,13 +349,13 @@ class HistoryStore:
                 "FROM exchanges WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        conv = Conversation(*row)
+        exchanges: list[Exchange] = []
         for r in ex_rows:
             try:
                 params = json.loads(r[3]) if r[3] else {}
             except ValueError:
                 params = {}
-            conv.exchanges.append(
+            exchanges.append(
                 Exchange(
                     id=r[0],
                     created_at=r[1],
@@ -373,9 +374,19 @@ class HistoryStore:
                     error=r[14],
                 )
             )
-        conv.exchange_count = len(conv.exchanges)
-        conv.models = list(dict.fromkeys(e.model for e in conv.exchanges))
-        return conv
+        cid, created_at, updated_at, title, model, system, base_url = row
+        return Conversation(
+            cid,
+            created_at,
+            updated_at,
+            title,
+            model,
+            system,
+            base_url,
+            exchanges=tuple(exchanges),
+            exchange_count=len(exchanges),
+            models=tuple(dict.fromkeys(e.model for e in exchanges)),
+        )
 
 
 def _store_error(err: sqlite3.Error, path: Path) -> LocalStoreError:

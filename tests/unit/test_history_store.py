@@ -100,7 +100,7 @@ def test_delete_exchange(tmp_path: Path) -> None:
         eid = store.add_exchange(cid, Exchange(prompt="x", reply="y", model="m"))
         assert store.delete_exchange(eid)
         conv = store.get(cid)
-        assert conv is not None and conv.exchanges == []
+        assert conv is not None and conv.exchanges == ()
 
 
 def test_bad_status_is_refused(tmp_path: Path) -> None:
