@@ -558,13 +558,18 @@ def test_a_streamed_chat_never_imports_pydantic_and_piped_never_rich(
 ) -> None:
     # pydantic's import and model building cost ~55 ms per run: only /models and /balance use it
     # (the first run checks the model against /models and caches the list; the second does not);
-    # piped, nothing goes through Rich (its import ~20-30 ms), not even the cut-at-limit check
+    # piped, nothing goes through Rich (its import ~20-30 ms), not even the cut-at-limit check;
+    # and no module it loads defines a dataclass (~0.5 ms each to create on Python 3.11: 35 of
+    # them were a third of the start-up; docs/architecture.md, "Records")
     probe = (
-        "import sys\n"
+        "import dataclasses, sys\n"
         "from mscli.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "sys.stderr.write('PYDANTIC=%s RICH=%s EXIT=%s\\n'"
-        " % ('pydantic' in sys.modules, 'rich' in sys.modules, code))\n"
+        "dcs = sorted(f'{n}.{k}' for n, m in list(sys.modules.items()) if n.startswith('mscli')"
+        " for k, v in vars(m).items() if isinstance(v, type) and v.__module__ == n"
+        " and dataclasses.is_dataclass(v))\n"
+        "sys.stderr.write('PYDANTIC=%s RICH=%s EXIT=%s DATACLASSES=%s\\n'"
+        " % ('pydantic' in sys.modules, 'rich' in sys.modules, code, dcs))\n"
     )
     argv = [sys.executable, "-c", probe, *_argv(sandbox, "Hello", "--max-tokens", "30")[3:]]
     env = {**subprocess_env, "MODELSTACK_API_KEY": sandbox.api_key}
@@ -575,7 +580,10 @@ def test_a_streamed_chat_never_imports_pydantic_and_piped_never_rich(
         )
         assert proc.stdout == content(sandbox, "Hello", max_tokens=30).encode()
         lines.append(proc.stderr.decode().splitlines()[-1])
-    assert lines == ["PYDANTIC=True RICH=False EXIT=0", "PYDANTIC=False RICH=False EXIT=0"]
+    assert lines == [
+        "PYDANTIC=True RICH=False EXIT=0 DATACLASSES=[]",
+        "PYDANTIC=False RICH=False EXIT=0 DATACLASSES=[]",
+    ]
 
 
 @pytest.mark.slow
