@@ -16,7 +16,8 @@ import itertools
 import json
 import random
 import re
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -40,10 +41,15 @@ _FUNCS = _split("parse_reply count_tokens send_request stream_chunks load_config
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 
 
-def conversation_digest(messages: Sequence[dict[str, Any]], seed: int) -> int:
-    """A stable 64-bit number for (messages, seed)."""
+def _conversation_hash(messages: Sequence[dict[str, Any]], seed: int) -> bytes:
+    """SHA-256 of (messages, seed): the reply depends on nothing else."""
     blob = json.dumps([seed, [[m.get("role"), m.get("content")] for m in messages]], sort_keys=True)
-    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big")
+    return hashlib.sha256(blob.encode()).digest()
+
+
+def conversation_digest(messages: Sequence[dict[str, Any]], seed: int) -> int:
+    """A stable 64-bit number for (messages, seed): the seed of the reply's generator."""
+    return int.from_bytes(_conversation_hash(messages, seed)[:8], "big")
 
 
 def topic_of(messages: Sequence[dict[str, Any]]) -> str:
@@ -139,15 +145,16 @@ def _quote(rng: random.Random) -> list[str]:
     return _close(out, ".\n\n")
 
 
-def _cycle(rng: random.Random, cycle: int, topic: str) -> Iterator[str]:
+#: The sections of a cycle, in order.
+_SECTIONS = (_paragraph, _bullets, _code, _numbered, _quote)
+
+
+def _sections(rng: random.Random, cycle: int, topic: str) -> Iterator[list[str]]:
     """One cycle's tokens, a section at a time: a short reply (max_tokens 20) generates only the
     sections it sends. The sections draw from `rng` in the same order either way."""
-    yield from _heading(rng, cycle, topic)
-    yield from _paragraph(rng)
-    yield from _bullets(rng)
-    yield from _code(rng)
-    yield from _numbered(rng)
-    yield from _quote(rng)
+    yield _heading(rng, cycle, topic)
+    for section in _SECTIONS:
+        yield section(rng)
 
 
 def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
@@ -155,13 +162,84 @@ def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
     rng = random.Random(conversation_digest(messages, seed))
     topic = topic_of(messages)
     for cycle in itertools.count():
-        yield from _cycle(rng, cycle, topic)
+        for section in _sections(rng, cycle, topic):
+            yield from section
 
 
 def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
     """The complete reply given when no max_tokens is asked: one full cycle (~150 tokens)."""
-    rng = random.Random(conversation_digest(messages, seed))
-    return list(_cycle(rng, 0, topic_of(messages)))
+    kept = _kept_tokens(messages, seed)
+    return kept.upto(kept.first_cycle())[: kept.cycle_end]
+
+
+#: Conversations whose tokens are kept for the next reply (the least recently used go first), and
+#: how many tokens each keeps: a longer reply is generated afresh, as it was before.
+KEPT_CONVERSATIONS = 128
+KEPT_TOKENS = 1024
+
+
+class _Kept:
+    """One conversation's tokens (those of `iter_tokens`), generated a section at a time as far
+    as the replies to it have read them, and kept for the next reply: a client that asks again
+    (a retry, a test, a benchmark) gets the same tokens without seeding and drawing them again."""
+
+    __slots__ = ("_lock", "_sections", "cycle_end", "tokens")
+
+    def __init__(self, digest: int, topic: str) -> None:
+        rng = random.Random(digest)
+        cycles = (_sections(rng, cycle, topic) for cycle in itertools.count())
+        self._sections = enumerate(itertools.chain.from_iterable(cycles), 1)
+        self._lock = threading.Lock()
+        #: the tokens generated so far (only ever appended to, under the lock)
+        self.tokens: list[str] = []
+        #: how many tokens the first cycle has (the default reply), once it is generated
+        self.cycle_end = 0
+
+    def upto(self, n: int) -> list[str]:
+        """The tokens generated so far: at least `n` of them."""
+        tokens = self.tokens
+        if len(tokens) < n:
+            with self._lock:
+                while len(tokens) < n:
+                    done, section = next(self._sections)
+                    tokens.extend(section)
+                    if done == 1 + len(_SECTIONS):  # the heading and the sections of cycle 0
+                        self.cycle_end = len(tokens)
+        return tokens
+
+    def iter(self, n: int) -> Iterator[str]:
+        """The first `n` tokens, generated as they are read (a stream stays incremental)."""
+        tokens = self.tokens
+        for i in range(n):
+            if i >= len(tokens):
+                self.upto(i + 1)
+            yield tokens[i]
+
+    def first_cycle(self) -> int:
+        """How many tokens the first cycle has (the default reply), generated."""
+        while not self.cycle_end:
+            self.upto(len(self.tokens) + 1)
+        return self.cycle_end
+
+
+_kept: OrderedDict[bytes, _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_tokens(messages: Sequence[dict[str, Any]], seed: int) -> _Kept:
+    """The kept tokens of (messages, seed), new ones if none are kept."""
+    key = _conversation_hash(messages, seed)
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is not None:
+            _kept.move_to_end(key)
+            return kept
+    kept = _Kept(int.from_bytes(key[:8], "big"), topic_of(messages))
+    with _kept_lock:
+        kept = _kept.setdefault(key, kept)
+        if len(_kept) > KEPT_CONVERSATIONS:
+            _kept.popitem(last=False)
+    return kept
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int:
@@ -188,12 +266,14 @@ class Reply:
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
     ) -> None:
-        if max_tokens is None:
-            self._tokens: Iterator[str] = iter(default_reply(messages, seed))
-            self._finish = "stop"
-        else:
+        self._finish = "stop" if max_tokens is None else "length"
+        self._kept: _Kept | None = None
+        if max_tokens is None or max_tokens <= KEPT_TOKENS:
+            self._kept = _kept_tokens(messages, seed)
+            self._n = self._kept.first_cycle() if max_tokens is None else max_tokens
+            self._tokens: Iterator[str] = self._kept.iter(self._n)
+        else:  # too long to keep
             self._tokens = itertools.islice(iter_tokens(messages, seed), max_tokens)
-            self._finish = "length"
         self._stops = [s for s in stop if s]
         self.finish_reason: str | None = None
         self.completion_tokens = 0
@@ -243,4 +323,9 @@ class Reply:
         self.finish_reason = "stop"
 
     def text(self) -> str:
+        """The whole reply (what iterating sends), at once."""
+        if self._kept is not None and not self._stops:
+            n = self.completion_tokens = self._n
+            self.finish_reason = self._finish
+            return "".join(self._kept.upto(n)[:n])
         return "".join(self)
