@@ -85,8 +85,10 @@ def _heading(rng: random.Random, cycle: int, topic: str) -> list[str]:
     return _close(["## ", *_spaced(title)], "\n\n")
 
 
-def _paragraph(rng: random.Random) -> list[str]:
-    out = [
+def _paragraph(rng: random.Random) -> Iterator[list[str]]:
+    """A paragraph, a phrase at a time: a short reply draws only the words of the phrases it
+    sends (the draws come in the same order either way)."""
+    yield [
         "Here ",
         "is ",
         "a ",
@@ -97,13 +99,12 @@ def _paragraph(rng: random.Random) -> list[str]:
         "sandbox",
         ". ",
     ]
-    out += ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
-    out += ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
-    out += ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
-    out += ["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))]
-    out = _close(out, ". ")
-    out += ["Then ", rng.choice(_VERBS) + " ", "each ", *_spaced(_words(rng, rng.randint(4, 7)))]
-    return _close(out, ".\n\n")
+    yield ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
+    yield ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
+    yield ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
+    yield _close(["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))], ". ")
+    then = ["Then ", rng.choice(_VERBS) + " ", "each "]
+    yield _close([*then, *_spaced(_words(rng, rng.randint(4, 7)))], ".\n\n")
 
 
 def _bullets(rng: random.Random) -> list[str]:
@@ -145,16 +146,15 @@ def _quote(rng: random.Random) -> list[str]:
     return _close(out, ".\n\n")
 
 
-#: The sections of a cycle, in order.
-_SECTIONS = (_paragraph, _bullets, _code, _numbered, _quote)
-
-
 def _sections(rng: random.Random, cycle: int, topic: str) -> Iterator[list[str]]:
-    """One cycle's tokens, a section at a time: a short reply (max_tokens 20) generates only the
-    sections it sends. The sections draw from `rng` in the same order either way."""
+    """One cycle's tokens, a section (or a phrase of the paragraph) at a time: a short reply
+    (max_tokens 20) generates only what it sends. The draws come in the same order either way."""
     yield _heading(rng, cycle, topic)
-    for section in _SECTIONS:
-        yield section(rng)
+    yield from _paragraph(rng)
+    yield _bullets(rng)
+    yield _code(rng)
+    yield _numbered(rng)
+    yield _quote(rng)
 
 
 def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
@@ -183,17 +183,31 @@ class _Kept:
     as the replies to it have read them, and kept for the next reply: a client that asks again
     (a retry, a test, a benchmark) gets the same tokens without seeding and drawing them again."""
 
-    __slots__ = ("_lock", "_sections", "cycle_end", "tokens")
+    __slots__ = ("_lock", "_pieces", "cycle_end", "tokens")
 
     def __init__(self, digest: int, topic: str) -> None:
-        rng = random.Random(digest)
-        cycles = (_sections(rng, cycle, topic) for cycle in itertools.count())
-        self._sections = enumerate(itertools.chain.from_iterable(cycles), 1)
+        self._pieces = self._generate(random.Random(digest), topic)
         self._lock = threading.Lock()
         #: the tokens generated so far (only ever appended to, under the lock)
         self.tokens: list[str] = []
         #: how many tokens the first cycle has (the default reply), once it is generated
         self.cycle_end = 0
+
+    @staticmethod
+    def _generate(rng: random.Random, topic: str) -> Iterator[list[str] | None]:
+        """The sections of every cycle in turn, None after the first cycle's."""
+        yield from _sections(rng, 0, topic)
+        yield None
+        for cycle in itertools.count(1):
+            yield from _sections(rng, cycle, topic)
+
+    def _more(self) -> None:
+        """One more section (the caller holds the lock)."""
+        piece = next(self._pieces)
+        if piece is None:
+            self.cycle_end = len(self.tokens)
+        else:
+            self.tokens.extend(piece)
 
     def upto(self, n: int) -> list[str]:
         """The tokens generated so far: at least `n` of them."""
@@ -201,10 +215,7 @@ class _Kept:
         if len(tokens) < n:
             with self._lock:
                 while len(tokens) < n:
-                    done, section = next(self._sections)
-                    tokens.extend(section)
-                    if done == 1 + len(_SECTIONS):  # the heading and the sections of cycle 0
-                        self.cycle_end = len(tokens)
+                    self._more()
         return tokens
 
     def iter(self, n: int) -> Iterator[str]:
@@ -217,8 +228,10 @@ class _Kept:
 
     def first_cycle(self) -> int:
         """How many tokens the first cycle has (the default reply), generated."""
-        while not self.cycle_end:
-            self.upto(len(self.tokens) + 1)
+        if not self.cycle_end:
+            with self._lock:
+                while not self.cycle_end:
+                    self._more()
         return self.cycle_end
 
 
