@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,24 +28,25 @@ def fresh() -> list[dict[str, Any]]:
 
 
 def first_cycle(messages: list[dict[str, Any]], seed: int) -> list[str]:
-    """The default reply, generated here from the sections: one cycle."""
+    """The default reply, generated here from the pieces: one cycle."""
     rng = random.Random(generator.conversation_digest(messages, seed))
-    sections = generator._sections(rng, 0, generator.topic_of(messages))
-    return [tok for section in sections for tok in section]
+    topic = generator.topic_of(messages)
+    pieces = [generator._piece(rng, topic, 0, i) for i in range(1 + len(generator._PIECES))]
+    return [tok for piece in pieces for tok in piece]
 
 
 @pytest.fixture()
 def generated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the generations started (a seeded generator for a conversation)."""
+    """Counts the generations started (the first heading of a conversation's reply)."""
     started: list[int] = []
-    real = generator._sections
+    real = generator._heading
 
-    def counting(rng: random.Random, cycle: int, topic: str) -> Iterator[list[str]]:
+    def counting(rng: random.Random, cycle: int, topic: str) -> list[str]:
         if cycle == 0:
             started.append(1)
         return real(rng, cycle, topic)
 
-    monkeypatch.setattr(generator, "_sections", counting)
+    monkeypatch.setattr(generator, "_heading", counting)
     return started
 
 

@@ -85,10 +85,11 @@ def _heading(rng: random.Random, cycle: int, topic: str) -> list[str]:
     return _close(["## ", *_spaced(title)], "\n\n")
 
 
-def _paragraph(rng: random.Random) -> Iterator[list[str]]:
-    """A paragraph, a phrase at a time: a short reply draws only the words of the phrases it
-    sends (the draws come in the same order either way)."""
-    yield [
+# The paragraph, a phrase at a time: a short reply draws only the words of the phrases it sends.
+
+
+def _here(rng: random.Random) -> list[str]:
+    return [
         "Here ",
         "is ",
         "a ",
@@ -99,12 +100,27 @@ def _paragraph(rng: random.Random) -> Iterator[list[str]]:
         "sandbox",
         ". ",
     ]
-    yield ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
-    yield ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
-    yield ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
-    yield _close(["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))], ". ")
+
+
+def _it_will(rng: random.Random) -> list[str]:
+    return ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
+
+
+def _with_care(rng: random.Random) -> list[str]:
+    return ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
+
+
+def _you_can_call(rng: random.Random) -> list[str]:
+    return ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
+
+
+def _to(rng: random.Random) -> list[str]:
+    return _close(["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))], ". ")
+
+
+def _then(rng: random.Random) -> list[str]:
     then = ["Then ", rng.choice(_VERBS) + " ", "each "]
-    yield _close([*then, *_spaced(_words(rng, rng.randint(4, 7)))], ".\n\n")
+    return _close([*then, *_spaced(_words(rng, rng.randint(4, 7)))], ".\n\n")
 
 
 def _bullets(rng: random.Random) -> list[str]:
@@ -146,15 +162,26 @@ def _quote(rng: random.Random) -> list[str]:
     return _close(out, ".\n\n")
 
 
-def _sections(rng: random.Random, cycle: int, topic: str) -> Iterator[list[str]]:
-    """One cycle's tokens, a section (or a phrase of the paragraph) at a time: a short reply
-    (max_tokens 20) generates only what it sends. The draws come in the same order either way."""
-    yield _heading(rng, cycle, topic)
-    yield from _paragraph(rng)
-    yield _bullets(rng)
-    yield _code(rng)
-    yield _numbered(rng)
-    yield _quote(rng)
+#: A cycle after its heading, in order: the paragraph's phrases, then the other sections. A reply
+#: is generated a piece at a time, so that a short one (max_tokens 20) draws only what it sends;
+#: the draws come in the same order either way.
+_PIECES = (
+    _here,
+    _it_will,
+    _with_care,
+    _you_can_call,
+    _to,
+    _then,
+    _bullets,
+    _code,
+    _numbered,
+    _quote,
+)
+
+
+def _piece(rng: random.Random, topic: str, cycle: int, i: int) -> list[str]:
+    """Piece `i` of a cycle (0 is its heading, then `_PIECES`)."""
+    return _heading(rng, cycle, topic) if i == 0 else _PIECES[i - 1](rng)
 
 
 def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
@@ -162,8 +189,8 @@ def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
     rng = random.Random(conversation_digest(messages, seed))
     topic = topic_of(messages)
     for cycle in itertools.count():
-        for section in _sections(rng, cycle, topic):
-            yield from section
+        for i in range(1 + len(_PIECES)):
+            yield from _piece(rng, topic, cycle, i)
 
 
 def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
@@ -179,35 +206,31 @@ KEPT_TOKENS = 1024
 
 
 class _Kept:
-    """One conversation's tokens (those of `iter_tokens`), generated a section at a time as far
-    as the replies to it have read them, and kept for the next reply: a client that asks again
-    (a retry, a test, a benchmark) gets the same tokens without seeding and drawing them again."""
+    """One conversation's tokens (those of `iter_tokens`), generated a piece at a time as far as
+    the replies to it have read them, and kept for the next reply: a client that asks again (a
+    retry, a test, a benchmark) gets the same tokens without seeding and drawing them again."""
 
-    __slots__ = ("_lock", "_pieces", "cycle_end", "tokens")
+    __slots__ = ("_cycle", "_lock", "_next", "_rng", "_topic", "cycle_end", "tokens")
 
     def __init__(self, digest: int, topic: str) -> None:
-        self._pieces = self._generate(random.Random(digest), topic)
+        self._rng = random.Random(digest)
+        self._topic = topic
+        self._cycle = self._next = 0  # the piece to generate next
         self._lock = threading.Lock()
         #: the tokens generated so far (only ever appended to, under the lock)
         self.tokens: list[str] = []
         #: how many tokens the first cycle has (the default reply), once it is generated
         self.cycle_end = 0
 
-    @staticmethod
-    def _generate(rng: random.Random, topic: str) -> Iterator[list[str] | None]:
-        """The sections of every cycle in turn, None after the first cycle's."""
-        yield from _sections(rng, 0, topic)
-        yield None
-        for cycle in itertools.count(1):
-            yield from _sections(rng, cycle, topic)
-
     def _more(self) -> None:
-        """One more section (the caller holds the lock)."""
-        piece = next(self._pieces)
-        if piece is None:
+        """One more piece (the caller holds the lock)."""
+        self.tokens.extend(_piece(self._rng, self._topic, self._cycle, self._next))
+        if self._next < len(_PIECES):
+            self._next += 1
+            return
+        if self._cycle == 0:
             self.cycle_end = len(self.tokens)
-        else:
-            self.tokens.extend(piece)
+        self._cycle, self._next = self._cycle + 1, 0
 
     def upto(self, n: int) -> list[str]:
         """The tokens generated so far: at least `n` of them."""
