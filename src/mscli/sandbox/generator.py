@@ -7,6 +7,9 @@ list, fenced code block, numbered list, block quote), so it can be as long as as
 `max_tokens` the reply is one complete cycle of about 150 tokens (finish_reason "stop"); with
 `max_tokens` N the sandbox's model is verbose and writes until it is cut at exactly N tokens
 (finish_reason "length"). Stop sequences end the reply early (finish_reason "stop").
+
+The tokens of the conversations answered last are kept (`_Kept`): a conversation asked again is
+not seeded and generated again.
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
 def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
     """The complete reply given when no max_tokens is asked: one full cycle (~150 tokens)."""
     kept = _kept_tokens(messages, seed)
-    return kept.upto(kept.first_cycle())[: kept.cycle_end]
+    return kept.tokens[: kept.first_cycle()]
 
 
 #: Conversations whose tokens are kept for the next reply (the least recently used go first), and
