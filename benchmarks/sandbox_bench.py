@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -244,16 +245,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_request(host: str, port: int, pid: int, key: str, n: int) -> float:
-    """Server CPU (us) per non-streamed 20-token chat, n requests on one keep-alive connection."""
-    body = chat_body(20, stream=False)
+#: Numbers the conversations of `--cpu`'s "new conversation" rows: never the same one twice.
+_CONVERSATIONS = itertools.count()
+
+
+def cpu_per_request(host: str, port: int, pid: int, key: str, n: int, new: bool = False) -> float:
+    """Server CPU (us) per non-streamed 20-token chat, n requests on one keep-alive connection:
+    the same conversation each time, or with `new`, a conversation the server has not seen (the
+    sandbox keeps the tokens of the conversations it answered last; a new one is generated)."""
+    if new:
+        bodies = [
+            json.dumps(
+                {
+                    "model": "claude-haiku-4-5",
+                    "messages": [{"role": "user", "content": f"{MSG[0]['content']} {i}"}],
+                    "max_tokens": 20,
+                    "stream": False,
+                }
+            ).encode()
+            for i in itertools.islice(_CONVERSATIONS, n + 50)
+        ]
+    else:
+        bodies = [chat_body(20, stream=False)] * (n + 50)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    for _ in range(50):  # warm-up
+    for body in bodies[:50]:  # warm-up
         conn.request("POST", "/v1/chat/completions", body, headers)
         conn.getresponse().read()
     c0 = cpu_seconds(pid)
-    for _ in range(n):
+    for body in bodies[50:]:
         conn.request("POST", "/v1/chat/completions", body, headers)
         resp = conn.getresponse()
         resp.read()
@@ -265,8 +285,9 @@ def cpu_per_request(host: str, port: int, pid: int, key: str, n: int) -> float:
 
 
 def bench_cpu(rounds: int, n: int, baseline: str | None) -> None:
-    """Sandbox CPU per request beside a bare ThreadingHTTPServer, alternating, medians; with
-    `baseline` (another checkout's `src` folder), that sandbox too, in the same rounds."""
+    """Sandbox CPU per request beside a bare ThreadingHTTPServer, alternating, medians: the same
+    conversation each time, and a new one each time; with `baseline` (another checkout's `src`
+    folder), that sandbox too, in the same rounds."""
     import tempfile
 
     srv = start_server("--rpm", "100000000")
@@ -282,26 +303,29 @@ def bench_cpu(rounds: int, n: int, baseline: str | None) -> None:
     bare = subprocess.Popen(
         [sys.executable, "-c", BARE_SERVER, body_file], stdout=subprocess.PIPE, text=True
     )
+    servers = [("sandbox", srv)] + ([(f"sandbox of {baseline}", base)] if base else [])
     try:
         assert bare.stdout is not None
         bare_port = int(bare.stdout.readline())
-        sandbox_us: list[float] = []
-        base_us: list[float] = []
+        us: dict[tuple[str, bool], list[float]] = {}
         bare_us: list[float] = []
         for _ in range(rounds):
-            sandbox_us.append(cpu_per_request(srv.host, srv.port, srv.proc.pid, srv.key, n))
-            if base is not None:
-                base_us.append(cpu_per_request(base.host, base.port, base.proc.pid, base.key, n))
+            for name, s in servers:
+                for new in (False, True):
+                    cpu = cpu_per_request(s.host, s.port, s.proc.pid, s.key, n, new)
+                    us.setdefault((name, new), []).append(cpu)
             bare_us.append(cpu_per_request("127.0.0.1", bare_port, bare.pid, "x", n))
-        s, b = statistics.median(sandbox_us), statistics.median(bare_us)
+        b = statistics.median(bare_us)
         print(f"\n## Server CPU per request (non-streamed 20-token chat, {rounds} x {n}, medians)")
-        print("| server | CPU us per request | / bare |\n|---|---:|---:|")
-        print(f"| sandbox | {s:.0f} | x{s / b:.2f} |")
-        if base_us:
-            m = statistics.median(base_us)
-            print(f"| sandbox of {baseline} | {m:.0f} | x{m / b:.2f} |")
-        print(f"| bare ThreadingHTTPServer | {b:.0f} | x1.00 |")
-        print(f"sandbox / bare: x{s / b:.2f} (goal 1.5)")
+        print("| server | same conversation, CPU us | / bare | new conversation, CPU us | / bare |")
+        print("|---|---:|---:|---:|---:|")
+        for name, _ in servers:
+            same, new_ = (statistics.median(us[name, new]) for new in (False, True))
+            print(f"| {name} | {same:.0f} | x{same / b:.2f} | {new_:.0f} | x{new_ / b:.2f} |")
+        print(f"| bare ThreadingHTTPServer | {b:.0f} | x1.00 | | |")
+        same, new_ = (statistics.median(us["sandbox", new]) for new in (False, True))
+        print(f"sandbox / bare: x{same / b:.2f}, a new conversation each request x{new_ / b:.2f}")
+        print("(goal 1.5)")
     finally:
         bare.terminate()
         bare.wait(timeout=10)

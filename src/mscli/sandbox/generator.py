@@ -7,6 +7,9 @@ list, fenced code block, numbered list, block quote), so it can be as long as as
 `max_tokens` the reply is one complete cycle of about 150 tokens (finish_reason "stop"); with
 `max_tokens` N the sandbox's model is verbose and writes until it is cut at exactly N tokens
 (finish_reason "length"). Stop sequences end the reply early (finish_reason "stop").
+
+The tokens of the conversations answered last are kept (`_Kept`): a conversation asked again is
+not seeded and generated again.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import itertools
 import json
 import random
 import re
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -40,10 +44,15 @@ _FUNCS = _split("parse_reply count_tokens send_request stream_chunks load_config
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 
 
-def conversation_digest(messages: Sequence[dict[str, Any]], seed: int) -> int:
-    """A stable 64-bit number for (messages, seed)."""
+def _conversation_hash(messages: Sequence[dict[str, Any]], seed: int) -> bytes:
+    """SHA-256 of (messages, seed): the reply depends on nothing else."""
     blob = json.dumps([seed, [[m.get("role"), m.get("content")] for m in messages]], sort_keys=True)
-    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big")
+    return hashlib.sha256(blob.encode()).digest()
+
+
+def conversation_digest(messages: Sequence[dict[str, Any]], seed: int) -> int:
+    """A stable 64-bit number for (messages, seed): the seed of the reply's generator."""
+    return int.from_bytes(_conversation_hash(messages, seed)[:8], "big")
 
 
 def topic_of(messages: Sequence[dict[str, Any]]) -> str:
@@ -79,8 +88,11 @@ def _heading(rng: random.Random, cycle: int, topic: str) -> list[str]:
     return _close(["## ", *_spaced(title)], "\n\n")
 
 
-def _paragraph(rng: random.Random) -> list[str]:
-    out = [
+# The paragraph, a phrase at a time: a short reply draws only the words of the phrases it sends.
+
+
+def _here(rng: random.Random) -> list[str]:
+    return [
         "Here ",
         "is ",
         "a ",
@@ -91,13 +103,27 @@ def _paragraph(rng: random.Random) -> list[str]:
         "sandbox",
         ". ",
     ]
-    out += ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
-    out += ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
-    out += ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
-    out += ["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))]
-    out = _close(out, ". ")
-    out += ["Then ", rng.choice(_VERBS) + " ", "each ", *_spaced(_words(rng, rng.randint(4, 7)))]
-    return _close(out, ".\n\n")
+
+
+def _it_will(rng: random.Random) -> list[str]:
+    return ["It ", "will ", rng.choice(_VERBS) + " ", "the ", *_spaced(_words(rng, 4))]
+
+
+def _with_care(rng: random.Random) -> list[str]:
+    return ["with ", "**", rng.choice(_ADJ) + " ", rng.choice(_WORDS), "** ", "care, "]
+
+
+def _you_can_call(rng: random.Random) -> list[str]:
+    return ["and ", "you ", "can ", "call ", "`", rng.choice(_FUNCS) + "()", "` "]
+
+
+def _to(rng: random.Random) -> list[str]:
+    return _close(["to ", rng.choice(_VERBS) + " ", *_spaced(_words(rng, rng.randint(3, 6)))], ". ")
+
+
+def _then(rng: random.Random) -> list[str]:
+    then = ["Then ", rng.choice(_VERBS) + " ", "each "]
+    return _close([*then, *_spaced(_words(rng, rng.randint(4, 7)))], ".\n\n")
 
 
 def _bullets(rng: random.Random) -> list[str]:
@@ -139,15 +165,26 @@ def _quote(rng: random.Random) -> list[str]:
     return _close(out, ".\n\n")
 
 
-def _cycle(rng: random.Random, cycle: int, topic: str) -> Iterator[str]:
-    """One cycle's tokens, a section at a time: a short reply (max_tokens 20) generates only the
-    sections it sends. The sections draw from `rng` in the same order either way."""
-    yield from _heading(rng, cycle, topic)
-    yield from _paragraph(rng)
-    yield from _bullets(rng)
-    yield from _code(rng)
-    yield from _numbered(rng)
-    yield from _quote(rng)
+#: A cycle after its heading, in order: the paragraph's phrases, then the other sections. A reply
+#: is generated a piece at a time, so that a short one (max_tokens 20) draws only what it sends;
+#: the draws come in the same order either way.
+_PIECES = (
+    _here,
+    _it_will,
+    _with_care,
+    _you_can_call,
+    _to,
+    _then,
+    _bullets,
+    _code,
+    _numbered,
+    _quote,
+)
+
+
+def _piece(rng: random.Random, topic: str, cycle: int, i: int) -> list[str]:
+    """Piece `i` of a cycle (0 is its heading, then `_PIECES`)."""
+    return _heading(rng, cycle, topic) if i == 0 else _PIECES[i - 1](rng)
 
 
 def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
@@ -155,13 +192,93 @@ def iter_tokens(messages: Sequence[dict[str, Any]], seed: int) -> Iterator[str]:
     rng = random.Random(conversation_digest(messages, seed))
     topic = topic_of(messages)
     for cycle in itertools.count():
-        yield from _cycle(rng, cycle, topic)
+        for i in range(1 + len(_PIECES)):
+            yield from _piece(rng, topic, cycle, i)
 
 
 def default_reply(messages: Sequence[dict[str, Any]], seed: int) -> list[str]:
     """The complete reply given when no max_tokens is asked: one full cycle (~150 tokens)."""
-    rng = random.Random(conversation_digest(messages, seed))
-    return list(_cycle(rng, 0, topic_of(messages)))
+    kept = _kept_tokens(messages, seed)
+    return kept.tokens[: kept.first_cycle()]
+
+
+#: Conversations whose tokens are kept for the next reply (the least recently used go first), and
+#: how many tokens each keeps: a longer reply is generated afresh, as it was before.
+KEPT_CONVERSATIONS = 128
+KEPT_TOKENS = 1024
+
+
+class _Kept:
+    """One conversation's tokens (those of `iter_tokens`), generated a piece at a time as far as
+    the replies to it have read them, and kept for the next reply: a client that asks again (a
+    retry, a test, a benchmark) gets the same tokens without seeding and drawing them again."""
+
+    __slots__ = ("_cycle", "_lock", "_next", "_rng", "_topic", "cycle_end", "tokens")
+
+    def __init__(self, digest: int, topic: str) -> None:
+        self._rng = random.Random(digest)
+        self._topic = topic
+        self._cycle = self._next = 0  # the piece to generate next
+        self._lock = threading.Lock()
+        #: the tokens generated so far (only ever appended to, under the lock)
+        self.tokens: list[str] = []
+        #: how many tokens the first cycle has (the default reply), once it is generated
+        self.cycle_end = 0
+
+    def _more(self) -> None:
+        """One more piece (the caller holds the lock)."""
+        self.tokens.extend(_piece(self._rng, self._topic, self._cycle, self._next))
+        if self._next < len(_PIECES):
+            self._next += 1
+            return
+        if self._cycle == 0:
+            self.cycle_end = len(self.tokens)
+        self._cycle, self._next = self._cycle + 1, 0
+
+    def upto(self, n: int) -> list[str]:
+        """The tokens generated so far: at least `n` of them."""
+        tokens = self.tokens
+        if len(tokens) < n:
+            with self._lock:
+                while len(tokens) < n:
+                    self._more()
+        return tokens
+
+    def iter(self, n: int) -> Iterator[str]:
+        """The first `n` tokens, generated as they are read (a stream stays incremental)."""
+        tokens = self.tokens
+        for i in range(n):
+            if i >= len(tokens):
+                self.upto(i + 1)
+            yield tokens[i]
+
+    def first_cycle(self) -> int:
+        """How many tokens the first cycle has (the default reply), generated."""
+        if not self.cycle_end:
+            with self._lock:
+                while not self.cycle_end:
+                    self._more()
+        return self.cycle_end
+
+
+_kept: OrderedDict[bytes, _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_tokens(messages: Sequence[dict[str, Any]], seed: int) -> _Kept:
+    """The kept tokens of (messages, seed), new ones if none are kept."""
+    key = _conversation_hash(messages, seed)
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is not None:
+            _kept.move_to_end(key)
+            return kept
+    kept = _Kept(int.from_bytes(key[:8], "big"), topic_of(messages))
+    with _kept_lock:
+        kept = _kept.setdefault(key, kept)
+        if len(_kept) > KEPT_CONVERSATIONS:
+            _kept.popitem(last=False)
+    return kept
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int:
@@ -188,12 +305,14 @@ class Reply:
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
     ) -> None:
-        if max_tokens is None:
-            self._tokens: Iterator[str] = iter(default_reply(messages, seed))
-            self._finish = "stop"
-        else:
+        self._finish = "stop" if max_tokens is None else "length"
+        self._kept: _Kept | None = None
+        if max_tokens is None or max_tokens <= KEPT_TOKENS:
+            self._kept = _kept_tokens(messages, seed)
+            self._n = self._kept.first_cycle() if max_tokens is None else max_tokens
+            self._tokens: Iterator[str] = self._kept.iter(self._n)
+        else:  # too long to keep
             self._tokens = itertools.islice(iter_tokens(messages, seed), max_tokens)
-            self._finish = "length"
         self._stops = [s for s in stop if s]
         self.finish_reason: str | None = None
         self.completion_tokens = 0
@@ -243,4 +362,9 @@ class Reply:
         self.finish_reason = "stop"
 
     def text(self) -> str:
+        """The whole reply (what iterating sends), at once."""
+        if self._kept is not None and not self._stops:
+            n = self.completion_tokens = self._n
+            self.finish_reason = self._finish
+            return "".join(self._kept.upto(n)[:n])
         return "".join(self)

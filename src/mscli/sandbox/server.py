@@ -140,7 +140,7 @@ class _HTTPServer(ThreadingHTTPServer):
                 self._connections.discard(conn)
 
     def busy(self, delta: int) -> None:
-        with self._idle:
+        with self._conn_lock:  # the idle condition's lock, without its Python-level wrapper
             self._busy += delta
             # only `stop()` waits, after setting `stopping`: no wake-up to send before that
             if self._busy == 0 and self.sandbox.stopping.is_set():
