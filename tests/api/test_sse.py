@@ -254,3 +254,134 @@ def test_counters() -> None:
     assert p.bytes_received == 9
     assert p.lines == 2
     assert p.pending_bytes == 0
+
+
+# --- feed's short path: a chunk that is one whole `data:` event -----------------------------------
+# `feed` takes it when the parser is between events with nothing held. A one-byte chunk never takes
+# it (it is no whole event), so feeding the same bytes one at a time is the reference: every
+# chunking below must give the same events and leave the same counters.
+
+FIRST = b": stream start\n\n"  # the general path; leaves the parser between events
+
+
+def same_as_bytewise(chunks: list[bytes]) -> list[SSEEvent]:
+    events, p = parse(chunks)
+    data = b"".join(chunks)
+    ref_events, ref = parse(data[i : i + 1] for i in range(len(data)))
+    assert events == ref_events
+    state = ("lines", "bytes_received", "comments", "last_event_id", "retry", "truncated")
+    assert [getattr(p, a) for a in state] == [getattr(ref, a) for a in state]
+    return events
+
+
+def test_short_path_values() -> None:
+    chunks = [
+        FIRST,
+        b"data: a\n\n",
+        b"data:b\n\n",  # no space after the colon
+        b"data:  c\n\n",  # only one space removed
+        b"data:\n\n",
+        b"data: \n\n",
+        b'data: {"x": "caf\xc3\xa9"}\n\n',
+        b"data: a\xffb\n\n",  # invalid UTF-8: U+FFFD, as on the general path
+        b"data: x:y: z\n\n",
+    ]
+    events = same_as_bytewise(chunks)
+    assert [e.data for e in events] == [
+        "a",
+        "b",
+        " c",
+        "",
+        "",
+        '{"x": "café"}',
+        "a\ufffdb",
+        "x:y: z",
+    ]
+    assert {(e.event, e.id, e.retry) for e in events} == {("message", "", None)}
+
+
+@pytest.mark.parametrize(
+    ("held", "expected"),
+    [
+        (b"data: a\n", [("message", "a\nb")]),  # data buffered: the event goes on
+        (b"event: delta\n", [("delta", "b")]),  # an event type buffered
+        (b":", []),  # an unterminated comment line: ":data: b" is a comment
+        (b"da", []),  # an unterminated line: "dadata: b" is an unknown field
+        (b"data: a\r", [("message", "a\nb")]),  # a CR ended the line, data buffered
+    ],
+)
+def test_short_path_not_taken_with_something_held(
+    held: bytes, expected: list[tuple[str, str]]
+) -> None:
+    events = same_as_bytewise([FIRST, held, b"data: b\n\n"])
+    assert [(e.event, e.data) for e in events] == expected
+
+
+def test_short_path_after_a_chunk_ending_in_cr() -> None:
+    # The CR's pending LF is not spent by a `data:` chunk: the next chunk's LF is an empty line
+    # (nothing to dispatch, but a line all the same).
+    events = same_as_bytewise([FIRST, b"data: a\r\r", b"data: b\n\n", b"\ndata: c\n\n"])
+    assert [e.data for e in events] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b"data: a\ndata: b\n\n"], ["a\nb"]),  # two data lines
+        ([b"data: a\n\ndata: b\n\n"], ["a", "b"]),  # two events
+        ([b"data: a\n\n\n"], ["a"]),  # an extra empty line
+        ([b"data: a\nd", b"ata: b\n\n"], ["a\nb"]),  # a line ends inside, the chunk does not
+        ([b"data: a\n", b"\n"], ["a"]),  # the event's end in the next chunk
+        ([b"data: a\r\n\n"], ["a"]),  # CRLF then LF
+        ([b"data: a\rb\n\n"], ["a"]),  # CR-only line end: "b" is an unknown field
+        ([b"data: a\r\r"], ["a"]),  # CR-only line ends
+        ([b"data: a\r", b"\n\n"], ["a"]),  # CR at a chunk's end, then LF: one line end
+        ([b"id: 7\nretry: 10\n\n", b"data: a\n\n"], ["a"]),
+    ],
+)
+def test_short_path_only_for_one_whole_event(chunks: list[bytes], expected: list[str]) -> None:
+    assert [e.data for e in same_as_bytewise([FIRST, *chunks])] == expected
+
+
+def test_short_path_event_keeps_last_event_id_and_retry() -> None:
+    (event,) = same_as_bytewise([FIRST, b"id: 7\nretry: 10\n\n", b"data: a\n\n"])
+    assert event == SSEEvent("a", "message", "7", 10)
+
+
+def test_bom_is_not_stripped_after_a_first_chunk_that_is_one_event() -> None:
+    # The first chunk goes the general way (its first line is where a BOM would be): a BOM later
+    # is not at the start of the stream.
+    assert [e.data for e in same_as_bytewise([b"data: a\n\n", b"\xef\xbb\xbfdata: b\n\n"])] == ["a"]
+
+
+def test_short_path_line_size_cap() -> None:
+    p = SSEParser(max_size=20)
+    p.feed(FIRST)
+    assert p.feed(b"data: " + b"x" * 14 + b"\n\n") == [SSEEvent("x" * 14)]  # a 20-byte line
+    with pytest.raises(ResponseTooLargeError):
+        p.feed(b"data: " + b"x" * 15 + b"\n\n")
+
+
+# A stream as gateways send it: the events of a chat, with the other kinds of line between them.
+CHAT_EVENTS = [
+    b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"caf\xc3\xa9 \xf0\x9f\x98\x80"}}]}\n\n',
+    b": keep-alive\n\n",
+    b'data:{"choices":[{"index":0,"delta":{"content":" no space"}}]}\n\n',
+    b"event: ping\ndata: {}\n\n",
+    b'id: 3\ndata: {"choices":[{"index":0,"delta":{"content":"\\u2028"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\r\n\r\n',
+    b"retry: 50\n\n",
+    b'data: {"choices":[],"usage":{"total_tokens":3}}\n\n',
+    b"data: [DONE]\n\n",
+]
+
+
+@pytest.mark.parametrize("k", range(len(CHAT_EVENTS)))
+def test_one_event_split_at_every_offset_among_whole_ones(k: int) -> None:
+    whole = parse([b"".join(CHAT_EVENTS)])[0]
+    assert len(whole) == 8
+    event = CHAT_EVENTS[k]
+    for i in range(1, len(event)):
+        chunks = [*CHAT_EVENTS[:k], event[:i], event[i:], *CHAT_EVENTS[k + 1 :]]
+        assert same_as_bytewise(chunks) == whole, i

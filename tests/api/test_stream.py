@@ -14,7 +14,7 @@ from pytest_httpx import HTTPXMock, IteratorStream
 from mscli.api.client import ClientConfig, GatewayClient
 from mscli.api.models import ChatEvent, ChatRequest, Finish, TextDelta, UsageInfo
 from mscli.api.retry import RetryNotice
-from mscli.api.stream import ChatStream
+from mscli.api.stream import ChatStream, _loads_stripped, choice_text
 from mscli.errors import (
     ApiError,
     NetworkError,
@@ -410,6 +410,94 @@ def test_json_array_data_line(httpx_mock: HTTPXMock, h: Harness) -> None:
     httpx_mock.add_response(url=CHAT, headers=SSE, stream=IteratorStream([b"data: [1, 2]\n\n"]))
     _, exc = collect_until_error(h.client().chat_stream(REQ))
     assert isinstance(exc, ProtocolError)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"choices": []} trailing', b'{"choices": []}{"choices": []}', b'{"choices": []}]'],
+)
+def test_data_line_with_more_after_its_json(httpx_mock: HTTPXMock, h: Harness, data: bytes) -> None:
+    httpx_mock.add_response(
+        url=CHAT, headers=SSE, stream=IteratorStream([chunk("ok "), b"data: " + data + b"\n\n"])
+    )
+    seen, exc = collect_until_error(h.client().chat_stream(REQ))
+    assert text_of(seen) == "ok "
+    assert isinstance(exc, ProtocolError) and exc.excerpt == data.decode()
+
+
+def test_data_line_json_takes_nan_and_infinity_as_json_loads_does(
+    httpx_mock: HTTPXMock, h: Harness
+) -> None:
+    nan = b'data: {"choices": [], "usage": {"prompt_tokens": NaN, "completion_tokens": Infinity, "total_tokens": -Infinity}}\n\n'
+    httpx_mock.add_response(
+        url=CHAT, headers=SSE, stream=IteratorStream([chunk("a", "stop"), nan, b"data: [DONE]\n\n"])
+    )
+    stream = h.client().chat_stream(REQ)
+    assert run(stream) == [TextDelta("a"), Finish("stop"), UsageInfo(None, None, None)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2.5, "s", true, null]}',
+        "[1, 2]",
+        '"s"',
+        "-3",
+        "null",
+        '{"u": {"p": NaN, "c": Infinity, "t": -Infinity}}',
+        "NaN",
+        "1e400",
+        '{"a": 1} x',
+        '{"a": 1}{"b": 2}',
+        '{"a": 1}]',
+        '{"a": 1}\x00',
+        '{"a": 1}\ufeff',
+        '\ufeff{"a": 1}',
+        'x{"a": 1}',
+        '{"a": 1',
+        '{"a": 01}',
+        "nul",
+        "NaNa",
+        "'a'",
+        '{"a": "\x01"}',
+        '"\\ud800"',
+        '{"a": 1, "a": 2}',
+        "1" * 5000,
+        "",
+    ],
+)
+def test_data_line_json_is_what_json_loads_makes_of_it(text: str) -> None:
+    """`_loads_stripped` (the C scanner, without `json.loads`' wrapper) on stripped text: the same
+    value, or a ValueError where `json.loads` raises one."""
+    assert text == text.strip()
+    try:
+        want = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _loads_stripped(text)
+    else:
+        assert repr(_loads_stripped(text)) == repr(want)  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize(
+    ("choice", "text"),
+    [
+        ({"delta": {"content": "a"}}, "a"),
+        ({"delta": {"content": [{"type": "text", "text": "a"}, "b", {"type": "image"}]}}, "ab"),
+        ({"delta": {"content": None}, "text": "legacy"}, "legacy"),
+        ({"delta": {"content": ""}, "text": "legacy"}, "legacy"),
+        ({"delta": {}, "text": 5}, ""),
+        ({"delta": None, "message": {"content": "m"}}, "m"),
+        ({"delta": "x", "message": {"content": "m"}}, "m"),
+        ({"delta": {"content": "d"}, "message": {"content": "m"}}, "d"),
+        ({"delta": {"content": ""}, "message": {"content": "m"}}, ""),
+        ({"delta": {"content": 5}}, ""),
+        ({"text": "t"}, "t"),
+        ({}, ""),
+    ],
+)
+def test_choice_text(choice: dict[str, Any], text: str) -> None:
+    assert choice_text(choice, "delta", "message") == text
 
 
 # --- row 31: odd but valid schemas ---------------------------------------------------------------

@@ -143,15 +143,17 @@ class Chat:
                     opened = s  # its result so far is kept even when the stream fails
                     if req.include_usage and client.stream_options_refused:
                         gateway_notes.remember_refuses_stream_options(cache_dir, base_url)
+                    feed, keep = view.feed, parts.append  # per token: no attribute look-ups
                     for ev in s:
                         if isinstance(ev, TextDelta):
-                            if not ev.text:
+                            text = ev.text
+                            if not text:
                                 continue
                             if first is None:
                                 first = time.monotonic()
-                            parts.append(ev.text)
+                            keep(text)
                             out.received_tokens += 1
-                            view.feed(ev.text)
+                            feed(text)
                         elif isinstance(ev, Finish):
                             out.finish_reason = ev.reason
                         elif isinstance(ev, UsageInfo):

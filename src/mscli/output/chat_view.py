@@ -30,7 +30,7 @@ import copy
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -219,18 +219,21 @@ class PipeView:
     def __init__(self, stream: IO[str]) -> None:
         self._text = stream
         self._bin: IO[bytes] | None = getattr(stream, "buffer", None)
+        # the methods feed() calls for every piece of text, looked up once
+        self._write: Callable[[bytes], object] | None = None
+        self._flush: Callable[[], object] = stream.flush
         if self._bin is not None:
             stream.flush()
+            self._write, self._flush = self._bin.write, self._bin.flush
 
     def feed(self, text: str) -> None:
         if not text:
             return
-        if self._bin is not None:
-            self._bin.write(text.encode("utf-8", "replace"))
-            self._bin.flush()
+        if self._write is not None:
+            self._write(text.encode("utf-8", "replace"))
         else:
             self._text.write(text)
-            self._text.flush()
+        self._flush()
 
     def close(self) -> None:
         if self._bin is not None:
