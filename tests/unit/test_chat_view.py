@@ -183,6 +183,68 @@ def test_pipe_view_writes_exact_utf8_bytes_and_flushes_per_chunk() -> None:
     assert len(flushes) >= 4
 
 
+class _Raw(io.RawIOBase):
+    """A raw file that records what reaches it; `script` says what each write does: accept n
+    bytes (an int), "again" (a non-blocking descriptor: None), "interrupt" (Ctrl-C), or, past its
+    end, accept everything."""
+
+    def __init__(self, script: list[int | str] | None = None) -> None:
+        self.got = bytearray()
+        self.script = list(script or [])
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int | None:
+        data = bytes(b)
+        action = self.script.pop(0) if self.script else len(data)
+        if action == "interrupt":
+            raise KeyboardInterrupt
+        if action == "again":
+            return None
+        assert isinstance(action, int)
+        self.got += data[:action]
+        return min(action, len(data))
+
+
+def _stdout_on(raw: _Raw) -> io.TextIOWrapper:
+    """Like sys.stdout on a pipe: text over a BufferedWriter over a raw file."""
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+
+
+def test_pipe_view_on_a_buffered_file_sends_each_piece_at_once() -> None:
+    raw = _Raw()
+    out = _stdout_on(raw)
+    out.write("before ")  # earlier output, still in the text and byte buffers, comes first
+    view = PipeView(out)
+    for piece in ["## Hé", "llo 🚀\n", "\ud800", "\x1b[31m", "end"]:
+        view.feed(piece)
+        assert raw.got.endswith(piece.encode("utf-8", "replace"))  # now, not at close()
+    view.close()
+    assert bytes(raw.got) == "before ## Héllo 🚀\n?\x1b[31mend".encode()
+
+
+@pytest.mark.parametrize("script", [[3], ["again"], [3, 1]])
+def test_pipe_view_sends_the_rest_of_a_short_write(script: list[int | str]) -> None:
+    raw = _Raw(script)
+    view = PipeView(_stdout_on(raw))
+    view.feed("hello")
+    assert bytes(raw.got) == b"hello"
+    view.feed(" world")
+    view.close()
+    assert bytes(raw.got) == b"hello world"
+
+
+def test_pipe_view_keeps_the_bytes_of_an_interrupted_write_in_order() -> None:
+    raw = _Raw(["interrupt"])
+    view = PipeView(_stdout_on(raw))
+    with pytest.raises(KeyboardInterrupt):
+        view.feed("a")
+    view.feed("b")
+    view.close()
+    assert bytes(raw.got) == b"ab"
+
+
 def test_raw_view_strips_escapes_and_ends_with_a_newline() -> None:
     raw = io.BytesIO()
     view = RawView(io.TextIOWrapper(raw, encoding="utf-8"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import os
 import re
 import threading
@@ -214,26 +215,53 @@ class Waiting:
 
 
 class PipeView:
-    """Exactly the text received, UTF-8, flushed per chunk (a pipe or a file)."""
+    """Exactly the text received, UTF-8, flushed per chunk (a pipe or a file).
+
+    On a buffered binary file (stdout), each piece goes straight to the raw file in one write
+    (~0.4 us a token less than a copy into the buffer and a flush): the buffer is flushed when the
+    view is made and nothing else writes to the stream while a reply streams, so the bytes and
+    their order are those of write + flush. A write that fails (a closed pipe, Ctrl-C) or comes
+    back short (a signal, a non-blocking descriptor) leaves its bytes in the buffer, for
+    `close()` or the next flush, as write + flush did, and the view goes on through the buffer.
+    """
 
     def __init__(self, stream: IO[str]) -> None:
         self._text = stream
         self._bin: IO[bytes] | None = getattr(stream, "buffer", None)
-        # the methods feed() calls for every piece of text, looked up once
-        self._write: Callable[[bytes], object] | None = None
-        self._flush: Callable[[], object] = stream.flush
+        #: the raw file's write, while the buffer above it holds nothing
+        self._raw_write: Callable[[bytes], int | None] | None = None
         if self._bin is not None:
             stream.flush()
-            self._write, self._flush = self._bin.write, self._bin.flush
+            raw = getattr(self._bin, "raw", None)
+            if isinstance(raw, io.RawIOBase):
+                self._raw_write = raw.write
 
     def feed(self, text: str) -> None:
         if not text:
             return
-        if self._write is not None:
-            self._write(text.encode("utf-8", "replace"))
+        if self._raw_write is not None:
+            data = text.encode("utf-8", "replace")
+            try:
+                written = self._raw_write(data)
+            except BaseException:  # nothing was written: the bytes wait in the buffer
+                self._buffered(data, flush=False)
+                raise
+            if written != len(data):  # None: nothing written (a non-blocking descriptor)
+                self._buffered(data[written:], flush=True)
+        elif self._bin is not None:
+            self._bin.write(text.encode("utf-8", "replace"))
+            self._bin.flush()
         else:
             self._text.write(text)
-        self._flush()
+            self._text.flush()
+
+    def _buffered(self, data: bytes, *, flush: bool) -> None:
+        """From now on through the buffer (so nothing can overtake what it holds)."""
+        assert self._bin is not None
+        self._raw_write = None
+        self._bin.write(data)
+        if flush:
+            self._bin.flush()
 
     def close(self) -> None:
         if self._bin is not None:
