@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -381,6 +382,19 @@ def test_crlf_and_tiny_chunks(httpx_mock: HTTPXMock, h: Harness) -> None:
         stream=IteratorStream([raw[i : i + 3] for i in range(0, len(raw), 3)]),
     )
     assert text_of(run(h.client().chat_stream(REQ))) == "Hello"
+
+
+def test_gzip_encoded_stream(httpx_mock: HTTPXMock, h: Harness) -> None:
+    # The body is read raw (no decoder in the way) only when it has no content coding.
+    packed = gzip.compress(b"".join(GOOD))
+    httpx_mock.add_response(
+        url=CHAT,
+        headers={**SSE, "content-encoding": "gzip"},
+        stream=IteratorStream([packed[i : i + 7] for i in range(0, len(packed), 7)]),
+    )
+    stream = h.client().chat_stream(REQ)
+    assert text_of(run(stream)) == "Hello"
+    assert stream.result.done_seen
 
 
 def test_unicode_line_separator_in_content(httpx_mock: HTTPXMock, h: Harness) -> None:
