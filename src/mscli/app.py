@@ -15,8 +15,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from mscli.completers import complete_color, complete_profile
+from mscli.envvars import ENV_VARS
 from mscli.exit_codes import EXIT_CODE_DOCS
-from mscli.settings import ENV_VARS, GlobalOptions
 from mscli.terminal import Terminal
 
 EPILOG = (
@@ -358,7 +358,7 @@ def root(
         raise UsageError(f"--color must be auto, always or never, not {color!r}")
     if profile is not None and not profile.strip():
         raise UsageError("--profile needs a profile name (`mscli config profiles` lists them)")
-    from mscli.settings import check_colour_env
+    from mscli.settings import GlobalOptions, check_colour_env
 
     terminal = _terminal_of(ctx)
     options = GlobalOptions(

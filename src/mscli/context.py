@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mscli.jsontext import dumps
-from mscli.settings import GlobalOptions, Settings
 from mscli.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from mscli.config_store import ConfigStore
     from mscli.paths import Paths
     from mscli.sandbox.embedded import EmbeddedSandbox
+    from mscli.settings import GlobalOptions, Settings
 
 #: The context of the running command, for the error funnel in app.main (one per process).
 _current: AppContext | None = None
@@ -339,6 +339,8 @@ def get_app_context(
     root = ctx.find_root()
     actx = root.obj
     if not isinstance(actx, AppContext):
+        from mscli.settings import GlobalOptions
+
         actx = AppContext(GlobalOptions())
         root.obj = actx
     actx.adopt(json=json, profile=profile)

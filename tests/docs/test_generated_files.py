@@ -11,8 +11,8 @@ import typer.main
 from mscli import devtools
 from mscli.app import app
 from mscli.devtools import apptree, manpage, readme
+from mscli.envvars import ENV_VARS
 from mscli.exit_codes import EXIT_CODE_DOCS
-from mscli.settings import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = f"Regenerate with `{devtools.REGENERATE}` (from the checkout) and commit the result."

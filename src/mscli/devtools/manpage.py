@@ -9,8 +9,8 @@ import shlex
 from mscli import __version__
 from mscli.devtools.apptree import PROG, REGENERATE, Command, Param, command_tree
 from mscli.devtools.sources import file_docs, magic_keys, session_commands
+from mscli.envvars import ENV_VARS
 from mscli.exit_codes import EXIT_CODE_DOCS
-from mscli.settings import ENV_VARS
 
 MAN_PATH = "man/mscli.1"
 

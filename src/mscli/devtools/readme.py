@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mscli.devtools.apptree import REGENERATE, Command, command_tree
 from mscli.devtools.sources import file_docs, magic_keys, session_commands
+from mscli.envvars import ENV_VARS
 from mscli.exit_codes import EXIT_CODE_DOCS
-from mscli.settings import ENV_VARS
 
 README_PATH = "README.md"
 README_FALLBACK = "docs/readme-generated.md"
