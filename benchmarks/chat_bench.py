@@ -195,8 +195,9 @@ def request_body(tokens: int) -> dict[str, object]:
     }
 
 
-def bench_pipe(runs: int, sizes: list[int]) -> list[dict[str, object]]:
-    """(a) mscli, the bare httpx loop and curl, interleaved, at each size; same server."""
+def bench_pipe(runs: int, sizes: list[int], baseline: str | None = None) -> list[dict[str, object]]:
+    """(a) mscli, the bare httpx loop and curl, interleaved, at each size; same server. With
+    `baseline` (another checkout's src folder), that mscli too, in the same rounds."""
     proc, base_url, key = start_server()
     tmp = Path(tempfile.mkdtemp(prefix="mscli-chat-bench-"))
     env = bench_env(tmp, key)
@@ -211,6 +212,12 @@ def bench_pipe(runs: int, sizes: list[int]) -> list[dict[str, object]]:
                 "mscli": mscli_argv(base_url, tokens),
                 "bare": [sys.executable, str(bare), base_url + "/chat/completions", key, body],
             }
+            if baseline:  # the other checkout's package first on the path (bytecode cached)
+                cases["baseline"] = [
+                    "env",
+                    f"PYTHONPATH={baseline}",
+                    *mscli_argv(base_url, tokens),
+                ]
             if curl:
                 cases["curl"] = [
                     curl,
@@ -238,6 +245,8 @@ def bench_pipe(runs: int, sizes: list[int]) -> list[dict[str, object]]:
                 "identical_to_bare": mscli_bytes == (tmp / "bare.txt").read_bytes(),
                 **{name: [asdict(r) for r in rs] for name, rs in figures.items()},
             }
+            if baseline:
+                row["baseline_identical"] = (tmp / "baseline.txt").read_bytes() == mscli_bytes
             if curl:
                 row["identical_to_curl"] = (
                     sse_text((tmp / "curl.txt").read_bytes()).encode() == mscli_bytes
@@ -454,12 +463,18 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true", help="raw figures as JSON")
     ap.add_argument("--only", choices=["pipe", "render", "tty"], help="one part only")
+    ap.add_argument("--runs", type=int, help="(a): rounds per size (default 7, --quick 3)")
+    ap.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="(a): also run the mscli of another checkout's src folder, in the same rounds",
+    )
     args = ap.parse_args()
-    runs = 3 if args.quick else 7
+    runs = args.runs or (3 if args.quick else 7)
     parts = [args.only] if args.only else ["pipe", "render", "tty"]
     figures: dict[str, object] = {}
     if "pipe" in parts:
-        figures["pipe"] = bench_pipe(runs, [1, 5000, 50000])
+        figures["pipe"] = bench_pipe(runs, [1, 5000, 50000], args.baseline)
     if "render" in parts:
         figures["render"] = bench_render([2000, 20000, 50000], 1 if args.quick else 3)
     if "tty" in parts:
@@ -512,6 +527,15 @@ def print_pipe(rows: list[dict[str, object]]) -> bool:
             + f"  identical: bare {row['identical_to_bare']}"
             + (f", curl {row['identical_to_curl']}" if "identical_to_curl" in row else "")
         )
+        if "baseline" in row:
+            b_cpu = cpu(row["bare"])
+            print(
+                f"  {'':>6}  baseline mscli ({row['tokens']} tokens): "
+                f"{med(row['baseline'], 'wall') * 1000:7.1f} ms, "
+                f"x{med(row['baseline'], 'wall') / b_wall:.2f} of bare "
+                f"(CPU x{cpu(row['baseline']) / b_cpu:.2f}); identical to mscli: "
+                f"{row['baseline_identical']}"
+            )
     return ok
 
 
