@@ -511,7 +511,10 @@ def _deferring_view(clock: _Clock) -> tuple[MarkdownView, list[str]]:
     return view, prints
 
 
-def test_blocks_finished_within_a_refresh_period_are_printed_together() -> None:
+def test_blocks_finished_within_a_refresh_period_are_printed_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
     from rich.live_render import LiveRender
 
     from mscli.output.chat_view import _Tail
@@ -532,6 +535,13 @@ def test_blocks_finished_within_a_refresh_period_are_printed_together() -> None:
     view.feed("l")
     assert len(prints) == 2
     assert "First" in prints[1] and "Para one." in prints[1] and "Para two" not in prints[1]
+    # the live region drawn below them by that print shows only the tail
+    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
+    assert ["".join(s.text for s in line).strip() for line in shown] == ["Para two.", "", "Tail"]
+    written = view.console.file.getvalue()  # type: ignore[attr-defined]
+    # "First": drawn as the tail below "Intro." by the first print, then printed; "Para one.":
+    # only printed (the region's own thread redraws only at start and stop here)
+    assert written.count("First") == 2 and written.count("Para one.") == 1
     view.close()
     assert len(prints) == 2  # close() prints the rest without a live region
     from support.vt import render as vt_render
@@ -550,7 +560,10 @@ def test_blocks_finished_within_a_refresh_period_are_printed_together() -> None:
     ]
 
 
-def test_blocks_finishing_at_a_readers_pace_print_as_they_finish() -> None:
+def test_blocks_finishing_at_a_readers_pace_print_as_they_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
     clock = _Clock()
     view, prints = _deferring_view(clock)
     for i in range(5):
@@ -560,7 +573,10 @@ def test_blocks_finishing_at_a_readers_pace_print_as_they_finish() -> None:
     view.close()
 
 
-def test_waiting_blocks_are_printed_before_they_fill_half_the_live_region() -> None:
+def test_waiting_blocks_are_printed_before_they_fill_half_the_live_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
     clock = _Clock()
     view, prints = _deferring_view(clock)
     for i in range(40):  # all within one refresh period
@@ -572,3 +588,39 @@ def test_waiting_blocks_are_printed_before_they_fill_half_the_live_region() -> N
     out = view.console.file.getvalue()  # type: ignore[attr-defined]
     for i in range(40):
         assert f"Paragraph {i}." in out
+
+
+def test_ctrl_c_while_waiting_blocks_print_drops_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    from rich.segment import Segments
+
+    clock = _Clock()
+    view, prints = _deferring_view(clock)
+    view.feed("Intro.\n\n")
+    view.feed("## First\n\n")  # Intro. printed at once
+    view.feed("Para one.\n\nPara two.\n\n")  # First and Para one. wait
+    assert len(prints) == 1
+    real_print = view.console.print
+
+    def interrupted(*objects: Any, **kwargs: Any) -> None:
+        if any(isinstance(o, Segments) for o in objects):
+            raise KeyboardInterrupt
+        real_print(*objects, **kwargs)
+
+    view.console.print = interrupted  # type: ignore[method-assign]
+    clock.now += 1000
+    with pytest.raises(KeyboardInterrupt):
+        view.feed("x")
+    view.console.print = real_print  # type: ignore[method-assign]
+    view.close()
+    from support.vt import render as vt_render
+
+    out = view.console.file.getvalue()  # type: ignore[attr-defined]
+    screen = vt_render(out.replace("\n", "\r\n").encode(), 100, 40).text_lines()
+    assert [line.strip() for line in screen if line.strip()] == [
+        "Intro.",
+        "First",
+        "Para one.",
+        "Para two.",
+        "x",
+    ]

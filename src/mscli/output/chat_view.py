@@ -562,11 +562,18 @@ class MarkdownView:
             segments = [
                 seg for block in pending for line in self.block_lines(block) for seg in line
             ]
-            self.console.print(Segments(segments), crop=False)
+            # The live region drawn below them by this print must no longer show them; they
+            # go back to the list if the print is interrupted.
+            with self._lock:
+                self._pending = ()
+            try:
+                self.console.print(Segments(segments), crop=False)
+            except BaseException:
+                with self._lock:
+                    self._pending = pending + self._pending
+                raise
             self._printed += len(pending)
             self._last_print = now
-            with self._lock:
-                self._pending = self._pending[len(pending) :]
             self._pending_rendered = self._pending_lines = 0
 
 
