@@ -472,3 +472,217 @@ def test_an_unchanged_tail_is_not_rendered_again(monkeypatch: pytest.MonkeyPatch
     view.feed("ten")
     console.print(tail)
     assert len(rendered) == 2 and rendered[-1].endswith("written")
+
+
+CODE_DOC = (
+    "# Code in several languages\n\n"
+    "```python\nimport os\n\n\ndef f(x: int) -> str:\n    return f'{x!r}'  # comment\n```\n\n"
+    "```python\n\n# after a blank line\nx = 1\n```\n\n"
+    "```javascript\nconst x = async () => { await fetch('/v1'); };\n```\n\n"
+    '```bash\nfor f in *.txt; do echo "$f" | wc -l; done\n```\n\n'
+    '```rust\nfn main() { println!("{}", 1 + 2); }\n```\n\n'
+    '```json\n{"a": [1, 2.5, null, true]}\n```\n\n'
+    "```nosuchlanguage\nplain text, unknown lexer\n```\n\n"
+    "```\nno info string\n\twith a tab\n```\n\n"
+    "    indented code block\n\n"
+    "> a quote with `code`\n\n"
+    "- a list\n- with **bold**\n\n"
+    "1. numbered\n2. items\n"
+)
+
+
+def _colour_console(width: int = 60) -> Console:
+    return Console(file=io.StringIO(), width=width, color_system="truecolor", force_terminal=True)
+
+
+def _printed(print_: Any, width: int = 60) -> str:
+    console = _colour_console(width)
+    print_(console)
+    out: str = console.file.getvalue()  # type: ignore[attr-defined]
+    return re.sub(r"id=\d+;", "id=N;", out)  # hyperlink ids are random per render
+
+
+def test_code_blocks_keep_rich_colours_with_the_lexers_looked_up_once() -> None:
+    # The view's code blocks reuse one pygments lexer per language and one theme: the colours
+    # must be those of rich.markdown.Markdown, which looks both up on every render (an unknown
+    # language falls back to plain text, a tab keeps its width), for every theme and again
+    # once the cached lexers are reused.
+    for theme in ("monokai", "ansi_dark", "github-dark"):
+        view = MarkdownView(_console(), live=False, code_theme=theme)
+        for _ in range(2):
+            for text in (CODE_DOC, *split_blocks(CODE_DOC)):
+                assert _printed(lambda c, t=text, v=view: c.print(v.markdown(t))) == _printed(
+                    lambda c, t=text, th=theme: c.print(Markdown(t, code_theme=th))
+                ), (theme, text)
+
+
+def test_a_blocks_rendered_lines_print_the_bytes_rich_prints_for_it() -> None:
+    # With the live region on, blocks are rendered once to lines (shown in the live region while
+    # they wait, then printed as segments): the bytes must be those of printing the block itself.
+    from rich.segment import Segments
+
+    from mscli.output.chat_view import _Block, _Separated
+
+    view = MarkdownView(_colour_console(), live=False)
+    for i, text in enumerate(split_blocks(CODE_DOC + "\n\n" + DOC + "\n\n" + TABLE_DOC)):
+        block = _Block(text, i > 0)
+        lines = view.block_lines(block)
+        assert all(line[-1].text == "\n" for line in lines)
+        via_lines = _printed(
+            lambda c, ls=lines: c.print(Segments([s for line in ls for s in line]), crop=False)
+        )
+        assert via_lines == _printed(
+            lambda c, t=text, sep=i > 0: c.print(_Separated(Markdown(t), sep))
+        ), text
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _deferring_view(clock: _Clock) -> tuple[MarkdownView, list[str]]:
+    """A live view on a 100x40 colour terminal with a fake clock; the live region's own thread
+    redraws only when started and stopped (refresh period: 1,000 s of the fake clock, ~17 min
+    of real time); returns the view and the list of the texts of its prints."""
+    console = Console(
+        file=io.StringIO(),
+        width=100,
+        height=40,
+        color_system="truecolor",
+        force_terminal=True,
+        legacy_windows=False,
+    )
+    prints: list[str] = []
+    real_print = console.print
+
+    def print_(*objects: Any, **kwargs: Any) -> None:
+        from rich.segment import Segments
+
+        for o in objects:
+            if isinstance(o, Segments):
+                prints.append("".join(s.text for s in o.segments))
+        real_print(*objects, **kwargs)
+
+    console.print = print_  # type: ignore[method-assign]
+    view = MarkdownView(console, live=True, refresh_per_second=0.001)
+    view._clock = clock
+    return view, prints
+
+
+def test_blocks_finished_within_a_refresh_period_are_printed_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
+    from rich.live_render import LiveRender
+
+    from mscli.output.chat_view import _Tail
+
+    clock = _Clock()
+    view, prints = _deferring_view(clock)
+    view.feed("Intro.\n\n")
+    view.feed("## First\n\n")  # "Intro." is finished: printed at once (nothing printed before)
+    assert len(prints) == 1 and "Intro." in prints[0]
+    view.feed("Para one.\n\n")  # "## First" is finished within the period: it waits...
+    view.feed("Para two.\n\nTai")  # ... and so does "Para one."
+    assert len(prints) == 1
+    # ... shown in the live region as they will be printed, then the tail below them
+    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
+    text = ["".join(s.text for s in line).strip() for line in shown]
+    assert text == ["", "First", "", "Para one.", "Para two.", "", "Tai"]
+    clock.now += 1000  # a refresh period later, the next text prints them, in one print
+    view.feed("l")
+    assert len(prints) == 2
+    assert "First" in prints[1] and "Para one." in prints[1] and "Para two" not in prints[1]
+    # the live region drawn below them by that print shows only the tail
+    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
+    assert ["".join(s.text for s in line).strip() for line in shown] == ["Para two.", "", "Tail"]
+    written = view.console.file.getvalue()  # type: ignore[attr-defined]
+    # "First": drawn as the tail below "Intro." by the first print, then printed; "Para one.":
+    # only printed (the region's own thread redraws only at start and stop here)
+    assert written.count("First") == 2 and written.count("Para one.") == 1
+    view.close()
+    assert len(prints) == 2  # close() prints the rest without a live region
+    from support.vt import render as vt_render
+
+    out = view.console.file.getvalue()  # type: ignore[attr-defined]
+    screen = [
+        line.rstrip()
+        for line in vt_render(out.replace("\n", "\r\n").encode(), 100, 40).text_lines()
+    ]
+    assert [line.strip() for line in screen if line.strip()] == [
+        "Intro.",
+        "First",
+        "Para one.",
+        "Para two.",
+        "Tail",
+    ]
+
+
+def test_blocks_finishing_at_a_readers_pace_print_as_they_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
+    clock = _Clock()
+    view, prints = _deferring_view(clock)
+    for i in range(5):
+        clock.now += 1000  # more than a refresh period between blocks
+        view.feed(f"Paragraph {i}.\n\n")
+    assert [p.strip() for p in prints] == [f"Paragraph {i}." for i in range(4)]
+    view.close()
+
+
+def test_waiting_blocks_are_printed_before_they_fill_half_the_live_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
+    clock = _Clock()
+    view, prints = _deferring_view(clock)
+    for i in range(40):  # all within one refresh period
+        view.feed(f"Paragraph {i}.\n\n")
+    # 40 rows: at most 19 lines wait (a paragraph and its blank line take 2)
+    assert 3 <= len(prints) <= 6
+    assert all(p.count("\n") <= 19 + 2 for p in prints)
+    view.close()
+    out = view.console.file.getvalue()  # type: ignore[attr-defined]
+    for i in range(40):
+        assert f"Paragraph {i}." in out
+
+
+def test_ctrl_c_while_waiting_blocks_print_drops_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    from rich.segment import Segments
+
+    clock = _Clock()
+    view, prints = _deferring_view(clock)
+    view.feed("Intro.\n\n")
+    view.feed("## First\n\n")  # Intro. printed at once
+    view.feed("Para one.\n\nPara two.\n\n")  # First and Para one. wait
+    assert len(prints) == 1
+    real_print = view.console.print
+
+    def interrupted(*objects: Any, **kwargs: Any) -> None:
+        if any(isinstance(o, Segments) for o in objects):
+            raise KeyboardInterrupt
+        real_print(*objects, **kwargs)
+
+    view.console.print = interrupted  # type: ignore[method-assign]
+    clock.now += 1000
+    with pytest.raises(KeyboardInterrupt):
+        view.feed("x")
+    view.console.print = real_print  # type: ignore[method-assign]
+    view.close()
+    from support.vt import render as vt_render
+
+    out = view.console.file.getvalue()  # type: ignore[attr-defined]
+    screen = vt_render(out.replace("\n", "\r\n").encode(), 100, 40).text_lines()
+    assert [line.strip() for line in screen if line.strip()] == [
+        "Intro.",
+        "First",
+        "Para one.",
+        "Para two.",
+        "x",
+    ]

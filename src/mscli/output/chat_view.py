@@ -31,6 +31,7 @@ import io
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -309,36 +310,120 @@ class _Separated:
             yield seg
 
 
+def _code_block_class() -> type[Any]:
+    """Rich's markdown code block (`rich.markdown.CodeBlock`), with the pygments lexer and the
+    syntax theme looked up once per language and theme instead of on every render: `Syntax` given
+    a name calls `get_lexer_by_name` (a scan of pygments' lexer table, ~0.2 ms) and builds a new
+    theme each time it renders, which a streamed reply does for every code block and every live
+    tail inside one. `Syntax` accepts the lexer and theme objects themselves; they are built with
+    the options `Syntax` uses for a name (an unknown name falls back to its "text" lexer, as
+    `Syntax.highlight` does), so the output is the same (test)."""
+    global _CODE_BLOCK
+    if _CODE_BLOCK is None:
+        from functools import lru_cache
+
+        from pygments.util import ClassNotFound
+        from rich.markdown import CodeBlock
+        from rich.syntax import Syntax
+
+        tab_size = 4  # Syntax's default, which CodeBlock keeps
+
+        @lru_cache(maxsize=64)
+        def lexer(name: str) -> Any:
+            from pygments.lexers import get_lexer_by_name
+
+            options = {"stripnl": False, "ensurenl": True, "tabsize": tab_size}
+            try:
+                return get_lexer_by_name(name, **options)
+            except ClassNotFound:
+                return get_lexer_by_name("text", **options)
+
+        @lru_cache(maxsize=8)
+        def theme(name: str) -> Any:
+            return Syntax.get_theme(name)
+
+        class CachedCodeBlock(CodeBlock):
+            def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+                code = str(self.text).rstrip()
+                yield Syntax(
+                    code,
+                    lexer(self.lexer_name),
+                    theme=theme(self.theme),
+                    word_wrap=True,
+                    padding=1,
+                    tab_size=tab_size,
+                )
+
+        _CODE_BLOCK = CachedCodeBlock
+    return _CODE_BLOCK
+
+
+_CODE_BLOCK: type[Any] | None = None
+
+
 class _Tail:
-    """The live region: the unfinished tail as markdown, cropped to its last lines. Rendered again
-    only when the tail, the width or the height changed: a refresh of an unchanged tail (the
-    model pausing) redraws the lines kept from the last render."""
+    """The live region: the finished blocks not printed yet (their lines as they will be printed,
+    see `MarkdownView._print_pending`), then the unfinished tail as markdown, cropped to the last
+    lines. The tail is rendered again only when it, the width or the height changed: a refresh
+    of an unchanged tail (the model pausing) redraws the lines kept from the last render."""
 
     def __init__(self, view: MarkdownView) -> None:
         self.view = view
-        self._key: tuple[str, int, int] | None = None
+        self._key: tuple[Any, ...] | None = None
         self._lines: list[Any] = []
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.segment import Segment
 
-        text = self.view.preview_text()
-        if not text.strip():
+        pending, text = self.view.preview()
+        if not pending and not text.strip():
             return
         height = max(3, (options.height or console.height) - 2)
-        key = (text, options.max_width, height)
+        key = (pending, text, options.max_width, height)
         if key != self._key:
-            lines = console.render_lines(
-                self.view.markdown(text), options.update(height=None), pad=False
-            )
+            lines: list[list[Segment]] = []
+            for block in pending:
+                lines.extend(_unterminated(line) for line in self.view.block_lines(block))
+            if text.strip():
+                lines.extend(
+                    console.render_lines(
+                        self.view.markdown(text), options.update(height=None), pad=False
+                    )
+                )
             self._lines = [[*line, Segment.line()] for line in lines[-height:]]
             self._key = key
         for line in self._lines:
             yield from line
 
 
+def _unterminated(line: list[Any]) -> list[Any]:
+    """A printed line without its newline segment (the live region adds its own)."""
+    return line[:-1] if line and line[-1].text == "\n" else line
+
+
+class _Block:
+    """A finished block waiting to be printed, and its lines once rendered (for one width)."""
+
+    __slots__ = ("lines", "separate", "text", "width")
+
+    def __init__(self, text: str, separate: bool) -> None:
+        self.text = text
+        self.separate = separate
+        self.lines: list[Any] | None = None
+        self.width = 0
+
+
 class MarkdownView:
-    """Markdown rendered as it streams: finished blocks printed once, the tail redrawn in a Live."""
+    """Markdown rendered as it streams: finished blocks printed once, the tail redrawn in a Live.
+
+    With the live region on, finished blocks are printed at most once per refresh period (and
+    sooner when they would fill half the region): printing a block redraws the live region below
+    it, and when blocks finish faster than the region refreshes, that redraw (a markdown render of
+    a tail that changes again at once) cost as much as the block itself. A block waiting for the
+    next print is shown in the live region with the lines it will be printed with (rendered once,
+    `block_lines`), so the screen shows the same text at every moment, at most one refresh period
+    later in the scrollback; at the pace of a model read by a person, every block still prints as
+    it finishes."""
 
     def __init__(
         self,
@@ -356,8 +441,13 @@ class MarkdownView:
         self._lock = threading.Lock()
         self._live: Live | None = None
         self._printed = 0
+        self._finished = 0  # blocks finished so far (printed or pending)
+        self._last_print = float("-inf")  # time.monotonic() of the last print in the live region
         self._closed = False
-        self._pending: list[str] = []  # finished blocks not printed yet
+        self._clock = time.monotonic
+        self._pending_rendered = 0  # how many of the pending blocks have their lines rendered
+        self._pending_lines = 0  # and how many lines they take
+        self._pending: tuple[_Block, ...] = ()  # finished blocks not printed yet, in order
         self._template: Any = None  # an empty rich Markdown, copied for each block
         self._parser: Any = None  # one MarkdownIt for the whole reply
 
@@ -370,6 +460,12 @@ class MarkdownView:
             from rich.markdown import Markdown
 
             self._template = Markdown("", code_theme=self.code_theme)
+            code_block = _code_block_class()
+            self._template.elements = {
+                **Markdown.elements,
+                "fence": code_block,
+                "code_block": code_block,
+            }
             self._parser = MarkdownIt().enable("strikethrough").enable("table")
         md = copy.copy(self._template)
         md.markup = text
@@ -380,16 +476,33 @@ class MarkdownView:
         with self._lock:
             return self._split.tail(PREVIEW_MAX_LINES, PREVIEW_MAX_CHARS)
 
-    def _print_block(self, block: str) -> None:
-        renderable = _Separated(self.markdown(block), self._printed > 0)
-        # Rich computes how far to erase the live region under the Live's lock but writes after
-        # releasing it; a refresh in between (its own thread) changes the region's height and
-        # the write then erases lines of finished text. Holding the lock for the whole print
-        # keeps the refresh out (same lock order as Live.refresh: Live's, then the console's).
+    def preview(self) -> tuple[tuple[_Block, ...], str]:
+        """What the live region shows: the blocks waiting to be printed, and the tail."""
+        with self._lock:
+            return self._pending, self._split.tail(PREVIEW_MAX_LINES, PREVIEW_MAX_CHARS)
+
+    def block_lines(self, block: _Block) -> list[Any]:
+        """The segments `console.print` writes for the block (one blank line before it unless it
+        is the first), split into lines that end in a newline segment; rendered once per width.
+        Called with the live region's lock held (or without a live region)."""
+        width = self.console.width
+        if block.lines is None or block.width != width:
+            from rich.segment import Segment
+
+            # The options and cropping of `Console.print` with its defaults.
+            options = self.console.options.update(
+                justify=None, overflow=None, height=None, no_wrap=None, markup=None, highlight=None
+            )
+            rendered = self.console.render(
+                _Separated(self.markdown(block.text), block.separate), options
+            )
+            block.lines = list(Segment.split_and_crop_lines(rendered, width, pad=False))
+            block.width = width
+        return block.lines
+
+    def _live_lock(self) -> AbstractContextManager[Any]:
         lock = getattr(self._live, "_lock", None) if self._live is not None else None
-        with lock if lock is not None else contextlib.nullcontext():
-            self.console.print(renderable)
-        self._printed += 1
+        return lock if lock is not None else contextlib.nullcontext()
 
     def feed(self, text: str) -> None:
         if getattr(self.console, "pipe_closed", False):  # found by the live region's thread
@@ -398,8 +511,18 @@ class MarkdownView:
             return
         text = strip_control(text)  # no escape sequence from a model reaches the terminal
         with self._lock:
-            self._pending.extend(self._split.feed(text))
-        self._print_pending()
+            blocks = self._split.feed(text)
+            if blocks:
+                self._pending += tuple(
+                    _Block(b, self._finished + i > 0) for i, b in enumerate(blocks)
+                )
+                self._finished += len(blocks)
+        if self._pending and (
+            self._live is None
+            or len(self._pending) > self._pending_rendered
+            or self._clock() - self._last_print >= 1 / self._refresh
+        ):
+            self._print_pending()
         if self._use_live and self._live is None:
             from rich.live import Live
 
@@ -425,15 +548,64 @@ class MarkdownView:
                 live.stop()
         finally:
             with self._lock:
-                self._pending.extend(self._split.finish())
+                blocks = self._split.finish()
+                self._pending += tuple(
+                    _Block(b, self._finished + i > 0) for i, b in enumerate(blocks)
+                )
+                self._finished += len(blocks)
             self._print_pending()
 
     def _print_pending(self) -> None:
         """Print the finished blocks in order; a block leaves the list only once printed, so a
-        Ctrl-C in the middle leaves the rest for `close()` instead of dropping it."""
-        while self._pending:
-            self._print_block(self._pending[0])
-            self._pending.pop(0)
+        Ctrl-C in the middle leaves the rest for `close()` instead of dropping it.
+
+        Without a live region each block is printed as it comes. With one, the waiting blocks are
+        printed together, by one `console.print` (one redraw of the live region below them), once
+        a refresh period has passed since the last print or once they fill half the region; until
+        then the region shows them."""
+        if self._live is None:
+            while self._pending:
+                block = self._pending[0]
+                self.console.print(_Separated(self.markdown(block.text), block.separate))
+                self._printed += 1
+                with self._lock:
+                    self._pending = self._pending[1:]
+            return
+        now = self._clock()
+        if now - self._last_print < 1 / self._refresh:
+            # Within a refresh period of the last print: render the new blocks now (the live
+            # region shows them) and print only once they would fill half the region.
+            with self._live_lock():
+                fresh = self._pending[self._pending_rendered :]
+                for block in fresh:
+                    self._pending_lines += len(self.block_lines(block))
+                self._pending_rendered += len(fresh)
+                if self._pending_lines <= (self.console.height - 2) // 2:
+                    return
+        from rich.segment import Segments
+
+        # Rich computes how far to erase the live region under the Live's lock but writes after
+        # releasing it; a refresh in between (its own thread) changes the region's height and
+        # the write then erases lines of finished text. Holding the lock for the whole print
+        # keeps the refresh out (same lock order as Live.refresh: Live's, then the console's).
+        with self._live_lock():
+            pending = self._pending
+            segments = [
+                seg for block in pending for line in self.block_lines(block) for seg in line
+            ]
+            # The live region drawn below them by this print must no longer show them; they
+            # go back to the list if the print is interrupted.
+            with self._lock:
+                self._pending = ()
+            try:
+                self.console.print(Segments(segments), crop=False)
+            except BaseException:
+                with self._lock:
+                    self._pending = pending + self._pending
+                raise
+            self._printed += len(pending)
+            self._last_print = now
+            self._pending_rendered = self._pending_lines = 0
 
 
 @contextlib.contextmanager
