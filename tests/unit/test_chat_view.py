@@ -573,14 +573,20 @@ def _deferring_view(clock: _Clock) -> tuple[MarkdownView, list[str]]:
     return view, prints
 
 
-def test_blocks_finished_within_a_refresh_period_are_printed_together(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
+def _region_text(view: MarkdownView) -> list[str]:
+    """The live region's lines as it would draw them now, stripped."""
     from rich.live_render import LiveRender
 
     from mscli.output.chat_view import _Tail
 
+    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
+    return ["".join(s.text for s in line).strip() for line in shown]
+
+
+def test_blocks_finished_within_a_refresh_period_are_printed_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a dumb terminal gets no live region
     clock = _Clock()
     view, prints = _deferring_view(clock)
     view.feed("Intro.\n\n")
@@ -590,16 +596,13 @@ def test_blocks_finished_within_a_refresh_period_are_printed_together(
     view.feed("Para two.\n\nTai")  # ... and so does "Para one."
     assert len(prints) == 1
     # ... shown in the live region as they will be printed, then the tail below them
-    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
-    text = ["".join(s.text for s in line).strip() for line in shown]
-    assert text == ["", "First", "", "Para one.", "Para two.", "", "Tai"]
+    assert _region_text(view) == ["", "First", "", "Para one.", "Para two.", "", "Tai"]
     clock.now += 1000  # a refresh period later, the next text prints them, in one print
     view.feed("l")
     assert len(prints) == 2
     assert "First" in prints[1] and "Para one." in prints[1] and "Para two" not in prints[1]
     # the live region drawn below them by that print shows only the tail
-    shown = view.console.render_lines(LiveRender(_Tail(view)), pad=False)
-    assert ["".join(s.text for s in line).strip() for line in shown] == ["Para two.", "", "Tail"]
+    assert _region_text(view) == ["Para two.", "", "Tail"]
     written = view.console.file.getvalue()  # type: ignore[attr-defined]
     # "First": drawn as the tail below "Intro." by the first print, then printed; "Para one.":
     # only printed (the region's own thread redraws only at start and stop here)

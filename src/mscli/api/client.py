@@ -123,7 +123,8 @@ SILENT_RETRIES = 1
 
 
 class _Call:
-    """State of one logical call across its attempts (a plain class, not a dataclass: docs/architecture.md, "Records")."""
+    """State of one logical call across its attempts (a plain class, not a dataclass:
+    docs/architecture.md, rule 7, "Records")."""
 
     __slots__ = ("deadline", "retries", "silent", "silent_retries", "started", "url")
 
